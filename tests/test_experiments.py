@@ -1,0 +1,119 @@
+"The three experiment notebooks (nbs/experiments/) run end to end by papermill on a tiny protocol, in the order of `make study`."
+import csv, json, time
+from pathlib import Path
+
+import pytest
+
+papermill = pytest.importorskip('papermill')
+from ssmnas.synth import make_synthetic_mmimdb
+
+REPO = Path(__file__).resolve().parents[1]
+NBS = REPO/'nbs'/'experiments'
+METHODS, R_VALUES, TRIALS = ['ssl', 'bmnas'], [0.2, 1.0], 2
+TINY = dict(r_values=R_VALUES, trials=TRIALS, seed_base=0, methods=METHODS, device='cpu', batch_size=32,
+            search_epochs=1, rep_epochs=1, clf_epochs=2, C=8, L=4, image_width_div=16, text_pretrain_epochs=1,
+            temperature=0.5)
+
+def _execute(name, out_dir, **params):
+    t0 = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp:
+        # the kernel inherits the environment: one torch thread keeps these tiny trials fast on a shared, busy machine
+        mp.setenv('OMP_NUM_THREADS', '1')
+        papermill.execute_notebook(str(NBS/f'{name}.ipynb'), str(out_dir/f'{name}.ipynb'), parameters=params,
+                                   kernel_name='python3', cwd=str(REPO), progress_bar=False)
+    return time.perf_counter() - t0
+
+def _csv(path):
+    with open(path, newline='') as f: return list(csv.DictReader(f))
+
+def _metrics_mtimes(root):
+    return {str(p): p.stat().st_mtime_ns for p in sorted(Path(root).glob('*/metrics.json'))}
+
+@pytest.fixture(scope='module')
+def study(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('study')
+    data = make_synthetic_mmimdb(tmp/'tiny.hdf5', n_samples=200, height=64, width=40)
+    common = dict(TINY, data_path=str(data), reports_dir=str(tmp/'reports'))
+    sweep_dir = tmp/'runs'/'r_sweep'
+    secs = {}
+    secs['r_sweep'] = _execute('r_sweep', tmp, **common, runs_dir=str(sweep_dir))
+    mtimes = _metrics_mtimes(sweep_dir)
+    secs['r_sweep_again'] = _execute('r_sweep', tmp, **common, runs_dir=str(sweep_dir))
+    secs['table3'] = _execute('table3', tmp, **common, runs_dir=str(tmp/'runs'/'table3'), bmnas_runs_dir=str(sweep_dir))
+    secs['architectures'] = _execute('architectures', tmp, **common, runs_dir=str(sweep_dir))
+    return dict(tmp=tmp, reports=tmp/'reports', sweep_dir=sweep_dir, mtimes=mtimes, secs=secs)
+
+def test_notebooks_have_parameters_cell():
+    for name in ('r_sweep', 'table3', 'architectures'):
+        nb = json.loads((NBS/f'{name}.ipynb').read_text())
+        params = [c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
+        assert len(params) == 1, name
+        src = ''.join(params[0]['source'])
+        for p in ('data_path', 'runs_dir', 'reports_dir', 'r_values', 'trials', 'seed_base', 'methods', 'device',
+                  'batch_size', 'search_epochs', 'rep_epochs', 'clf_epochs', 'C', 'L', 'image_width_div',
+                  'image_weights', 'text_pretrain_epochs', 'temperature', 'extra_search', 'extra_train'):
+            assert f'\n{p} = ' in '\n' + src, (name, p)
+    assert (NBS/'.notest').exists()
+
+def test_r_sweep_reports(study):
+    rep = study['reports']
+    rows = _csv(rep/'r_sweep.csv')
+    assert len(rows) == len(METHODS) * len(R_VALUES) * TRIALS
+    assert list(rows[0]) == ['method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1',
+                             'n_labeled', 'n_search_rows', 'n_test', 'genotype']
+    assert {(r['method'], float(r['r']), int(r['seed'])) for r in rows} == \
+           {(m, r, s) for m in METHODS for r in R_VALUES for s in range(TRIALS)}
+    for r in rows:
+        assert 0 <= float(r['weighted_f1']) <= 1 and r['genotype'].startswith('Cell 1') and ' | Cell 2' in r['genotype']
+    summary = _csv(rep/'r_sweep_summary.csv')
+    assert len(summary) == len(METHODS) * len(R_VALUES) and all(int(float(s['n'])) == TRIALS for s in summary)
+    stats = _csv(rep/'r_sweep_stats.csv')
+    assert [float(s['r']) for s in stats] == R_VALUES and all(int(s['n_pairs']) == TRIALS for s in stats)
+    assert (rep/'fig3_r_sweep.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    proto = json.loads((rep/'r_sweep_protocol.json').read_text())
+    assert proto['parameters']['r_values'] == R_VALUES and proto['parameters']['clf_epochs'] == 2
+    assert proto['search_config']['C'] == 8 and proto['train_config']['rep_epochs'] == 1
+    assert proto['data']['path'].endswith('tiny.hdf5') and proto['run_info']['device'] == 'cpu'
+    assert proto['trial_timings']['n_trials'] == len(rows) and proto['trial_timings']['total_s'] > 0 and proto['wall_s'] > 0
+
+def test_r_sweep_rerun_reads_trials_back(study):
+    assert len(study['mtimes']) == len(METHODS) * len(R_VALUES) * TRIALS
+    assert _metrics_mtimes(study['sweep_dir']) == study['mtimes']   # no finished trial was rerun
+    # the protocol is the second run's: its sweep only read the trials back (robust to a loaded machine, unlike
+    # comparing the two notebooks' wall times, which include the kernel's start)
+    proto = json.loads((study['reports']/'r_sweep_protocol.json').read_text())
+    assert proto['wall_s'] < max(2.0, 0.5 * proto['trial_timings']['total_s']), proto['wall_s']
+
+def test_table3_reports(study):
+    rep = study['reports']
+    md = (rep/'table3.md').read_text()
+    for s in ('62.50', '62.92 ± 0.03', '62.46 ± 0.06', 'paper, real MM-IMDB', 'tiny.hdf5', 'no step 2', 'synthetic twin'):
+        assert s in md, s
+    assert md.count('(n = 2)') == 2
+    rows = _csv(rep/'table3.csv')
+    assert len(rows) == len(METHODS) * TRIALS and all(float(r['r']) == 1.0 for r in rows)
+    for r in rows:   # BM-NAS's r = 1.0 trials of the sweep have the same configuration: reused, not rerun
+        want = study['sweep_dir'] if r['method'] == 'bmnas' else study['tmp']/'runs'/'table3'
+        assert Path(r['trial_dir']).parent == want, r
+        if r['method'] == 'ssl':
+            assert json.loads((Path(r['trial_dir'])/'config.json').read_text())['train']['rep_epochs'] == 0
+    proto = json.loads((rep/'table3_protocol.json').read_text())
+    assert proto['train_config']['rep_epochs'] == 0 and proto['trial_timings']['n_trials'] == len(rows)
+
+def test_architectures_reports(study):
+    rep = study['reports']
+    assert (rep/'fig4_architectures.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    freq = _csv(rep/'edge_op_frequency.csv')
+    assert list(freq[0]) == ['method', 'r', 'kind', 'name', 'count', 'n_trials', 'share']
+    assert {(f['method'], float(f['r'])) for f in freq} == {(m, r) for m in METHODS for r in R_VALUES}
+    assert all(int(float(f['n_trials'])) == TRIALS and 0 < float(f['share']) <= 1 for f in freq)
+    for m in METHODS:   # every trial's architecture has a cell with one op: each (method, r)'s op shares sum to >= 1
+        for r in R_VALUES:
+            assert sum(float(f['share']) for f in freq if f['method'] == m and float(f['r']) == r and f['kind'] == 'op') >= 1
+    nb = json.loads((study['tmp']/'architectures.ipynb').read_text())
+    text = ''.join(''.join(o.get('text', '')) for c in nb['cells'] for o in c.get('outputs', []))
+    assert 'share of trials using the Text modality' in text and 'most frequent' in text
+
+def test_runtime(study):
+    print({k: round(v, 1) for k, v in study['secs'].items()})
+    assert sum(study['secs'].values()) < 300
