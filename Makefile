@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   := data/synthetic_mmimdb.hdf5
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: study test install data export-check clean
+.PHONY: study test install data export-check clean viewbank-effect
 
 install: $(STAMP)
 $(STAMP): settings.ini setup.py
@@ -29,6 +29,14 @@ study: $(STAMP) $(DATA)
 	  echo "== $$nb"; \
 	  $(BIN)/papermill --cwd . -k python3 $$nb reports/executed/$$(basename $$nb) -p data_path $(DATA) || exit 1; \
 	done
+
+# Exp. 1 again with a view bank of 8 views, then the paired comparison with the live sweep of
+# `make study` (reports/viewbank_effect.md).
+viewbank-effect: $(STAMP) $(DATA)
+	mkdir -p reports/executed
+	$(BIN)/papermill --cwd . -k python3 nbs/experiments/r_sweep.ipynb reports/executed/r_sweep_bank8.ipynb -p data_path $(DATA) \
+	  -p runs_dir runs/r_sweep_bank8 -p reports_dir reports/viewbank_k8 -y "extra_search: {view_bank: 8}"
+	$(BIN)/papermill --cwd . -k python3 nbs/experiments/viewbank_effect.ipynb reports/executed/viewbank_effect.ipynb
 
 # nbdev_export must leave ssmnas/ as committed: the notebooks are the source.
 export-check: $(STAMP)

@@ -39,8 +39,9 @@ class Tokens:
 
     @property
     def segments(self) -> torch.Tensor:
-        "Sample index of each token, (T,)."
-        return torch.repeat_interleave(torch.arange(len(self.lengths), device=self.ids.device), self.lengths)
+        "Sample index of each token, (T,) (T is known from `ids`, so no host synchronisation)."
+        return torch.repeat_interleave(torch.arange(len(self.lengths), device=self.ids.device), self.lengths,
+                                       output_size=len(self.ids))
 
     def weighted_mean(self, weights:torch.Tensor) -> torch.Tensor:
         "Average of token vectors with per-token `weights` (T,); samples whose weights sum to 0 use `fallback`."
@@ -447,6 +448,61 @@ def _open_generic(path:Path, f:h5py.File, token_vectors) -> MultimodalData:
     else: raise SsmnasError('splits: missing key (give a splits group of row indices or a split_bounds root attribute)')
     splits = _check_splits(splits, n, 'splits')
     return MultimodalData(path, 'generic', n, splits, names, modalities, inputs, label_src, 'labels', label_format, file=f)
+
+# %% ../nbs/01_data.ipynb #d16ad557
+def _memory_input(name:str, x, n:int) -> tuple:
+    "(Modality, _Input) of one in-memory modality, checked."
+    if isinstance(x, (tuple, list)):
+        if len(x) not in (2, 3): raise SsmnasError(f'{name}: a tokens modality is (sequences, table) or (sequences, table, features), got {len(x)} items')
+        table = np.asarray(x[1])
+        _check_array(f'{name}/table', table.shape, table.dtype, 2, 'f', 'a float (V, D) token vector table')
+        table = np.ascontiguousarray(table, dtype=np.float32)
+        if len(x[0]) != n: raise SsmnasError(f'{name}/ids: {len(x[0])} rows, but the dataset has {n} (inconsistent row counts)')
+        ids = np.empty(n, dtype=object)
+        for i, s in enumerate(x[0]):
+            s = np.asarray(s)
+            if s.size == 0: s = np.zeros(0, np.int64)
+            if s.ndim != 1 or s.dtype.kind not in 'iu': raise SsmnasError(f'{name}/ids: row {i} is not a 1-d integer id array ({s.dtype} {s.shape})')
+            ids[i] = s
+        flat = np.concatenate(list(ids)) if n else np.zeros(0, np.int64)
+        if flat.size and (flat.min() < 0 or flat.max() >= len(table)):
+            raise SsmnasError(f'{name}/ids: token id {int(flat.max() if flat.max() >= len(table) else flat.min())} outside the {len(table)}-row vector table')
+        feats = mean_token_vectors(ids, table) if len(x) == 2 else np.asarray(x[2])
+        _check_array(f'{name}/features', feats.shape, feats.dtype, 2, 'f', f'float (N, {table.shape[1]}) features', n, table.shape[1])
+        return (Modality(name, 'tokens', (table.shape[1],)),
+                _Input(f'{name}/features', feats, ids=ids, table=table, ids_key=f'{name}/ids', table_key=f'{name}/table',
+                       dtype=f'{len(table)}-token float32 table, in memory'))
+    x = np.asarray(x)
+    if x.ndim == 4:
+        _check_array(name, x.shape, x.dtype, 4, 'uf', 'uint8 RGB or float RGB in [0, 1], (N, 3, H, W)', n)
+        if x.shape[1] != 3 or (x.dtype.kind == 'u' and x.dtype != np.uint8):
+            raise SsmnasError(f'{name}: expected uint8 or float (N, 3, H, W) RGB images, got {x.dtype} {x.shape}')
+        return (Modality(name, 'image', tuple(x.shape[1:])),
+                _Input(name, x, encoding='uint8' if x.dtype == np.uint8 else 'float01', dtype=f'{x.dtype}, in memory'))
+    _check_array(name, x.shape, x.dtype, 2, 'f', 'float (N, D) vectors, (N, 3, H, W) images or a (sequences, table) tuple', n)
+    return Modality(name, 'vector', (x.shape[1],)), _Input(name, x, dtype=f'{x.dtype}, in memory')
+
+@classmethod
+def _from_arrays(cls, modalities:dict, labels, splits:dict, label_names=None) -> MultimodalData:
+    "A dataset from in-memory arrays: `modalities` name -> image (N,3,H,W) / vectors (N,D) / (sequences, table[, features]); `labels` (N,C) or (N,); `splits` name -> rows."
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        _check_array('labels', labels.shape, labels.dtype, 1, 'iu', 'int (N,) class indices')
+        n_classes, label_format = len(label_names) if label_names is not None else (int(labels.max()) + 1 if labels.size else 0), 'index'
+        if labels.size and (labels.min() < 0 or labels.max() >= n_classes): raise SsmnasError(f'labels: class index {int(labels.max())} outside the {n_classes} names')
+    else:
+        _check_array('labels', labels.shape, labels.dtype, 2, 'iubf', '(N, C) multi-hot 0/1 or (N,) class indices')
+        n_classes, label_format = labels.shape[1], 'multihot'
+    names = [str(v) for v in label_names] if label_names is not None else [f'class_{i}' for i in range(n_classes)]
+    if len(names) != n_classes: raise SsmnasError(f'labels: label_names lists {len(names)} names for {n_classes} classes')
+    if not modalities: raise SsmnasError('modalities: none given')
+    n = labels.shape[0]
+    mods, inputs = {}, {}
+    for name, x in modalities.items(): mods[name], inputs[name] = _memory_input(name, x, n)
+    splits = _check_splits({_SPLIT_ALIASES.get(k, k): v for k, v in splits.items()}, n, 'splits')
+    return cls('<memory>', 'memory', n, splits, names, mods, inputs, labels, 'labels', label_format)
+
+MultimodalData.from_arrays = _from_arrays
 
 # %% ../nbs/01_data.ipynb #04562d0e
 def _first_bad(mask:np.ndarray) -> int: return int(np.flatnonzero(mask.reshape(len(mask), -1).any(1))[0])

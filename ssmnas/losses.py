@@ -33,7 +33,7 @@ class NTXentLoss(nn.Module):
             logits = (z @ z.T) / self.temperature
             eye = torch.eye(2 * n, dtype=torch.bool, device=z.device)
             logits = logits.masked_fill(eye, float('-inf'))
-            target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+            target = (torch.arange(2 * n, device=z.device) + n) % (2 * n)   # made on the device: no copy, no sync
             return F.cross_entropy(logits, target)
 
     def extra_repr(self): return f'temperature={self.temperature}'

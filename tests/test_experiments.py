@@ -117,3 +117,14 @@ def test_architectures_reports(study):
 def test_runtime(study):
     print({k: round(v, 1) for k, v in study['secs'].items()})
     assert sum(study['secs'].values()) < 300
+
+def test_viewbank_effect(study):
+    "The comparison notebook pairs a sweep with itself: zero differences, and the BM-NAS check holds."
+    out = study['tmp']/'vb_reports'
+    csv_path = study['reports']/'r_sweep.csv'
+    _execute('viewbank_effect', study['tmp'], live_csv=str(csv_path), bank_csv=str(csv_path), reports_dir=str(out))
+    md = (out/'viewbank_effect.md').read_text()
+    assert '| 0.2 |' in md and '+0.00' in md
+    assert 'differ by at most 0 ' in md
+    rows = _csv(out/'viewbank_effect.csv')
+    assert [float(r['r']) for r in rows] == R_VALUES and all(int(r['n_pairs']) == TRIALS for r in rows)

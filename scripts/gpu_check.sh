@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One script for a GPU session (about 7-8 minutes on one H100, at most 590 s by its timeouts): a CUDA
+# smoke run of every loop with host-synchronisation counts, then the full-size benchmark without and
+# with torch.compile.
+#
+#   OUT=/some/dir scripts/gpu_check.sh [all|smoke|full|compile]   # everything under $OUT (default ./gpu_out)
+#
+# Needs torch (CUDA), torchvision, numpy, h5py, scikit-learn, matplotlib. The package runs from
+# this checkout through PYTHONPATH (no `pip install` needed; `pip install -e . --no-deps` also
+# works). If tqdm is missing, a no-op stand-in is put on the path (progress bars only).
+# Results: $OUT/smoke/ (small size on CUDA: every loop runs, syncs per batch counted),
+# $OUT/reports/ (bench_cuda.json, bench_cuda_compile.json, and benchmarks.md / benchmarks.csv
+# regenerated with the CPU record from reports/ beside them), $OUT/*.log.
+# Copy $OUT/reports/bench_cuda*.json into reports/ and run
+#   python -c "from ssmnas.bench import write_reports; write_reports('reports')"
+# to add the GPU sections to reports/benchmarks.md.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/gpu_out}"
+mkdir -p "$OUT/reports" "$OUT/smoke"
+PY="${PYTHON:-python3}"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+
+if ! "$PY" -c 'import tqdm.auto' 2>/dev/null; then
+  SHIM="$OUT/.shim"; mkdir -p "$SHIM/tqdm"
+  cat > "$SHIM/tqdm/auto.py" <<'PYEOF'
+class tqdm:
+    "No-op stand-in for tqdm (progress bars only)."
+    def __init__(self, iterable=None, *args, **kwargs): self.iterable = iterable
+    def __iter__(self): return iter(self.iterable)
+    def set_postfix(self, *args, **kwargs): pass
+    def update(self, *args, **kwargs): pass
+    def close(self): pass
+PYEOF
+  echo 'from .auto import tqdm' > "$SHIM/tqdm/__init__.py"
+  export PYTHONPATH="$SHIM:$PYTHONPATH"
+  echo "note: tqdm is not installed; using a no-op stand-in" | tee "$OUT/notes.txt"
+fi
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/nvidia_smi.txt"
+"$PY" -c 'import torch, torchvision, numpy, h5py, sklearn, ssmnas; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))' 2>&1 | tee "$OUT/versions.txt" || exit 1
+cp reports/bench_cpu*.json "$OUT/reports/" 2>/dev/null || true
+
+bench() {  # bench NAME TIMEOUT_S ARGS...
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  echo "== $name: ssmnas_bench $*"
+  timeout "$limit" "$PY" -c 'import sys; from ssmnas.bench import ssmnas_bench; ssmnas_bench(sys.argv[1:])' "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 40 "$OUT/$name.log"
+  echo "== $name: exit $rc after $((SECONDS - t0)) s"
+}
+
+PHASE="${1:-all}"   # all | smoke | full | compile (one run per device call if time is short)
+# 1. smoke: every loop on CUDA at the small size (search, view bank, tap cache, steps 2-3) + syncs per batch (~1 min)
+case "$PHASE" in all|smoke) bench smoke 100 --device cuda --n_rows 1024 --repeats 1 --view_bank 2 --out "$OUT/smoke" ;; esac
+# 2. the full size, eager: floor, augmentation, contrastive live + view bank of 8, supervised, steps 2-3 (~2.5 min)
+case "$PHASE" in all|full) bench full 220 --device cuda --full --out "$OUT/reports" ;; esac
+# 3. the full size with torch.compile: both floors; the view bank is skipped to save time (it is in run 2) (~4 min)
+case "$PHASE" in all|compile) bench full_compile 270 --device cuda --full --compile --view_bank 0 --out "$OUT/reports" ;; esac
+ls -la "$OUT/reports" "$OUT/smoke"
