@@ -1,0 +1,51 @@
+"`ssmnas_search` and `ssmnas_run` from the shell, as a user runs them: outputs, resume, and one-line errors."
+import json, shutil, subprocess, sys
+from pathlib import Path
+
+import pytest
+from ssmnas.synth import make_synthetic_mmimdb
+
+TINY = ['--batch_size', '32', '--C', '8', '--L', '4', '--image_width_div', '16', '--device', 'cpu']
+
+def _cli(name, *args):
+    exe = shutil.which(name)
+    cmd = [exe] if exe else [sys.executable, '-c', f'import sys; from ssmnas.{ {"ssmnas_search": "search", "ssmnas_run": "trial"}[name]} import {name}; sys.argv[0] = "{name}"; {name}()']
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=300)
+
+@pytest.fixture(scope='module')
+def twin(tmp_path_factory):
+    return make_synthetic_mmimdb(tmp_path_factory.mktemp('twin')/'twin.hdf5', n_samples=200, height=64, width=40, seed=4)
+
+def test_search_cli_writes_genotype(twin, tmp_path):
+    out = tmp_path/'search'
+    res = _cli('ssmnas_search', '--data', twin, '--objective', 'contrastive', '--epochs', '2', '--out', out, '--r', '0.2', *TINY)
+    assert res.returncode == 0, res.stderr
+    geno = json.loads((out/'genotype.json').read_text())
+    assert len(geno['cells']) == 2 and all(c['line'] in res.stdout for c in geno['cells'])
+    assert len((out/'history.jsonl').read_text().splitlines()) == 2
+    assert {'config.json', 'run.json'} <= {p.name for p in out.iterdir()}
+
+def test_run_cli_and_rerun(twin, tmp_path):
+    out = tmp_path/'trial'
+    args = ['--data', twin, '--method', 'bmnas', '--r', '0.5', '--seed', '1', '--out', out, '--search_epochs', '1',
+            '--clf_epochs', '2', *TINY]
+    res = _cli('ssmnas_run', *args)
+    assert res.returncode == 0, res.stderr
+    m = json.loads(res.stdout.strip().splitlines()[-1])
+    assert m['method'] == 'bmnas' and 0 <= m['weighted_f1'] <= 1
+    stamp = (out/'metrics.json').stat().st_mtime_ns
+    again = _cli('ssmnas_run', *args)
+    assert again.returncode == 0 and (out/'metrics.json').stat().st_mtime_ns == stamp
+
+@pytest.mark.parametrize('bad, says', [(['--r', '0'], 'r must'), (['--r', '1.5'], 'r must'), (['--r', '0.001'], 'labeled')])
+def test_run_cli_bad_r(twin, tmp_path, bad, says):
+    out = tmp_path/'bad'
+    res = _cli('ssmnas_run', '--data', twin, '--method', 'ssl', '--seed', '0', '--out', out, *bad, *TINY)
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('ssmnas_run: error:') and says in lines[0], res.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+def test_search_cli_missing_file(tmp_path):
+    res = _cli('ssmnas_search', '--data', tmp_path/'nope.hdf5', '--out', tmp_path/'o', *TINY)
+    assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1 and 'nope.hdf5' in res.stderr
