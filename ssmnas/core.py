@@ -11,22 +11,35 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SsmnasError', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'library_versions', 'device_name',
-           'run_info', 'seed_everything', 'pick_device', 'batches', 'Timer']
+__all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json',
+           'ensure_writable_dir', 'run_lock', 'config_diff', 'library_versions', 'device_name', 'run_info',
+           'seed_everything', 'pick_device', 'batches', 'Timer', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
     "An error in the user's input (file, key, shape, parameter); its message is one line."
 
+class TrainingDiverged(SsmnasError):
+    "A training loss became NaN or inf; the message names the stage, epoch and step."
+
+def _one_line(e:BaseException) -> str:
+    if isinstance(e, KeyboardInterrupt): return 'interrupted'
+    if isinstance(e, OSError) and not isinstance(e, SsmnasError) and e.strerror:
+        return f'{e.filename}: {e.strerror}' if e.filename else e.strerror
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
 def cli_errors(func):
-    "Wrap a console entry point: `SsmnasError`, missing files and bad values become one stderr line and exit 2."
+    "Wrap a console entry point: `SsmnasError`, any `OSError` (missing, read-only, full disk) and Ctrl-C become one stderr line and exit 2; a closed pipe (`| head`) ends quietly."
     @functools.wraps(func)
     def _inner(*args, **kwargs):
         try: return func(*args, **kwargs)
-        except (SsmnasError, FileNotFoundError, KeyboardInterrupt) as e:
+        except BrokenPipeError:
+            # the reader went away (`ssmnas_check ... | head`): no traceback, and none when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+        except (SsmnasError, OSError, KeyboardInterrupt) as e:
             name = Path(sys.argv[0]).name or func.__name__
-            msg = 'interrupted' if isinstance(e, KeyboardInterrupt) else str(e).splitlines()[0] if str(e) else type(e).__name__
-            print(f'{name}: error: {msg}', file=sys.stderr)
+            print(f'{name}: error: {_one_line(e)}', file=sys.stderr)
             sys.exit(2)
     return _inner
 
@@ -67,6 +80,41 @@ def read_json(path):
     "Read a JSON file."
     return json.loads(Path(path).read_text())
 
+# %% ../nbs/00_core.ipynb #803f425e
+def ensure_writable_dir(path) -> Path:
+    "Create the folder `path` if needed and prove it writable by creating a file in it; one-line `SsmnasError` otherwise."
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise SsmnasError(f'{path}: exists and is not a folder (choose another --out)')
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix='.write-test.', dir=path)
+        os.close(fd); os.remove(probe)
+    except OSError as e: raise SsmnasError(f'{path}: cannot write here ({e.strerror or type(e).__name__})') from None
+    return path
+
+@contextlib.contextmanager
+def run_lock(folder):
+    "Hold an exclusive lock on the run folder `folder` (a `.lock` file) while the block runs; refuse if another process holds it."
+    import fcntl
+    folder = ensure_writable_dir(folder)
+    lock = folder/'.lock'
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors='replace').strip() or '?'
+            raise SsmnasError(f'{folder}: another process (pid {holder}) is running in this folder; wait for it or use another --out') from None
+        os.ftruncate(fd, 0); os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield folder
+    finally: os.close(fd)   # closing the descriptor releases the lock (so does the process dying)
+
+def config_diff(old, new, prefix:str='') -> list:
+    "Dotted keys whose values differ between two JSON-like configurations."
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [k for key in sorted(set(old) | set(new), key=str)
+                for k in (config_diff(old.get(key), new.get(key), f'{prefix}{key}.') if key in old and key in new else [f'{prefix}{key}'])]
+    return [] if old == new else [prefix.rstrip('.') or '(value)']
+
 # %% ../nbs/00_core.ipynb #42fe0463
 def library_versions() -> dict:
     "Versions of Python and the libraries a run depends on."
@@ -96,7 +144,9 @@ def seed_everything(seed:int):
 def pick_device(device='auto') -> torch.device:
     "`'auto'` is CUDA when available, else CPU; asking for CUDA without one is an error."
     if device in (None, 'auto'): return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(device)
+    try: device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError): raise SsmnasError(f"device: unknown device {device!r} (use 'cpu', 'cuda', 'cuda:N' or 'auto')") from None
+    if device.type not in ('cpu', 'cuda'): raise SsmnasError(f"device: {device.type} is not supported (use 'cpu', 'cuda', 'cuda:N' or 'auto')")
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise SsmnasError('device cuda was asked for, but torch sees no CUDA device')
     return device
@@ -121,3 +171,14 @@ class Timer:
         finally:
             if device is not None and torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+# %% ../nbs/00_core.ipynb #550e04e1
+def check_losses(losses, stage:str, epoch:int):
+    "Raise `TrainingDiverged` naming `stage`, `epoch` and the first step whose loss in `losses` (a list of 0-d tensors or floats) is NaN or inf."
+    if not len(losses): return
+    vals = torch.stack([torch.as_tensor(l, dtype=torch.float32).detach().reshape(()) for l in losses]).cpu()
+    bad = ~torch.isfinite(vals)
+    if bad.any():
+        step = int(bad.nonzero()[0, 0])
+        raise TrainingDiverged(f'{stage}: the loss became {float(vals[step])} at epoch {epoch}, step {step + 1} of {len(vals)}; '
+                               'lower the learning rate or check the inputs')

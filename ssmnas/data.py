@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #739aa968
 from __future__ import annotations
-import argparse, json
+import argparse, hashlib, json, os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +16,10 @@ from .core import SsmnasError, cli_errors
 
 # %% auto #0
 __all__ = ['GENRES', 'GENRE_COUNTS', 'MMIMDB_ROWS', 'MMIMDB_BOUNDS', 'CAFFE_BGR_MEANS', 'READ_CHUNK', 'READ_BYTES', 'SPLIT_NAMES',
-           'GENERIC_LAYOUT', 'Modality', 'Tokens', 'plain_inputs', 'read_rows', 'caffe_bgr_to_rgb_uint8',
-           'rgb_uint8_to_caffe_bgr', 'MultimodalData', 'mean_token_vectors', 'open_dataset', 'fuel_splits',
-           'scan_dataset', 'check_lines', 'ssmnas_check', 'BatchSource']
+           'GENERIC_LAYOUT', 'SYNTHETIC_MARK', 'MIN_IMAGE_SIDE', 'FINGERPRINT_ROWS', 'Modality', 'Tokens',
+           'plain_inputs', 'read_rows', 'caffe_bgr_to_rgb_uint8', 'rgb_uint8_to_caffe_bgr', 'MultimodalData',
+           'mean_token_vectors', 'open_dataset', 'fuel_splits', 'scan_dataset', 'check_lines', 'image_size_warnings',
+           'ssmnas_check', 'validate_dataset', 'data_identity', 'same_data', 'BatchSource']
 
 # %% ../nbs/01_data.ipynb #d7e1d316
 @dataclass
@@ -82,6 +83,8 @@ READ_CHUNK = 1024     # rows per h5py read: big enough to be fast, small enough 
 READ_BYTES = 2**27    # ... and at most 128 MB per read (a 1024-row slice of int32 posters is 500 MB)
 SPLIT_NAMES = ('train', 'dev', 'test')
 GENERIC_LAYOUT = 'ssmnas-generic'   # root attribute `layout` of a bring-your-own file
+SYNTHETIC_MARK = 'ssmnas_synthetic' # root attribute of a synthetic twin (its generator's settings, JSON)
+MIN_IMAGE_SIDE = 32                 # VGG19's five 2x2 max-pools: a smaller side leaves pool5 (Image_4) empty
 
 # %% ../nbs/01_data.ipynb #681c7721
 def read_rows(src, rows, chunk:int=READ_CHUNK) -> np.ndarray:
@@ -131,6 +134,8 @@ class MultimodalData:
         self.path, self.layout, self.n_rows = Path(path), layout, int(n_rows)
         self.splits, self.label_names, self.modalities = splits, list(label_names), modalities
         self._inputs, self._label_src, self.label_key, self._label_format, self._file = inputs, label_src, label_key, label_format, file
+        self.synthetic = False        # True for a synthetic twin (set by `open_dataset`)
+        self.checked = None           # `validate_dataset`'s summary once the data passed it
 
     @property
     def n_classes(self) -> int: return len(self.label_names)
@@ -241,8 +246,12 @@ def open_dataset(path, token_vectors=None, cache:bool=False) -> MultimodalData:
         try:
             layout = _text(f.attrs['layout']) if 'layout' in f.attrs else ''
             data = _open_generic(path, f, token_vectors) if layout == GENERIC_LAYOUT else _open_mmimdb(path, f, token_vectors)
-        except BaseException:
-            f.close(); raise
+            data.synthetic = layout != GENERIC_LAYOUT and SYNTHETIC_MARK in f.attrs
+        except SsmnasError: f.close(); raise
+        except Exception as e:   # damaged metadata: h5py raises OSError, KeyError, RuntimeError, ... from deep inside
+            f.close()
+            raise SsmnasError(f'{path}: damaged hdf5 file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else "unreadable metadata"})') from None
+        except BaseException: f.close(); raise
     if cache: _load_into_memory(data)
     return data
 
@@ -311,6 +320,8 @@ def _open_mmimdb(path:Path, f:h5py.File, token_vectors) -> MultimodalData:
     for key, ds in (('images', images), ('features', features), ('genres', genres)):
         if not isinstance(ds, h5py.Dataset): raise SsmnasError(f'{key}: expected a dataset, found a group')
     _check_array('images', images.shape, images.dtype, 4, 'iu', 'int32 BGR posters (N, 3, H, W) with Caffe means subtracted')
+    if images.dtype != np.int32:   # uint8 RGB posters decoded as Caffe BGR would be silently wrong
+        raise SsmnasError(f'images: wrong dtype {images.dtype}, expected int32 BGR posters with Caffe means subtracted (the GMU encoding)')
     n = images.shape[0]
     if images.shape[1] != 3: raise SsmnasError(f'images: expected 3 colour channels (N, 3, H, W), got shape {images.shape}')
     _check_array('features', features.shape, features.dtype, 2, 'f', 'float (N, D) text features', n)
@@ -521,6 +532,9 @@ def scan_dataset(data:MultimodalData, chunk:int=READ_CHUNK) -> dict:
             if bad.any(): r = _first_bad(bad); raise SsmnasError(f'{data.label_key}: row {lo + r} holds a value other than 0 or 1')
             empty = raw.sum(1) == 0
             if empty.any(): raise SsmnasError(f'{data.label_key}: row {lo + _first_bad(empty)} has no label (all zeros)')
+        else:
+            bad = (raw < 0) | (raw >= data.n_classes)
+            if bad.any(): raise SsmnasError(f'{data.label_key}: row {lo + _first_bad(bad)} holds class index {int(raw[_first_bad(bad)])} outside 0..{data.n_classes - 1}')
         counts += data.labels(rows).sum(0).astype(np.int64)
         for name, inp in data._inputs.items():
             kind = data.modalities[name].kind
@@ -547,8 +561,15 @@ def check_lines(path, token_vectors=None) -> list:
         lines += [f'modality {m.name}: kind {m.kind}, shape {tuple(m.shape)}, dtype {data.stored_dtype(m.name)}' for m in data.modalities.values()]
         lines.append(f'labels ({data.label_key}): {stats["labels_per_row"]:.3f} per row')
         lines += [f'  {name}: {c} ({100 * c / max(data.n_rows, 1):.1f}%)' for name, c in zip(data.label_names, stats['label_counts'])]
+        lines += image_size_warnings(data)
         lines.append('ok: no NaN or inf in the float inputs, every row has a label')
     return lines
+
+def image_size_warnings(data:MultimodalData) -> list:
+    "One 'warning:' line per image modality whose posters are smaller than the VGG19 backbone takes."
+    return [f'warning: modality {m.name}: {m.shape[1]} x {m.shape[2]} images are smaller than the {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} '
+            'that VGG19 takes (five 2x2 poolings); search and training will refuse this file'
+            for m in data.modalities.values() if m.kind == 'image' and min(m.shape[1:]) < MIN_IMAGE_SIDE]
 
 @cli_errors
 def ssmnas_check(argv=None):
@@ -559,6 +580,87 @@ def ssmnas_check(argv=None):
     p.add_argument('--no_tokens', action='store_true', help='ignore any token vector table (text as stored features)')
     args = p.parse_args(argv)
     print('\n'.join(check_lines(args.path, False if args.no_tokens else args.token_vectors)))
+
+# %% ../nbs/01_data.ipynb #28ddb121
+FINGERPRINT_ROWS = 64   # rows of each modality hashed into the fingerprint (labels are hashed whole)
+
+def _stamp(path:Path) -> dict:
+    "Path, size and modification time of a file (a folder: of its split subfolders' listings)."
+    path = Path(path).resolve()
+    if path.is_dir():
+        subs = [path/n for n in SPLIT_NAMES if (path/n).is_dir()]
+        return {'path': str(path), 'bytes': None, 'modified_ns': max([p.stat().st_mtime_ns for p in subs] or [path.stat().st_mtime_ns]),
+                'n_files': sum(len(os.listdir(p)) for p in subs)}
+    st = path.stat()
+    return {'path': str(path), 'bytes': st.st_size, 'modified_ns': st.st_mtime_ns}
+
+def _fingerprint(data:MultimodalData) -> str:
+    h = hashlib.sha256()
+    meta = {'layout': data.layout, 'n_rows': data.n_rows, 'labels': data.label_names,
+            'modalities': [(m.name, m.kind, list(m.shape)) for m in data.modalities.values()]}
+    h.update(json.dumps(meta).encode())
+    for name in SPLIT_NAMES: h.update(np.ascontiguousarray(data.splits.get(name, np.zeros(0, np.int64)), np.int64).tobytes())
+    for lo in range(0, data.n_rows, READ_CHUNK): h.update(np.ascontiguousarray(data.raw_labels(np.arange(lo, min(lo + READ_CHUNK, data.n_rows)))).tobytes())
+    rows = np.unique(np.linspace(0, data.n_rows - 1, min(FINGERPRINT_ROWS, data.n_rows)).astype(np.int64))
+    for name, mod in data.modalities.items():
+        x = data.read(name, rows, uint8=True) if mod.kind == 'image' else data.read(name, rows)
+        if isinstance(x, tuple): x = np.concatenate([np.concatenate([np.asarray(q, np.int64) for q in x[0]] or [np.zeros(0, np.int64)]).astype(np.float64).ravel(), x[1].ravel()])
+        h.update(np.ascontiguousarray(x).tobytes())
+    return h.hexdigest()[:16]
+
+def _cache_file() -> Path:
+    return Path(os.environ.get('SSMNAS_CACHE') or Path.home()/'.cache'/'ssmnas')/'checked.json'
+
+def _cache_key(stamp:dict, token_tables) -> str: return json.dumps([stamp, token_tables], sort_keys=True)
+
+def _remembered(key:str):
+    try: return json.loads(_cache_file().read_text()).get(key)
+    except (OSError, ValueError): return None
+
+def _remember(key:str, value:dict):
+    "Store a passed check; an unwritable cache only costs a rescan next time."
+    try:
+        f = _cache_file()
+        try: known = json.loads(f.read_text())
+        except (OSError, ValueError): known = {}
+        known[key] = value
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(f'.{f.name}.{os.getpid()}')
+        tmp.write_text(json.dumps(known)); os.replace(tmp, f)
+    except OSError: pass
+
+def validate_dataset(data:MultimodalData) -> dict:
+    "Refuse what `ssmnas_check` refuses, and posters the backbone cannot take; return the data's identity. A file that passed before is not scanned again."
+    if data.checked is not None: return data.checked
+    small = image_size_warnings(data)
+    if small: raise SsmnasError(small[0].removeprefix('warning: ').split(';')[0] + '; make them at least that large')
+    on_disk = data.layout != 'memory'
+    tables = {n: _stamp(Path(i.table_key))['path'] if Path(i.table_key).exists() else i.table.shape for n, i in data._inputs.items() if i.table is not None}
+    key = _cache_key(_stamp(data.path), json.dumps(tables, default=str)) if on_disk else None
+    known = _remembered(key) if on_disk else None
+    if known is None:
+        try:
+            scan_dataset(data)
+            known = {'fingerprint': _fingerprint(data)}
+        except SsmnasError: raise
+        except Exception as e:   # damaged chunks surface only when read
+            raise SsmnasError(f'{data.path}: damaged data ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else "unreadable"})') from None
+        if on_disk: _remember(key, known)
+    stamp = _stamp(data.path) if on_disk else {'path': '<memory>', 'bytes': None, 'modified_ns': None}
+    data.checked = {'path': stamp['path'], 'bytes': stamp['bytes'], 'modified_ns': stamp['modified_ns'],
+                    'layout': data.layout, 'n_rows': data.n_rows, 'fingerprint': known['fingerprint']}
+    return data.checked
+
+def data_identity(data:MultimodalData) -> dict:
+    "Which data a run used: path, bytes, modification time (ns), layout, rows and content fingerprint."
+    return validate_dataset(data)
+
+def same_data(recorded:dict, data:MultimodalData) -> list:
+    "Keys of `recorded` (a run's stored identity) that differ from `data`'s; empty when the content fingerprint matches."
+    now = data_identity(data)
+    if isinstance(recorded, dict) and recorded.get('fingerprint') == now['fingerprint']: return []
+    if not isinstance(recorded, dict): return ['data']
+    return [f'data.{k}' for k in ('path', 'bytes', 'modified_ns', 'fingerprint') if recorded.get(k) != now[k]]
 
 # %% ../nbs/01_data.ipynb #52d316a4
 class BatchSource:

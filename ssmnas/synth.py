@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 
 from .core import SsmnasError, atomic_path, cli_errors
-from .data import (CAFFE_BGR_MEANS, GENRES, GENRE_COUNTS, MMIMDB_BOUNDS, MMIMDB_ROWS, READ_CHUNK,
+from .data import (MIN_IMAGE_SIDE, SYNTHETIC_MARK, CAFFE_BGR_MEANS, GENRES, GENRE_COUNTS, MMIMDB_BOUNDS, MMIMDB_ROWS, READ_CHUNK,
                          open_dataset, rgb_uint8_to_caffe_bgr)
 
 # %% auto #0
@@ -205,7 +205,7 @@ def _create(f, name, shape, dtype, compress=True):
     return ds
 
 def _check_args(n_samples, height, width, seed, params):
-    for name, value, low in (('n_samples', n_samples, 10), ('height', height, 16), ('width', width, 16), ('seed', seed, 0)):
+    for name, value, low in (('n_samples', n_samples, 10), ('height', height, MIN_IMAGE_SIDE), ('width', width, MIN_IMAGE_SIDE), ('seed', seed, 0)):
         if not isinstance(value, (int, np.integer)) or value < low: raise SsmnasError(f'{name} must be an integer >= {low}, got {value}')
     unknown = set(params) - set(SYNTH_PARAMS)
     if unknown: raise SsmnasError(f'unknown generator parameter {sorted(unknown)[0]!r} (known: {", ".join(SYNTH_PARAMS)})')
@@ -256,6 +256,9 @@ def make_synthetic_mmimdb(path, n_samples:int=3000, height:int=64, width:int=40,
             ids = _create(f, 'imdb_ids', (n,), 'S7', compress=False)
             ids[...] = np.array([b'%07d' % (9000000 + i) for i in range(n)], dtype='S7')
             f.attrs['split'] = fuel_split_array(bounds)
+            # the only addition to the GMU schema: says the file is synthetic (a random image backbone is then allowed)
+            f.attrs[SYNTHETIC_MARK] = json.dumps({'generator': 'ssmnas_synth', 'n_samples': n, 'height': height,
+                                                  'width': width, 'seed': seed} | params)
     return path
 
 # %% ../nbs/02_synth.ipynb #a7ca7041

@@ -24,7 +24,7 @@ def run(script, *args):
 @pytest.fixture(scope='module')
 def twin(tmp_path_factory):
     out = tmp_path_factory.mktemp('twin') / 'tiny.hdf5'
-    res = run('ssmnas_synth', out, '--n_samples', 200, '--height', 32, '--width', 20, '--seed', 1)
+    res = run('ssmnas_synth', out, '--n_samples', 200, '--height', 32, '--width', 32, '--seed', 1)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith(f'{out}: 200 rows')
     return out
@@ -41,7 +41,7 @@ def test_check_reports_splits_modalities_labels(twin):
     lines = res.stdout.splitlines()
     assert lines[0] == f'{twin}: layout mmimdb, 200 rows, 23 classes'
     assert lines[1:4] == ['train: 120 rows', 'dev: 20 rows', 'test: 60 rows']
-    assert 'modality image: kind image, shape (3, 32, 20), dtype int32 BGR, Caffe means subtracted' in lines
+    assert 'modality image: kind image, shape (3, 32, 32), dtype int32 BGR, Caffe means subtracted' in lines
     assert any(l.startswith('modality text: kind tokens, shape (300,), dtype float32 features') for l in lines)
     assert any(l.startswith('  Drama: ') for l in lines) and any(l.startswith('  Film-Noir: ') for l in lines)
     assert lines[-1].startswith('ok')
