@@ -12,8 +12,8 @@ import torch
 
 # %% auto #0
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json',
-           'ensure_writable_dir', 'run_lock', 'config_diff', 'library_versions', 'device_name', 'run_info',
-           'seed_everything', 'pick_device', 'batches', 'Timer', 'check_losses']
+           'ensure_writable_dir', 'run_lock', 'config_diff', 'discard_files', 'library_versions', 'device_name',
+           'run_info', 'seed_everything', 'pick_device', 'batches', 'Timer', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -92,13 +92,18 @@ def ensure_writable_dir(path) -> Path:
     except OSError as e: raise SsmnasError(f'{path}: cannot write here ({e.strerror or type(e).__name__})') from None
     return path
 
+_HELD_LOCKS = set()
+
 @contextlib.contextmanager
 def run_lock(folder):
     "Hold an exclusive lock on the run folder `folder` (a `.lock` file) while the block runs; refuse if another process holds it."
     import fcntl
     folder = ensure_writable_dir(folder)
+    key = str(folder.resolve())
+    if key in _HELD_LOCKS: yield folder; return     # this process holds it already (a CLI around `search`)
     lock = folder/'.lock'
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    _HELD_LOCKS.add(key)
     try:
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -106,7 +111,9 @@ def run_lock(folder):
             raise SsmnasError(f'{folder}: another process (pid {holder}) is running in this folder; wait for it or use another --out') from None
         os.ftruncate(fd, 0); os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield folder
-    finally: os.close(fd)   # closing the descriptor releases the lock (so does the process dying)
+    finally:
+        _HELD_LOCKS.discard(key)
+        os.close(fd)   # closing the descriptor releases the lock (so does the process dying)
 
 def config_diff(old, new, prefix:str='') -> list:
     "Dotted keys whose values differ between two JSON-like configurations."
@@ -114,6 +121,12 @@ def config_diff(old, new, prefix:str='') -> list:
         return [k for key in sorted(set(old) | set(new), key=str)
                 for k in (config_diff(old.get(key), new.get(key), f'{prefix}{key}.') if key in old and key in new else [f'{prefix}{key}'])]
     return [] if old == new else [prefix.rstrip('.') or '(value)']
+
+def discard_files(folder, names) -> list:
+    "Delete the files `names` in `folder` (`--fresh`: start a run over); returns those that were there."
+    gone = [n for n in names if (Path(folder)/n).is_file()]
+    for n in gone: (Path(folder)/n).unlink()
+    return gone
 
 # %% ../nbs/00_core.ipynb #42fe0463
 def library_versions() -> dict:

@@ -16,7 +16,8 @@ from .core import SsmnasError, write_text
 from .supernet import PRIMITIVES, OPS, Reshape, CellOutput, FusionSupernet
 
 # %% auto #0
-__all__ = ['StepGene', 'CellGene', 'Genotype', 'derive_genotype', 'FixedCell', 'FixedFusionNet', 'plot_genotype']
+__all__ = ['DERIVATION_RULES', 'StepGene', 'CellGene', 'Genotype', 'derive_genotype', 'FixedCell', 'FixedFusionNet',
+           'plot_genotype']
 
 # %% ../nbs/08_genotype.ipynb #fdc118c2
 @dataclass
@@ -45,11 +46,18 @@ class Genotype:
         for k, s in enumerate(cell.steps):
             parts.append(f'{s.op}({names[s.inputs[0]]}, {names[s.inputs[1]]})')
             names[f'Step_{k + 1}'] = f'Step_{k + 1}'
-        if len(cell.steps) == 1: return f'Cell {c + 1}: {parts[0]}'
+        # the residual (the first input) is written out: swapping which input is the residual is another network
+        if len(cell.steps) == 1: return f'Cell {c + 1}: {parts[0]} + {cell.inputs[0]}'
         return f'Cell {c + 1} [{cell.inputs[0]}, {cell.inputs[1]}]: ' + '; '.join(f'Step_{k + 1} = {p}' for k, p in enumerate(parts))
 
     def lines(self) -> list: return [self.cell_line(c) for c in range(len(self.cells))]
     def __str__(self): return '\n'.join(self.lines())
+
+    @property
+    def key(self) -> str:
+        "The whole architecture as one canonical string: equal keys, equal networks (group trials by this)."
+        return json.dumps({'tap_names': list(self.tap_names),
+                           'cells': [[list(c.inputs), [[s.op, list(s.inputs)] for s in c.steps]] for c in self.cells]})
 
     @property
     def used_taps(self) -> list:
@@ -109,20 +117,28 @@ class Genotype:
         return cls.from_json(path.read_text())
 
 # %% ../nbs/08_genotype.ipynb #4b4e38f2
-def _best_pair(w:torch.Tensor) -> list:
-    "Indices (i, j), i != j when possible, maximising w[0, i] * w[1, j]."
+DERIVATION_RULES = ('bmnas', 'independent')
+
+def _best_pair(w:torch.Tensor, taken=()) -> list:
+    "Indices (i, j), i != j when possible, maximising w[0, i] * w[1, j], at least one of them outside `taken` when possible."
     score = w[0][:, None] * w[1][None, :]
     if score.shape[0] > 1: score.fill_diagonal_(-1.)
+    old = torch.zeros(score.shape[0], dtype=torch.bool)
+    old[list(taken)] = True
+    if not old.all(): score[old[:, None] & old[None, :]] = -1.
     k = int(score.argmax())
     return [k // score.shape[1], k % score.shape[1]]
 
 @torch.no_grad()
-def derive_genotype(supernet:FusionSupernet) -> Genotype:
-    "The discrete architecture a trained `FusionSupernet` encodes."
-    cells = []
+def derive_genotype(supernet:FusionSupernet, rule:str='bmnas') -> Genotype:
+    "The discrete architecture a trained `FusionSupernet` encodes; `rule='bmnas'`: a cell's pair holds a node no earlier cell selected."
+    if rule not in DERIVATION_RULES: raise SsmnasError(f'derivation rule must be one of {DERIVATION_RULES}, got {rule!r}')
+    cells, selected = [], set()
     for c in range(supernet.n_cells):
         names = supernet.candidate_names(c)
-        inputs = [names[i] for i in _best_pair(supernet.alphas[c].detach().float().softmax(-1).cpu())]
+        taken = [names.index(n) for n in selected] if rule == 'bmnas' else []
+        inputs = [names[i] for i in _best_pair(supernet.alphas[c].detach().float().softmax(-1).cpu(), taken)]
+        selected.update(inputs)
         steps = []
         for k in range(supernet.n_steps):
             beta = supernet.betas[c * supernet.n_steps + k].detach().float().softmax(-1).cpu()

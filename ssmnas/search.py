@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_search.ipynb #97972083
 from __future__ import annotations
-import argparse, functools, json, random, time
+import argparse, functools, json, math, random, time
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 
@@ -16,20 +16,21 @@ from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
 from .core import (SsmnasError, cli_errors, atomic_path, write_json, read_json, run_info, seed_everything,
-                         pick_device, batches, Timer)
-from .data import open_dataset, BatchSource, plain_inputs
+                         pick_device, batches, Timer, check_losses, run_lock, config_diff, discard_files, ensure_writable_dir)
+from .data import open_dataset, BatchSource, plain_inputs, validate_dataset, data_identity, same_data, MultimodalData
 from .pools import make_pools, split_rows
 from .augment import MultimodalViews, TextViews
 from .viewbank import ViewBank
 from .backbones import build_backbones, fit_text_backbone
 from .supernet import FusionSupernet, ProjectionHead, Classifier
 from .losses import NTXentLoss
-from .genotype import derive_genotype, Genotype
+from .genotype import derive_genotype, Genotype, DERIVATION_RULES
 
 # %% auto #0
-__all__ = ['multilabel_f1', 'Encoder', 'Network', 'SearchConfig', 'fast_backbones', 'prepare_backbones', 'Objective',
-           'device_batches', 'train_step', 'train_epoch', 'build_search_network', 'search', 'build_view_bank',
-           'build_tap_cache', 'search_rows', 'ssmnas_search']
+__all__ = ['SEARCH_FILES', 'multilabel_f1', 'Encoder', 'Network', 'SearchConfig', 'fast_backbones', 'image_weights_for',
+           'prepare_backbones', 'Objective', 'device_batches', 'train_step', 'train_epoch', 'validation_score',
+           'build_search_network', 'search_split', 'refuse_other_run', 'search', 'build_view_bank', 'build_tap_cache',
+           'search_rows', 'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #e875f441
 def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
@@ -68,6 +69,13 @@ class Network(nn.Module):
         return self.head(self.encoder.fusion(taps))
 
 # %% ../nbs/09_search.ipynb #caa3ff48
+def _at_least(cfg, **lows):
+    "Refuse integer settings of `cfg` below their lower bounds, naming the setting."
+    for name, low in lows.items():
+        v = getattr(cfg, name)
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
+            raise SsmnasError(f'{name} must be an integer >= {low}, got {v!r}')
+
 @dataclass
 class SearchConfig:
     "Everything that decides a search run; saved as `config.json` beside its results."
@@ -91,16 +99,23 @@ class SearchConfig:
     arch_betas: tuple = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
     image_width_div: int = 1             # 1 = VGG19; 8 = the width-reduced VGG19 of the CPU default
-    image_weights: str|None = None       # None (random init), 'imagenet', or a state_dict file
+    image_weights: str|None = None       # 'random', 'imagenet' or a state_dict file; None: random on a synthetic twin, refused elsewhere
     text_pretrain_epochs: int = 30       # Maxout MLP pretraining on the labeled pool (0 = leave it random)
     mask_p: float = 0.2                  # text view: word-drop probability
     view_bank: int = 0                   # K > 1: draw views from K pre-computed ones per sample (08a); 0 = live (faithful)
     cache_taps: bool = True              # supervised search: compute the frozen backbones' taps once (exact)
     amp: bool = True                     # bf16 autocast for the backbones on CUDA (ignored on CPU)
+    derivation: str = 'bmnas'            # 'bmnas' (a later cell's pair holds an unselected node) or 'independent'
     seed: int = 0
 
     def __post_init__(self):
         if self.objective not in ('contrastive', 'supervised'): raise SsmnasError(f"objective must be 'contrastive' or 'supervised', got {self.objective!r}")
+        _at_least(self, seed=0, C=1, L=1, n_cells=1, n_steps=1, image_width_div=1, text_pretrain_epochs=0, view_bank=0)
+        if math.isqrt(self.L) ** 2 != self.L: raise SsmnasError(f'L must be a perfect square (the pooled map is sqrt(L) x sqrt(L)), got {self.L}')
+        if self.view_bank == 1: raise SsmnasError('view_bank must be 0 (live views) or at least 2 (two views per sample), got 1')
+        if not 0 < self.valid_frac < 1: raise SsmnasError(f'valid_frac must lie in (0, 1), got {self.valid_frac}')
+        if not self.temperature > 0: raise SsmnasError(f'temperature must be positive, got {self.temperature}')
+        if self.derivation not in DERIVATION_RULES: raise SsmnasError(f'derivation must be one of {DERIVATION_RULES}, got {self.derivation!r}')
         if self.alternate not in ('epoch', 'batch'): raise SsmnasError(f"alternate must be 'epoch' or 'batch', got {self.alternate!r}")
         if self.epochs < 1: raise SsmnasError(f'epochs must be at least 1, got {self.epochs}')
         if self.batch_size < 2: raise SsmnasError(f'batch_size must be at least 2 (NT-Xent and BatchNorm need two samples), got {self.batch_size}')
@@ -109,6 +124,7 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, d:dict):
         names = {f.name for f in fields(cls)}
+        d = dict(d)
         unknown = set(d) - names
         if unknown: raise SsmnasError(f'unknown config keys: {sorted(unknown)}')
         return cls(**d)
@@ -130,12 +146,23 @@ def fast_backbones(backbones, device, compile:bool=False):
             net.forward = functools.partial(_nhwc_call, net._compiled_forward)
     return backbones
 
+def image_weights_for(data, image_weights) -> str|None:
+    "The image backbone's weights as a run records them: a random VGG19 only on a synthetic twin unless asked for by name."
+    if not any(m.kind == 'image' for m in data.modalities.values()): return None
+    if image_weights is None:
+        if data.synthetic: return 'random'
+        raise SsmnasError(f"image_weights: {data.path} is not a synthetic twin, and no VGG19 weights were given; "
+                          "pass --image_weights imagenet or a state_dict file, or --image_weights random to use a random image backbone")
+    return str(image_weights)
+
 def prepare_backbones(data, labeled_rows, cfg:SearchConfig, device='cpu', compile:bool=False):
-    "Build the backbones for `data`'s modalities; pretrain text MLPs on `labeled_rows` only; freeze (`fast_backbones` on CUDA)."
+    "Check the data, build the backbones for its modalities; pretrain text MLPs on `labeled_rows` only; freeze (`fast_backbones` on CUDA)."
+    validate_dataset(data)
+    weights = image_weights_for(data, cfg.image_weights)
     seed_everything(cfg.seed)
-    bb = build_backbones(data.modalities, image_width_div=cfg.image_width_div, image_weights=cfg.image_weights,
+    bb = build_backbones(data.modalities, image_width_div=cfg.image_width_div, image_weights=None if weights == 'random' else weights,
                          n_classes=len(data.label_names))
-    info = {}
+    info = {'image_weights': weights}
     if cfg.text_pretrain_epochs > 0 and labeled_rows is not None and len(labeled_rows) >= 2:
         labels = torch.from_numpy(data.labels(labeled_rows))
         for name, mod in data.modalities.items():
@@ -198,15 +225,33 @@ def train_step(net, src, objective, opt, pos, aug_gen=None):
     opt.step()
     return loss.detach(), p
 
-def train_epoch(net, src, objective, opt, batch_size, shuffle_gen=None, aug_gen=None):
-    "One shuffled pass over `src`, stepping `opt` after every batch. Returns (mean loss tensor, [(positions, probs)])."
+def train_epoch(net, src, objective, opt, batch_size, shuffle_gen=None, aug_gen=None, stage='training', epoch=0):
+    "One shuffled pass over `src`, stepping `opt` after every batch; stops on a NaN/inf loss naming `stage`, `epoch` and the step. Returns (mean loss tensor, [(positions, probs)])."
     net.train()
-    total, n, probs = torch.zeros((), device=src.labels.device), 0, []
+    losses, sizes, probs = [], [], []
     for pos in device_batches(len(src), batch_size, shuffle_gen, src.labels.device):
         loss, p = train_step(net, src, objective, opt, pos, aug_gen)
-        total += loss * len(pos); n += len(pos)
+        losses.append(loss); sizes.append(len(pos))
         if p is not None: probs.append((pos, p))
-    return total / n, probs
+    check_losses(losses, stage, epoch)    # one look per epoch, not per step
+    return (torch.stack(losses) * torch.tensor(sizes, device=losses[0].device)).sum() / sum(sizes), probs
+
+@torch.no_grad()
+def validation_score(net, src, objective, batch_size, seed:int=0) -> dict:
+    "Score `src` in eval mode: contrastive, minus the mean NT-Xent on views drawn from `seed` (the same every call); supervised, the weighted F1."
+    net.eval()
+    dev = src.labels.device
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    chunks = batches(np.arange(len(src)), batch_size)
+    total, probs = torch.zeros((), device=dev), []
+    for pos in torch.cat(chunks).to(dev).split([len(c) for c in chunks]):
+        loss, p = objective(net, src, pos, gen)
+        total += loss * len(pos)
+        if p is not None: probs.append(p)
+    loss = float(total / len(src))
+    if objective.kind == 'contrastive': return {'valid_eval_loss': loss, 'score': -loss}
+    f1 = multilabel_f1(src.labels.cpu().numpy(), torch.cat(probs).float().cpu().numpy())['weighted_f1']
+    return {'valid_eval_loss': loss, 'valid_weighted_f1': f1, 'score': f1}
 
 # %% ../nbs/09_search.ipynb #4aa712b7
 def _rng_state(gens):
@@ -234,25 +279,57 @@ def build_search_network(backbones, n_classes, cfg:SearchConfig):
     return Network(Encoder(backbones, fusion), head)
 
 # %% ../nbs/09_search.ipynb #9b3e65ff
-def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep_checkpoint=False,
-           progress=True, on_epoch_end=None, bank=None) -> Genotype:
-    "Step 1 (or BM-NAS's search) on `rows` of `data`; writes the run folder `out`; returns the chosen genotype."
-    out, device = Path(out), pick_device(device)
-    out.mkdir(parents=True, exist_ok=True)
-    timer = Timer()
+SEARCH_FILES = ('checkpoint.pt', 'config.json', 'genotype.json', 'history.jsonl', 'run.json')
+
+def search_split(rows, cfg:SearchConfig, split=None) -> tuple:
+    "(search-train, search-validation) rows: `split` when given (BM-NAS: the trial's labeled split), else `split_rows` of `rows`."
     rows = np.asarray(rows)
-    if len(rows) < 4: raise SsmnasError(f'the search pool has {len(rows)} rows; at least 4 are needed (two per split)')
-    train_rows, valid_rows = split_rows(rows, valid_frac=cfg.valid_frac, seed=cfg.seed)
+    if split is None:
+        if len(rows) < 4: raise SsmnasError(f'the search pool has {len(rows)} rows; at least 4 are needed (two per split)')
+        split = split_rows(rows, valid_frac=cfg.valid_frac, seed=cfg.seed)
+    train_rows, valid_rows = (np.asarray(x) for x in split)
     if len(train_rows) < 2 or len(valid_rows) < 2: raise SsmnasError(f'search splits too small: {len(train_rows)} train, {len(valid_rows)} valid rows')
+    return train_rows, valid_rows
 
-    config_path, ckpt_path, geno_path = out/'config.json', out/'checkpoint.pt', out/'genotype.json'
-    cfg_dict = _jsonable(asdict(cfg) | {'n_rows': len(rows), 'n_search_train': len(train_rows), 'n_search_valid': len(valid_rows)})
-    if config_path.exists() and (ckpt_path.exists() or geno_path.exists()):
-        if read_json(config_path) != cfg_dict:
-            raise SsmnasError(f'{out} holds a search of a different configuration; use another --out or delete it')
-        if geno_path.exists() and not ckpt_path.exists(): return Genotype.load(geno_path)   # finished: read it back
-    write_json(config_path, cfg_dict)
+def refuse_other_run(folder, recorded:dict, wanted:dict, data, what='search'):
+    "Raise if the run folder's `config.json` (`recorded`) is of other settings or other data than `wanted`."
+    differ = config_diff({k: v for k, v in recorded.items() if k != 'data'}, {k: v for k, v in wanted.items() if k != 'data'})
+    differ += same_data(recorded.get('data'), data)
+    if differ:
+        shown = ', '.join(differ[:6]) + (f' and {len(differ) - 6} more' if len(differ) > 6 else '')
+        raise SsmnasError(f'{folder} holds a {what} of other settings or data (differs: {shown}); use another --out, or --fresh to discard it')
 
+def _load_checkpoint(path, net, w_opt, a_opt, sched, gens) -> dict:
+    "Restore a search from `path`; a truncated, empty or foreign file is one line that says how to start over."
+    try:
+        ck = torch.load(path, map_location='cpu', weights_only=False)   # RNG states must stay CPU tensors
+        net.load_state_dict(ck['net']); w_opt.load_state_dict(ck['w_opt']); a_opt.load_state_dict(ck['a_opt'])
+        sched.load_state_dict(ck['sched']); _set_rng_state(ck['rng'], gens)
+        return ck
+    except Exception as e:
+        why = f'{type(e).__name__}: {str(e).splitlines()[0][:80]}' if str(e) else type(e).__name__
+        raise SsmnasError(f'{path}: cannot resume from this checkpoint ({why}); rerun with --fresh (fresh=True) to discard the unfinished search') from None
+
+def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep_checkpoint=False,
+           progress=True, on_epoch_end=None, bank=None, split=None, fresh=False) -> Genotype:
+    "Step 1 (or BM-NAS's search) on `rows` of `data` (or the explicit (train, valid) `split`); writes the run folder `out`; returns the chosen genotype."
+    out, device = Path(out), pick_device(device)
+    train_rows, valid_rows = search_split(rows, cfg, split)
+    rows = np.sort(np.concatenate([train_rows, valid_rows]))
+    cfg_dict = _jsonable(asdict(cfg) | {'data': data_identity(data), 'n_rows': len(rows), 'n_search_train': len(train_rows),
+                                        'n_search_valid': len(valid_rows)})
+    with run_lock(out):
+        if fresh: discard_files(out, SEARCH_FILES)
+        config_path, ckpt_path, geno_path = out/'config.json', out/'checkpoint.pt', out/'genotype.json'
+        if config_path.exists() and (ckpt_path.exists() or geno_path.exists()):
+            refuse_other_run(out, read_json(config_path), cfg_dict, data)
+            if geno_path.exists() and not ckpt_path.exists(): return Genotype.load(geno_path)   # finished: read it back
+        write_json(config_path, cfg_dict)
+        return _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress, on_epoch_end, bank)
+
+def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress, on_epoch_end, bank):
+    timer = Timer()
+    ckpt_path = out/'checkpoint.pt'
     with timer('setup', device):
         if backbones is None: backbones, _ = prepare_backbones(data, None, cfg, device)
         seed_everything(cfg.seed)
@@ -276,25 +353,8 @@ def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep
 
     start_epoch, history, best = 0, [], None
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location='cpu', weights_only=False)   # RNG states must stay CPU tensors
-        net.load_state_dict(ck['net']); w_opt.load_state_dict(ck['w_opt']); a_opt.load_state_dict(ck['a_opt'])
-        sched.load_state_dict(ck['sched']); _set_rng_state(ck['rng'], [shuffle_gen, aug_gen])
+        ck = _load_checkpoint(ckpt_path, net, w_opt, a_opt, sched, [shuffle_gen, aug_gen])
         start_epoch, history, best = ck['epoch'], ck['history'], ck['best']
-
-    def batch_alternation():
-        "DARTS-style: after every w step on a train batch, one arch step on the next valid batch."
-        net.train()
-        t_tot, v_tot, t_n, v_n, probs = torch.zeros((), device=device), torch.zeros((), device=device), 0, 0, []
-        valid_batches = []
-        for pos in device_batches(len(src_train), cfg.batch_size, shuffle_gen, device):
-            loss, _ = train_step(net, src_train, objective, w_opt, pos, aug_gen)
-            t_tot += loss * len(pos); t_n += len(pos)
-            if not valid_batches: valid_batches = device_batches(len(src_valid), cfg.batch_size, shuffle_gen, device)
-            vpos = valid_batches.pop(0)
-            vloss, p = train_step(net, src_valid, objective, a_opt, vpos, aug_gen)
-            v_tot += vloss * len(vpos); v_n += len(vpos)
-            if p is not None: probs.append((vpos, p))
-        return t_tot / t_n, v_tot / v_n, probs
 
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f'search ({cfg.objective})', disable=not progress,
                initial=start_epoch, total=cfg.epochs)
@@ -302,23 +362,20 @@ def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep
         t0 = time.perf_counter()
         with timer('epochs', device):
             if cfg.alternate == 'epoch':
-                train_loss, _ = train_epoch(net, src_train, objective, w_opt, cfg.batch_size, shuffle_gen, aug_gen)
-                valid_loss, probs = train_epoch(net, src_valid, objective, a_opt, cfg.batch_size, shuffle_gen, aug_gen)
+                train_loss, _ = train_epoch(net, src_train, objective, w_opt, cfg.batch_size, shuffle_gen, aug_gen, f'search (w step, {cfg.objective})', epoch + 1)
+                valid_loss, _ = train_epoch(net, src_valid, objective, a_opt, cfg.batch_size, shuffle_gen, aug_gen, f'search (architecture step, {cfg.objective})', epoch + 1)
             else:
-                train_loss, valid_loss, probs = batch_alternation()
+                train_loss, valid_loss = _batch_alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, shuffle_gen, aug_gen, epoch + 1)
             sched.step()
+        with timer('validation', device): scored = validation_score(net, src_valid, objective, cfg.batch_size, cfg.seed + 3)
+        geno = derive_genotype(fusion, cfg.derivation)
         rec = {'epoch': epoch + 1, 'train_loss': float(train_loss), 'valid_loss': float(valid_loss),
-               'w_lr': sched.get_last_lr()[0], 'seconds': time.perf_counter() - t0}
-        if cfg.objective == 'supervised':
-            labels = src_valid.labels[torch.cat([p for p, _ in probs])]
-            rec['valid_weighted_f1'] = multilabel_f1(labels.cpu().numpy(), torch.cat([q for _, q in probs]).float().cpu().numpy())['weighted_f1']
-            score = rec['valid_weighted_f1']
-        else: score = -rec['valid_loss']
-        geno = derive_genotype(fusion)
-        rec |= {'genotype': geno.to_dict(), 'arch_weights': fusion.arch_weights()}
+               **{k: v for k, v in scored.items() if k != 'score'}, 'valid_score': scored['score'],
+               'w_lr': sched.get_last_lr()[0], 'seconds': time.perf_counter() - t0,
+               'genotype': geno.to_dict(), 'arch_weights': fusion.arch_weights()}
         history.append(rec)
-        if best is None or score > best['score']: best = {'score': score, 'epoch': epoch + 1, 'genotype': geno.to_dict()}
-        bar.set_postfix(train=f"{rec['train_loss']:.3f}", valid=f"{rec['valid_loss']:.3f}")
+        if best is None or scored['score'] > best['score']: best = {'score': scored['score'], 'epoch': epoch + 1, 'genotype': geno.to_dict()}
+        bar.set_postfix(train=f"{rec['train_loss']:.3f}", valid=f"{rec['valid_eval_loss']:.3f}")
         with atomic_path(ckpt_path) as tmp:
             torch.save({'net': net.state_dict(), 'w_opt': w_opt.state_dict(), 'a_opt': a_opt.state_dict(),
                         'sched': sched.state_dict(), 'rng': _rng_state([shuffle_gen, aug_gen]), 'epoch': epoch + 1,
@@ -328,10 +385,30 @@ def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep
     _write_history(out/'history.jsonl', history)
     genotype = Genotype.from_dict(best['genotype'])
     genotype.save(out/'genotype.json')
-    write_json(out/'run.json', run_info(device) | {'seed': cfg.seed, 'best_epoch': best['epoch'], 'timings_s': timer.seconds,
-               'resumed_from_epoch': start_epoch, 'text_views': _text_view_kind(views, bank)})
+    write_json(out/'run.json', run_info(device) | {'seed': cfg.seed, 'best_epoch': best['epoch'], 'selection': _selection_words(cfg),
+               'timings_s': timer.seconds, 'resumed_from_epoch': start_epoch, 'text_views': _text_view_kind(views, bank)})
     if not keep_checkpoint and ckpt_path.exists(): ckpt_path.unlink()
     return genotype
+
+def _selection_words(cfg) -> str:
+    what = 'minus the NT-Xent on fixed views' if cfg.objective == 'contrastive' else 'the weighted F1'
+    return f'best epoch by {what} of the search-validation split in eval mode, after each architecture pass'
+
+def _batch_alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, shuffle_gen, aug_gen, epoch):
+    "DARTS-style: after every w step on a train batch, one arch step on the next valid batch. Returns mean (train, valid) losses."
+    net.train()
+    t_losses, v_losses, t_n, v_n, valid_batches = [], [], [], [], []
+    for pos in device_batches(len(src_train), cfg.batch_size, shuffle_gen, src_train.labels.device):
+        loss, _ = train_step(net, src_train, objective, w_opt, pos, aug_gen)
+        t_losses.append(loss); t_n.append(len(pos))
+        if not valid_batches: valid_batches = device_batches(len(src_valid), cfg.batch_size, shuffle_gen, src_valid.labels.device)
+        vpos = valid_batches.pop(0)
+        vloss, _ = train_step(net, src_valid, objective, a_opt, vpos, aug_gen)
+        v_losses.append(vloss); v_n.append(len(vpos))
+    check_losses(t_losses, f'search (w step, {cfg.objective})', epoch)
+    check_losses(v_losses, f'search (architecture step, {cfg.objective})', epoch)
+    mean = lambda ls, ns: (torch.stack(ls) * torch.tensor(ns, device=ls[0].device)).sum() / sum(ns)
+    return mean(t_losses, t_n), mean(v_losses, v_n)
 
 def _jsonable(d): return json.loads(json.dumps(d))   # tuples -> lists, as config.json reads back
 
@@ -346,7 +423,8 @@ def build_tap_cache(data, rows, backbones, L, device='cpu', amp_dtype=None):
     return ViewBank(data, rows, backbones, None, L=L, device=device, amp_dtype=amp_dtype)
 
 def _write_history(path, history):
-    with atomic_path(path) as tmp: Path(tmp).write_text(''.join(json.dumps(r) + '\n' for r in history))
+    # strict JSON: a NaN never gets here (training stops first), and allow_nan=False makes sure
+    with atomic_path(path) as tmp: Path(tmp).write_text(''.join(json.dumps(r, allow_nan=False) + '\n' for r in history))
 
 # %% ../nbs/09_search.ipynb #4a399e30
 def search_rows(pools, objective:str, min_rows=4):
@@ -371,22 +449,32 @@ def _search_parser():
     p.add_argument('--C', type=int, default=192, help='channels of the fusion network')
     p.add_argument('--L', type=int, default=16, help='sequence length of the fusion network (a square number)')
     p.add_argument('--image_width_div', type=int, default=1, help='8: the width-reduced VGG19 of the CPU default')
-    p.add_argument('--image_weights', default=None, help="'imagenet' or a local torchvision VGG19 state_dict")
+    p.add_argument('--image_weights', default=None,
+                   help="'imagenet', a local torchvision VGG19 state_dict, or 'random' (allowed without asking only on a synthetic twin)")
+    p.add_argument('--derivation', choices=list(DERIVATION_RULES), default='bmnas', help="genotype rule: BM-NAS's (a cell's pair holds an unselected node) or each cell alone")
+    p.add_argument('--fresh', action='store_true', help='discard what the --out folder holds (an unfinished or damaged checkpoint, an old result) and start over')
     return p
 
 @cli_errors
 def ssmnas_search(argv=None):
     "Console entry point: `ssmnas_search --data PATH --objective contrastive|supervised --epochs E --out DIR`."
     a = _search_parser().parse_args(argv)
+    # everything that can be refused is refused before the slow work (text pretraining, backbone passes)
     cfg = SearchConfig(objective=a.objective, epochs=a.epochs, batch_size=a.batch_size, alternate=a.alternate,
                        temperature=a.temperature, C=a.C, L=a.L, image_width_div=a.image_width_div,
-                       image_weights=a.image_weights, seed=a.seed)
-    data = open_dataset(a.data)
+                       image_weights=a.image_weights, derivation=a.derivation, seed=a.seed)
     device = pick_device(a.device)
+    data = open_dataset(a.data)
+    validate_dataset(data)
+    image_weights_for(data, cfg.image_weights)
     pools = make_pools(data, a.r, a.seed)
     rows, why = search_rows(pools, cfg.objective)
-    print(f'searching on {len(rows)} rows ({why}), device {device}')
-    backbones, _ = prepare_backbones(data, pools.labeled, cfg, device)
-    genotype = search(data, rows, cfg, a.out, device=device, backbones=backbones)
+    train_rows, _ = search_split(rows, cfg)
+    # BM-NAS's search scores its validation rows: the text backbone must not have been fitted to them
+    pretrain_rows = train_rows if cfg.objective == 'supervised' else pools.labeled
+    with run_lock(a.out):
+        print(f'searching on {len(rows)} rows ({why}), device {device}')
+        backbones, _ = prepare_backbones(data, pretrain_rows, cfg, device)
+        genotype = search(data, rows, cfg, a.out, device=device, backbones=backbones, fresh=a.fresh)
     print(genotype)
     print(f'wrote {Path(a.out)/"genotype.json"}')
