@@ -12,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import SsmnasError, batches
+from .core import SsmnasError, batches, TrainingDiverged
 
 # %% auto #0
 __all__ = ['VGG19_CFG', 'VGG19_TAPS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'VGG19Taps', 'Maxout', 'MaxoutMLP', 'fit_text_backbone',
@@ -150,6 +150,8 @@ def fit_text_backbone(mlp:MaxoutMLP, features, labels, epochs:int=30, batch_size
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 tot += loss.item() * len(b)
             losses.append(tot / len(X))
+            if not np.isfinite(tot):
+                raise TrainingDiverged(f'text backbone pretraining (BCE): the loss became {tot / len(X)} at epoch {len(losses)}; check the text features')
     mlp.train(was_training)
     return losses
 

@@ -234,8 +234,8 @@ def _names(value) -> list:
 def _text(v) -> str: return v.decode() if isinstance(v, bytes) else str(v)
 
 # %% ../nbs/01_data.ipynb #6cb976dc
-def open_dataset(path, token_vectors=None, cache:bool=False) -> MultimodalData:
-    "Open an MM-IMDB hdf5 (GMU release or synthetic twin), a generic multimodal hdf5 or a BM-NAS npy folder."
+def open_dataset(path, token_vectors=None, cache:bool=False, check:bool=False) -> MultimodalData:
+    "Open an MM-IMDB hdf5 (GMU release or synthetic twin), a generic multimodal hdf5 or a BM-NAS npy folder; `check`: `validate_dataset` first (before `cache` loads it)."
     path = Path(path)
     if not path.exists(): raise SsmnasError(f'{path}: no such file or folder')
     if path.is_dir(): data = _open_npy_dir(path)
@@ -252,6 +252,7 @@ def open_dataset(path, token_vectors=None, cache:bool=False) -> MultimodalData:
             f.close()
             raise SsmnasError(f'{path}: damaged hdf5 file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else "unreadable metadata"})') from None
         except BaseException: f.close(); raise
+    if check: validate_dataset(data)
     if cache: _load_into_memory(data)
     return data
 

@@ -16,9 +16,10 @@ from .genotype import Genotype, plot_genotype
 from .trial import run_trial
 
 # %% auto #0
-__all__ = ['METHOD_LABELS', 'PAPER_TABLE3', 'TRIAL_COLUMNS', 'trial_dir', 'run_sweep', 'write_csv', 'read_csv', 'summarise',
-           'paired_tests', 'plot_r_sweep', 'table3_markdown', 'trial_genotypes', 'most_frequent_genotype',
-           'edge_op_frequency', 'plot_architectures', 'trial_rows', 'trial_timings', 'reuse_or_run']
+__all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'PAPER_TABLE3', 'TRIAL_COLUMNS', 'trial_dir', 'run_sweep', 'write_csv', 'read_csv',
+           'summarise', 'paired_differences', 'plot_r_sweep', 'table3_markdown', 'trial_genotypes',
+           'most_frequent_genotype', 'edge_op_frequency', 'plot_architectures', 'trial_rows', 'trial_timings',
+           'reuse_or_run']
 
 # %% ../nbs/12_study.ipynb #61dc7af8
 def trial_dir(root, method, r, seed) -> Path:
@@ -60,18 +61,36 @@ def summarise(rows, metric='weighted_f1', by=('method', 'r')) -> list:
         out.append(dict(zip(by, key)) | {'mean': float(v.mean()), 'se': se, 'n': len(v)})
     return out
 
-def paired_tests(rows, a='ssl', b='bmnas', metric='weighted_f1') -> list:
-    "Per r: Wilcoxon signed-rank test of `a` - `b` over seeds run by both methods."
-    from scipy.stats import wilcoxon
+def paired_differences(rows, a='ssl', b='bmnas', metric='weighted_f1', level:float=0.95, n_boot:int=10_000, seed:int=0) -> list:
+    "Per r, over seeds run by both methods: the mean of `a` - `b`, its bootstrap and t intervals, the Wilcoxon p and the smallest p the pairs allow."
+    from scipy.stats import wilcoxon, t as student_t
     by = defaultdict(dict)
     for row in rows: by[(float(row['r']), int(row['seed']))][row['method']] = float(row[metric])
-    out = []
+    out, rng = [], np.random.default_rng(seed)
     for r in sorted({k[0] for k in by}):
-        diffs = np.array([v[a] - v[b] for (rr, _), v in sorted(by.items()) if rr == r and a in v and b in v])
-        p = float(wilcoxon(diffs).pvalue) if len(diffs) >= 2 and np.any(diffs != 0) else float('nan')
-        out.append({'r': r, 'n_pairs': len(diffs), f'mean_{a}_minus_{b}': float(diffs.mean()) if len(diffs) else float('nan'),
-                    'wilcoxon_p': p})
+        d = np.array([v[a] - v[b] for (rr, _), v in sorted(by.items()) if rr == r and a in v and b in v])
+        n, rec = len(d), {'r': r, 'n_pairs': len(d), f'mean_{a}_minus_{b}': float(d.mean()) if len(d) else float('nan')}
+        if n >= 2:
+            boot = d[rng.integers(0, n, (n_boot, n))].mean(1)
+            half = student_t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)
+            rec |= {'boot_low': float(np.quantile(boot, (1 - level) / 2)), 'boot_high': float(np.quantile(boot, (1 + level) / 2)),
+                    't_low': float(d.mean() - half), 't_high': float(d.mean() + half),
+                    'wilcoxon_p': float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0, 'smallest_possible_p': min(1.0, 2 / 2 ** n)}
+        else: rec |= dict.fromkeys(('boot_low', 'boot_high', 't_low', 't_high', 'wilcoxon_p', 'smallest_possible_p'), float('nan'))
+        rec['verdict'] = _verdict(rec, a, b)
+        out.append(rec)
     return out
+
+def _verdict(rec, a, b) -> str:
+    "What the intervals support: a difference only when both the bootstrap and the t interval exclude zero."
+    lows, highs = (rec['boot_low'], rec['t_low']), (rec['boot_high'], rec['t_high'])
+    if any(math.isnan(x) for x in lows + highs): return 'too few pairs'
+    if min(lows) > 0: return f'{a} ahead'
+    if max(highs) < 0: return f'{b} ahead'
+    return 'no difference shown'
+
+STATS_COLUMNS = ['r', 'n_pairs', 'mean_ssl_minus_bmnas', 'boot_low', 'boot_high', 't_low', 't_high', 'wilcoxon_p',
+                 'smallest_possible_p', 'verdict']
 
 # %% ../nbs/12_study.ipynb #9805dccf
 METHOD_LABELS = {'ssl': 'Proposed (self-supervised search)', 'bmnas': 'BM-NAS (supervised search)'}
@@ -124,9 +143,9 @@ def trial_genotypes(root, method, r) -> list:
 def most_frequent_genotype(genotypes):
     "The genotype found most often (ties: the first found), with its count."
     if not genotypes: raise SsmnasError('no finished trials to take a genotype from')
-    counts = Counter(str(g) for g in genotypes)
+    counts = Counter(g.key for g in genotypes)           # the whole architecture, not its printed text
     key, n = counts.most_common(1)[0]
-    return next(g for g in genotypes if str(g) == key), n
+    return next(g for g in genotypes if g.key == key), n
 
 def edge_op_frequency(root, methods, rs) -> list:
     "Rows (method, r, kind, name, count, n_trials, share) for every edge, op and modality picked."

@@ -18,10 +18,10 @@ from .pools import split_rows
 from .augment import MultimodalViews, TextViews
 from .supernet import ProjectionHead, Classifier
 from .genotype import FixedFusionNet
-from .search import SearchConfig, Encoder, Network, Objective, train_epoch, multilabel_f1, build_view_bank, build_tap_cache
+from .search import SearchConfig, Encoder, Network, Objective, train_epoch, multilabel_f1, build_view_bank, build_tap_cache, _at_least
 
 # %% auto #0
-__all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'train_classifier']
+__all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'train_classifier']
 
 # %% ../nbs/10_train.ipynb #fe794dc2
 @dataclass
@@ -41,6 +41,10 @@ class TrainConfig:
     cache_taps: bool = True              # step 3 with frozen backbones: compute their taps once (exact)
     amp: bool = True
     seed: int = 0
+
+    def __post_init__(self):
+        _at_least(self, rep_epochs=0, clf_epochs=1, batch_size=2, min_holdout_rows=2, patience=1, seed=0)
+        if not 0 < self.holdout_frac < 1: raise SsmnasError(f'holdout_frac must lie in (0, 1), got {self.holdout_frac}')
 
 # %% ../nbs/10_train.ipynb #1bd217e1
 def _optimizer(net, cfg, epochs):
@@ -70,7 +74,7 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, scfg:SearchConfig
     shuffle_gen, aug_gen = torch.Generator().manual_seed(cfg.seed), torch.Generator(device=device).manual_seed(cfg.seed + 1)
     losses = []
     for _ in tqdm(range(cfg.rep_epochs), desc='step 2 (NT-Xent)', disable=not progress):
-        loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen, aug_gen)
+        loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen, aug_gen, 'step 2 (NT-Xent)', len(losses) + 1)
         sched.step(); losses.append(float(loss))
     return losses
 
@@ -94,14 +98,18 @@ def evaluate(net, data, rows, threshold=0.5, device='cpu', amp_dtype=None, cache
     return multilabel_f1(data.labels(rows), predict(net, data, rows, device=device, amp_dtype=amp_dtype, cache=cache, src=src), threshold)
 
 # %% ../nbs/10_train.ipynb #b58a5dd2
+def labeled_split(rows, cfg:TrainConfig) -> tuple:
+    "(fit rows, held-out rows or None) of a labeled pool: step 3 holds out `holdout_frac` for model selection when there are `min_holdout_rows`."
+    rows = np.asarray(rows)
+    if len(rows) >= cfg.min_holdout_rows: return split_rows(rows, valid_frac=cfg.holdout_frac, seed=cfg.seed)
+    return rows, None
+
 def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progress=True):
     "Step 3: classifier on `encoder` trained with BCE on labeled `rows`; returns (network, log dict)."
     device = pick_device(device)
     seed_everything(cfg.seed)
     rows = np.asarray(rows)
-    if len(rows) >= cfg.min_holdout_rows:
-        fit_rows, hold_rows = split_rows(rows, valid_frac=cfg.holdout_frac, seed=cfg.seed)
-    else: fit_rows, hold_rows = rows, None
+    fit_rows, hold_rows = labeled_split(rows, cfg)
     if len(fit_rows) < 2: raise SsmnasError(f'the labeled pool has {len(rows)} rows; step 3 needs at least 2')
     encoder.set_finetune(cfg.finetune_backbones)
     net = Network(encoder, Classifier(encoder.fusion.out_dim, len(data.label_names))).to(device)
@@ -116,7 +124,7 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
     log = {'n_fit': len(fit_rows), 'n_holdout': 0 if hold_rows is None else len(hold_rows), 'epochs': []}
     best, best_state, since_best = -1.0, None, 0
     for epoch in tqdm(range(cfg.clf_epochs), desc='step 3 (BCE)', disable=not progress):
-        loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen)
+        loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen, stage='step 3 (BCE)', epoch=epoch + 1)
         sched.step()
         rec = {'epoch': epoch + 1, 'train_bce': float(loss)}
         if hold_rows is not None:

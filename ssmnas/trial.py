@@ -11,44 +11,66 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import SsmnasError, cli_errors, write_json, read_json, run_info, pick_device, Timer
-from .data import open_dataset
-from .pools import make_pools
-from .genotype import Genotype
-from .search import SearchConfig, prepare_backbones, search, search_rows, build_view_bank
-from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate
+from .core import SsmnasError, cli_errors, write_json, read_json, run_info, pick_device, Timer, run_lock, discard_files
+from .data import open_dataset, validate_dataset, data_identity
+from .pools import make_pools, split_rows
+from .genotype import Genotype, DERIVATION_RULES
+from .search import (SearchConfig, prepare_backbones, search, search_rows, build_view_bank, image_weights_for, refuse_other_run,
+                           SEARCH_FILES)
+from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 
 # %% auto #0
-__all__ = ['METHODS', 'run_trial', 'ssmnas_run']
+__all__ = ['METHODS', 'TRIAL_FILES', 'label_use', 'run_trial', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas')
 
+def label_use(pools, method:str, search_cfg:SearchConfig, train_cfg:TrainConfig) -> dict:
+    "Rows of each stage of a trial: search rows and split, step 3's fit and held-out rows, and the text backbone's pretraining rows."
+    objective = 'contrastive' if method == 'ssl' else 'supervised'
+    rows, why = search_rows(pools, objective)
+    split = split_rows(pools.labeled, search_cfg.valid_frac, search_cfg.seed) if method == 'bmnas' else None
+    fit, hold = labeled_split(pools.labeled, train_cfg)
+    scored = set() if hold is None else set(hold.tolist())
+    if split is not None: scored |= set(split[1].tolist())
+    pretrain = np.array([r for r in pools.labeled if r not in scored], dtype=np.int64)
+    return {'search_rows': rows, 'search_rows_are': why, 'search_split': split, 'fit': fit, 'holdout': hold, 'pretrain': pretrain}
+
+TRIAL_FILES = ('config.json', 'genotype.json', 'metrics.json', 'run.json', 'train_log.json')
+
 def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|None=None, train_cfg:TrainConfig|None=None,
-              device='auto', progress=True, compile=False) -> dict:
-    "Run one (method, r, seed) trial into `out`; return its metrics (read back if the trial already finished). `compile`: torch.compile the image backbone (CUDA only)."
+              device='auto', progress=True, compile=False, fresh=False) -> dict:
+    "Run one (method, r, seed) trial into `out`; return its metrics (read back if the trial already finished). `compile`: torch.compile the image backbone (CUDA only); `fresh`: discard the folder's state first."
     if method not in METHODS: raise SsmnasError(f"method must be one of {METHODS}, got {method!r}")
     out, device = Path(out), pick_device(device)
     objective = 'contrastive' if method == 'ssl' else 'supervised'
     search_cfg = replace(search_cfg or SearchConfig(), objective=objective, seed=seed)
     train_cfg = replace(train_cfg or TrainConfig(), seed=seed)
     if method == 'bmnas': train_cfg = replace(train_cfg, rep_epochs=0)
+    identity = data_identity(data)                     # refuses what ssmnas_check refuses, before any slow work
+    image_weights_for(data, search_cfg.image_weights)
     pools = make_pools(data, r, seed)
-    rows, why = search_rows(pools, objective)
-    config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': str(data.path),
-                                    'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled), 'search_rows': why,
-                                    'search': asdict(search_cfg), 'train': asdict(train_cfg)}))
-    if (out/'config.json').exists() and read_json(out/'config.json') != config:
-        raise SsmnasError(f'{out} holds a trial with another configuration; choose another output folder or delete it')
-    if (out/'metrics.json').exists(): return read_json(out/'metrics.json')
-    timer = Timer()
-    write_json(out/'config.json', config)
-    with timer('backbones', device): backbones, bb_info = prepare_backbones(data, pools.labeled, search_cfg, device, compile=compile)
+    use = label_use(pools, method, search_cfg, train_cfg)
+    rows = use['search_rows']
+    config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
+                                    'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled), 'search_rows': use['search_rows_are'],
+                                    'n_text_pretrain': len(use['pretrain']), 'search': asdict(search_cfg), 'train': asdict(train_cfg)}))
+    with run_lock(out):
+        if fresh: discard_files(out, TRIAL_FILES); discard_files(out/'search', SEARCH_FILES)
+        if (out/'config.json').exists(): refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
+        if (out/'metrics.json').exists(): return read_json(out/'metrics.json')
+        write_json(out/'config.json', config)
+        return _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, device, progress, compile)
+
+def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, device, progress, compile) -> dict:
+    timer, rows = Timer(), use['search_rows']
+    with timer('backbones', device): backbones, bb_info = prepare_backbones(data, use['pretrain'], search_cfg, device, compile=compile)
     bank = None
     if method == 'ssl' and search_cfg.view_bank:
         with timer('view_bank', device): bank = build_view_bank(data, rows, backbones, search_cfg, device)
     with timer('search', device):
-        genotype = search(data, rows, search_cfg, out/'search', device, backbones=backbones, progress=progress, bank=bank)
+        genotype = search(data, rows, search_cfg, out/'search', device, backbones=backbones, progress=progress, bank=bank,
+                          split=use['search_split'])
     genotype.save(out/'genotype.json')
     encoder = build_encoder(backbones, genotype, search_cfg).to(device)
     rep_losses = []
@@ -60,11 +82,11 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     metrics |= {'method': method, 'r': r, 'seed': seed, 'n_labeled': len(pools.labeled), 'n_search_rows': len(rows),
                 'n_test': len(pools.test), 'genotype': genotype.lines()}
     write_json(out/'train_log.json', {'text_backbone': bb_info, 'representation_nt_xent': rep_losses, 'classifier': clf_log})
-    write_json(out/'run.json', run_info(device) | {'seed': seed, 'timings_s': timer.seconds})
+    write_json(out/'run.json', run_info(device) | {'seed': seed, 'image_weights': bb_info['image_weights'], 'timings_s': timer.seconds})
     write_json(out/'metrics.json', metrics)
     return metrics
 
-# %% ../nbs/11_trial.ipynb #a6030e2a
+# %% ../nbs/11_trial.ipynb #061a235d
 def _run_parser():
     p = argparse.ArgumentParser(prog='ssmnas_run', description='Run one trial (method, r, seed) of the study.')
     p.add_argument('--data', required=True)
@@ -81,18 +103,24 @@ def _run_parser():
     p.add_argument('--L', type=int, default=16, help='sequence length of the fusion network (a square number)')
     p.add_argument('--compile', action='store_true', help='torch.compile the image backbone (CUDA only)')
     p.add_argument('--image_width_div', type=int, default=1)
-    p.add_argument('--image_weights', default=None)
+    p.add_argument('--image_weights', default=None,
+                   help="'imagenet', a local torchvision VGG19 state_dict, or 'random' (allowed without asking only on a synthetic twin)")
     p.add_argument('--view_bank', type=int, default=0, help='K > 1: steps 1-2 draw views from K pre-computed views per sample (faster; 0 = live augmentation)')
-    p.add_argument('--device', default='auto')
+    p.add_argument('--derivation', choices=list(DERIVATION_RULES), default='bmnas', help="genotype rule: BM-NAS's (a cell's pair holds an unselected node) or each cell alone")
+    p.add_argument('--device', default='auto', help="'cpu', 'cuda', 'cuda:N' or 'auto'")
+    p.add_argument('--fresh', action='store_true', help='discard what the --out folder holds (checkpoint, results) and start the trial over')
     return p
 
 @cli_errors
 def ssmnas_run(argv=None):
     "Console entry point for one trial."
     a = _run_parser().parse_args(argv)
+    # settings, device, data, pools and the output folder are all checked before any slow work
     scfg = SearchConfig(epochs=a.search_epochs, batch_size=a.batch_size, temperature=a.temperature, C=a.C, L=a.L,
-                        image_width_div=a.image_width_div, image_weights=a.image_weights, view_bank=a.view_bank)
-    tcfg = TrainConfig(rep_epochs=a.rep_epochs, clf_epochs=a.clf_epochs, batch_size=a.batch_size)
+                        image_width_div=a.image_width_div, image_weights=a.image_weights, view_bank=a.view_bank,
+                        derivation=a.derivation, seed=a.seed)
+    tcfg = TrainConfig(rep_epochs=a.rep_epochs, clf_epochs=a.clf_epochs, batch_size=a.batch_size, seed=a.seed)
+    pick_device(a.device)
     data = open_dataset(a.data)
-    m = run_trial(data, a.method, a.r, a.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile)
+    m = run_trial(data, a.method, a.r, a.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh)
     print(json.dumps({k: m[k] for k in ('method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1')}))
