@@ -128,3 +128,12 @@ def test_viewbank_effect(study):
     assert 'differ by at most 0 ' in md
     rows = _csv(out/'viewbank_effect.csv')
     assert [float(r['r']) for r in rows] == R_VALUES and all(int(r['n_pairs']) == TRIALS for r in rows)
+
+def test_notebooks_refuse_bad_data_before_any_trial(tmp_path):
+    "A file `ssmnas_check` refuses stops the sweep in its set-up cell, and no trial folder is made."
+    import h5py
+    bad = make_synthetic_mmimdb(tmp_path/'bad.hdf5', n_samples=60, height=32, width=32)
+    with h5py.File(bad, 'r+') as f: f['genres'][3] = 0
+    with pytest.raises(papermill.PapermillExecutionError, match='genres: row 3 has no label'):
+        _execute('r_sweep', tmp_path, **TINY, data_path=str(bad), reports_dir=str(tmp_path/'reports'), runs_dir=str(tmp_path/'runs'))
+    assert not (tmp_path/'runs').exists() and not (tmp_path/'reports').exists()
