@@ -13,7 +13,7 @@ from .data import Tokens, Modality
 
 # %% auto #0
 __all__ = ['crop_flip_rotate_theta', 'warp', 'colour_matrices', 'apply_colour', 'mean_gray', 'blur_size', 'gaussian_blur',
-           'PosterViews', 'TextViews', 'MultimodalViews']
+           'PosterViews', 'TextViews', 'MultimodalViews', 'make_views']
 
 # %% ../nbs/04_augment.ipynb #c49bd4cb
 def _uniform(u:torch.Tensor, lo:float, hi:float) -> torch.Tensor:
@@ -282,3 +282,7 @@ class MultimodalViews:
     def two_views(self, raw:dict, generator:torch.Generator|None=None) -> tuple:
         "Two independent views (view_i, view_j) of `raw`."
         return self(raw, generator), self(raw, generator)
+
+def make_views(modalities:dict, mask_p:float=0.2) -> MultimodalViews:
+    "The views of the study: SimCLR's poster views and word masking with probability `mask_p` (feature-level views where there are no token vectors)."
+    return MultimodalViews(modalities, text=TextViews(mask_p=mask_p))

@@ -4,6 +4,7 @@
 
 # %% ../nbs/05_backbones.ipynb #3c7fcdfe
 from __future__ import annotations
+import functools
 from collections import OrderedDict
 from pathlib import Path
 
@@ -12,11 +13,12 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import SsmnasError, batches, TrainingDiverged
+from .core import SsmnasError, batches, TrainingDiverged, seed_everything
+from .data import validate_dataset
 
 # %% auto #0
 __all__ = ['VGG19_CFG', 'VGG19_TAPS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'VGG19Taps', 'Maxout', 'MaxoutMLP', 'fit_text_backbone',
-           'Backbones', 'build_backbones']
+           'Backbones', 'build_backbones', 'fast_backbones', 'image_weights_for', 'prepare_backbones']
 
 # %% ../nbs/05_backbones.ipynb #e64d482c
 VGG19_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M']
@@ -212,3 +214,51 @@ def build_backbones(modalities, image_width_div:int=1, image_weights=None, text_
             nets[k] = MaxoutMLP(m.shape[0], hidden=text_hidden, n_classes=n_classes)
         else: raise SsmnasError(f'modality {k!r}: unknown kind {m.kind!r} (image, vector or tokens)')
     return Backbones(modalities, nets)
+
+# %% ../nbs/05_backbones.ipynb #67762877
+def _nhwc_call(fn, x):
+    "`fn(x)` with a 4-d `x` in channels_last, so compiled code always sees one memory layout."
+    return fn(x.contiguous(memory_format=torch.channels_last) if torch.is_tensor(x) and x.dim() == 4 else x)
+
+def fast_backbones(backbones, device, compile:bool=False):
+    "On CUDA: image backbones in channels_last, cuDNN autotuning, and with `compile` their forward through torch.compile. CPU: unchanged."
+    if torch.device(device).type != 'cuda': return backbones
+    torch.backends.cudnn.benchmark = True
+    for name, mod in backbones.modalities.items():
+        if mod.kind != 'image': continue
+        net = backbones[name].to(memory_format=torch.channels_last)
+        if compile and getattr(net, '_compiled_forward', None) is None:
+            net._compiled_forward = torch.compile(type(net).forward.__get__(net))
+            net.forward = functools.partial(_nhwc_call, net._compiled_forward)
+    return backbones
+
+def image_weights_for(data, image_weights) -> str|None:
+    "The image backbone's weights as a run records them: a random VGG19 only on a synthetic twin unless asked for by name."
+    if not any(m.kind == 'image' for m in data.modalities.values()): return None
+    if image_weights is None:
+        if data.synthetic: return 'random'
+        raise SsmnasError(f"image_weights: {data.path} is not a synthetic twin, and no VGG19 weights were given; "
+                          "pass --image_weights imagenet or a state_dict file, or --image_weights random to use a random image backbone")
+    return str(image_weights)
+
+def prepare_backbones(data, labeled_rows, cfg, device='cpu', compile:bool=False):
+    "Check the data, build its backbones (`cfg`: `image_width_div`, `image_weights`, `text_pretrain_epochs`, `seed`, e.g. a `SearchConfig`); pretrain text MLPs on `labeled_rows` only; freeze (`fast_backbones` on CUDA)."
+    validate_dataset(data)
+    weights = image_weights_for(data, cfg.image_weights)
+    seed_everything(cfg.seed)
+    bb = build_backbones(data.modalities, image_width_div=cfg.image_width_div, image_weights=None if weights == 'random' else weights,
+                         n_classes=len(data.label_names))
+    info = {'image_weights': weights}
+    if cfg.text_pretrain_epochs > 0 and labeled_rows is not None and len(labeled_rows) >= 2:
+        labels = torch.from_numpy(data.labels(labeled_rows))
+        for name, mod in data.modalities.items():
+            if mod.kind == 'image': continue
+            feats = torch.from_numpy(_text_features(data, name, labeled_rows))
+            losses = fit_text_backbone(bb[name], feats, labels, epochs=cfg.text_pretrain_epochs, seed=cfg.seed)
+            info[name] = {'pretrained_on_rows': len(labeled_rows), 'final_bce': float(losses[-1])}
+    bb.freeze()
+    return fast_backbones(bb.to(device), device, compile), info
+
+def _text_features(data, name, rows):
+    x = data.read(name, rows)
+    return np.asarray(x[1] if isinstance(x, tuple) else x, dtype=np.float32)

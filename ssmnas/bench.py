@@ -14,12 +14,14 @@ import torch
 
 import ssmnas
 import ssmnas.train as _train_module
-from .core import SsmnasError, cli_errors, write_json, write_text, read_json, run_info, device_name, pick_device, seed_everything, batches
+from .core import SsmnasError, cli_errors, write_json, write_text, read_json, run_info, device_name, pick_device, seed_everything, batches, autocast_dtype
 from .data import GENRES, MultimodalData, BatchSource, plain_inputs
 from .synth import synth_genres, synth_posters, synth_vocab, synth_sequences
-from .augment import MultimodalViews, TextViews
-from .search import (SearchConfig, prepare_backbones, fast_backbones, search, build_view_bank, build_tap_cache,
-                           build_search_network, Objective, train_epoch)
+from .augment import make_views
+from .backbones import prepare_backbones, fast_backbones
+from .viewbank import build_view_bank, build_tap_cache
+from .loop import Objective, train_epoch
+from .search import SearchConfig, search, build_search_network
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
 
 # %% auto #0
@@ -109,7 +111,7 @@ def _sync_report(data, rows, backbones, cfg:SearchConfig, device, amp_dtype, n_b
     m = min(len(rows), n_batches * cfg.batch_size)
     sub = np.asarray(rows)[:m]
     src = BatchSource(data, sub, device=device)
-    views = MultimodalViews(data.modalities, text=TextViews(mask_p=cfg.mask_p))
+    views = make_views(data.modalities, cfg.mask_p)
     loops = {'contrastive, live views': ('contrastive', lambda: Objective('contrastive', views, cfg.temperature, amp_dtype, True)),
              'contrastive, view bank': ('contrastive', lambda: Objective('contrastive', views, cfg.temperature, amp_dtype, True,
                                                                          bank=build_view_bank(data, sub, backbones, replace(cfg, view_bank=2), device))),
@@ -211,7 +213,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
     size, label = _size(full, n_rows=n_rows, height=height, width=width, image_width_div=image_width_div, C=C, batch_size=batch_size)
     N, B = size['n_rows'], size['batch_size']
     use_compile = bool(compile and dev.type == 'cuda')
-    amp_dtype = torch.bfloat16 if dev.type == 'cuda' else None
+    amp_dtype = autocast_dtype(True, dev)
     seed_everything(seed)
     log(f"device {device_name(dev)}; {N} rows of 3x{size['height']}x{size['width']}, VGG19 width/{size['image_width_div']}, "
         f"C={size['C']}, batch {B}, compile {'on' if use_compile else 'off'}")
@@ -252,7 +254,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
 
     # (b) augmentation alone
     log('(b) augmentation alone')
-    views = MultimodalViews(data.modalities, text=TextViews(mask_p=cfg.mask_p))
+    views = make_views(data.modalities, cfg.mask_p)
     asrc = BatchSource(data, rows[:min(N, B)], device=dev)
     raw = asrc.inputs(torch.arange(B) % len(asrc))
     gen = torch.Generator(device=dev).manual_seed(seed)

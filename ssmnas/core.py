@@ -12,8 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json',
-           'ensure_writable_dir', 'run_lock', 'config_diff', 'discard_files', 'library_versions', 'device_name',
-           'run_info', 'seed_everything', 'pick_device', 'batches', 'Timer', 'check_losses']
+           'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'library_versions',
+           'device_name', 'run_info', 'seed_everything', 'autocast_dtype', 'pick_device', 'batches', 'Timer',
+           'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -122,6 +123,13 @@ def config_diff(old, new, prefix:str='') -> list:
                 for k in (config_diff(old.get(key), new.get(key), f'{prefix}{key}.') if key in old and key in new else [f'{prefix}{key}'])]
     return [] if old == new else [prefix.rstrip('.') or '(value)']
 
+def at_least(cfg, **lows):
+    "Refuse integer settings of `cfg` below their lower bounds, naming the setting: `at_least(cfg, epochs=1, seed=0)`."
+    for name, low in lows.items():
+        v = getattr(cfg, name)
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
+            raise SsmnasError(f'{name} must be an integer >= {low}, got {v!r}')
+
 def discard_files(folder, names) -> list:
     "Delete the files `names` in `folder` (`--fresh`: start a run over); returns those that were there."
     gone = [n for n in names if (Path(folder)/n).is_file()]
@@ -153,6 +161,10 @@ def run_info(device='cpu') -> dict:
 def seed_everything(seed:int):
     "Seed Python, numpy and torch (all devices)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+
+def autocast_dtype(amp:bool, device) -> torch.dtype|None:
+    "bf16 autocast on CUDA when `amp` is on; None (full float32) on the CPU or with `amp` off."
+    return torch.bfloat16 if amp and torch.device(device).type == 'cuda' else None
 
 def pick_device(device='auto') -> torch.device:
     "`'auto'` is CUDA when available, else CPU; asking for CUDA without one is an error."

@@ -4,78 +4,30 @@
 
 # %% ../nbs/09_search.ipynb #97972083
 from __future__ import annotations
-import argparse, functools, json, math, random, time
-from dataclasses import dataclass, field, asdict, fields
+import argparse, json, math, random, time
+from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
 from .core import (SsmnasError, cli_errors, atomic_path, write_json, read_json, run_info, seed_everything,
-                         pick_device, batches, Timer, check_losses, run_lock, config_diff, discard_files, ensure_writable_dir)
-from .data import open_dataset, BatchSource, plain_inputs, validate_dataset, data_identity, same_data, MultimodalData
+                         pick_device, Timer, check_losses, at_least, run_lock, config_diff, discard_files, autocast_dtype)
+from .data import open_dataset, BatchSource, validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows
-from .augment import MultimodalViews, TextViews
-from .viewbank import ViewBank
-from .backbones import build_backbones, fit_text_backbone
+from .augment import make_views
+from .viewbank import build_view_bank, build_tap_cache
+from .backbones import prepare_backbones, image_weights_for
 from .supernet import FusionSupernet, ProjectionHead, Classifier
-from .losses import NTXentLoss
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
+from .loop import multilabel_f1, Encoder, Network, Objective, device_batches, train_step, train_epoch, validation_score
 
 # %% auto #0
-__all__ = ['SEARCH_FILES', 'multilabel_f1', 'Encoder', 'Network', 'SearchConfig', 'fast_backbones', 'image_weights_for',
-           'prepare_backbones', 'Objective', 'device_batches', 'train_step', 'train_epoch', 'validation_score',
-           'build_search_network', 'search_split', 'refuse_other_run', 'search', 'build_view_bank', 'build_tap_cache',
-           'search_rows', 'ssmnas_search']
-
-# %% ../nbs/09_search.ipynb #e875f441
-def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
-    "Weighted, micro, macro and samples F1 of multi-label `probs` (n, C) against multi-hot `y_true`."
-    y_true = np.asarray(y_true).astype(int)
-    y_pred = (np.asarray(probs) >= threshold).astype(int)
-    return {f'{avg}_f1': float(f1_score(y_true, y_pred, average=avg, zero_division=0))
-            for avg in ('weighted', 'micro', 'macro', 'samples')}
-
-# %% ../nbs/09_search.ipynb #6cb4c9c9
-class Encoder(nn.Module):
-    "f(x): backbones (frozen unless `finetune`) -> fusion network -> representation h."
-    def __init__(self, backbones, fusion, finetune=False):
-        super().__init__()
-        self.backbones, self.fusion = backbones, fusion
-        self.set_finetune(finetune)
-
-    def set_finetune(self, finetune:bool):
-        self.finetune = finetune
-        if finetune: self.backbones.unfreeze()
-        else: self.backbones.freeze()
-
-    def forward(self, inputs:dict):
-        with torch.set_grad_enabled(self.finetune and torch.is_grad_enabled()):
-            taps = self.backbones(inputs)
-        return self.fusion(taps)
-
-class Network(nn.Module):
-    "head(f(x)): an `Encoder` with a projection head or a classifier."
-    def __init__(self, encoder, head):
-        super().__init__()
-        self.encoder, self.head = encoder, head
-    def forward(self, inputs:dict): return self.head(self.encoder(inputs))
-    def from_taps(self, taps:list):
-        "head(fusion(taps)) for taps computed elsewhere (a `ViewBank`)."
-        return self.head(self.encoder.fusion(taps))
+__all__ = ['SEARCH_FILES', 'SearchConfig', 'build_search_network', 'search_split', 'refuse_other_run', 'search', 'search_rows',
+           'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #caa3ff48
-def _at_least(cfg, **lows):
-    "Refuse integer settings of `cfg` below their lower bounds, naming the setting."
-    for name, low in lows.items():
-        v = getattr(cfg, name)
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
-            raise SsmnasError(f'{name} must be an integer >= {low}, got {v!r}')
-
 @dataclass
 class SearchConfig:
     "Everything that decides a search run; saved as `config.json` beside its results."
@@ -110,7 +62,7 @@ class SearchConfig:
 
     def __post_init__(self):
         if self.objective not in ('contrastive', 'supervised'): raise SsmnasError(f"objective must be 'contrastive' or 'supervised', got {self.objective!r}")
-        _at_least(self, seed=0, C=1, L=1, n_cells=1, n_steps=1, image_width_div=1, text_pretrain_epochs=0, view_bank=0)
+        at_least(self, seed=0, C=1, L=1, n_cells=1, n_steps=1, image_width_div=1, text_pretrain_epochs=0, view_bank=0)
         if math.isqrt(self.L) ** 2 != self.L: raise SsmnasError(f'L must be a perfect square (the pooled map is sqrt(L) x sqrt(L)), got {self.L}')
         if self.view_bank == 1: raise SsmnasError('view_bank must be 0 (live views) or at least 2 (two views per sample), got 1')
         if not 0 < self.valid_frac < 1: raise SsmnasError(f'valid_frac must lie in (0, 1), got {self.valid_frac}')
@@ -128,130 +80,6 @@ class SearchConfig:
         unknown = set(d) - names
         if unknown: raise SsmnasError(f'unknown config keys: {sorted(unknown)}')
         return cls(**d)
-
-# %% ../nbs/09_search.ipynb #2d0966b6
-def _nhwc_call(fn, x):
-    "`fn(x)` with a 4-d `x` in channels_last, so compiled code always sees one memory layout."
-    return fn(x.contiguous(memory_format=torch.channels_last) if torch.is_tensor(x) and x.dim() == 4 else x)
-
-def fast_backbones(backbones, device, compile:bool=False):
-    "On CUDA: image backbones in channels_last, cuDNN autotuning, and with `compile` their forward through torch.compile. CPU: unchanged."
-    if torch.device(device).type != 'cuda': return backbones
-    torch.backends.cudnn.benchmark = True
-    for name, mod in backbones.modalities.items():
-        if mod.kind != 'image': continue
-        net = backbones[name].to(memory_format=torch.channels_last)
-        if compile and getattr(net, '_compiled_forward', None) is None:
-            net._compiled_forward = torch.compile(type(net).forward.__get__(net))
-            net.forward = functools.partial(_nhwc_call, net._compiled_forward)
-    return backbones
-
-def image_weights_for(data, image_weights) -> str|None:
-    "The image backbone's weights as a run records them: a random VGG19 only on a synthetic twin unless asked for by name."
-    if not any(m.kind == 'image' for m in data.modalities.values()): return None
-    if image_weights is None:
-        if data.synthetic: return 'random'
-        raise SsmnasError(f"image_weights: {data.path} is not a synthetic twin, and no VGG19 weights were given; "
-                          "pass --image_weights imagenet or a state_dict file, or --image_weights random to use a random image backbone")
-    return str(image_weights)
-
-def prepare_backbones(data, labeled_rows, cfg:SearchConfig, device='cpu', compile:bool=False):
-    "Check the data, build the backbones for its modalities; pretrain text MLPs on `labeled_rows` only; freeze (`fast_backbones` on CUDA)."
-    validate_dataset(data)
-    weights = image_weights_for(data, cfg.image_weights)
-    seed_everything(cfg.seed)
-    bb = build_backbones(data.modalities, image_width_div=cfg.image_width_div, image_weights=None if weights == 'random' else weights,
-                         n_classes=len(data.label_names))
-    info = {'image_weights': weights}
-    if cfg.text_pretrain_epochs > 0 and labeled_rows is not None and len(labeled_rows) >= 2:
-        labels = torch.from_numpy(data.labels(labeled_rows))
-        for name, mod in data.modalities.items():
-            if mod.kind == 'image': continue
-            feats = torch.from_numpy(_text_features(data, name, labeled_rows))
-            losses = fit_text_backbone(bb[name], feats, labels, epochs=cfg.text_pretrain_epochs, seed=cfg.seed)
-            info[name] = {'pretrained_on_rows': len(labeled_rows), 'final_bce': float(losses[-1])}
-    bb.freeze()
-    return fast_backbones(bb.to(device), device, compile), info
-
-def _text_features(data, name, rows):
-    x = data.read(name, rows)
-    return np.asarray(x[1] if isinstance(x, tuple) else x, dtype=np.float32)
-
-# %% ../nbs/09_search.ipynb #cb9e13c3
-class Objective:
-    "Turns a batch into a loss: NT-Xent on two views (live, or drawn from a `ViewBank`), or BCE on labels (live, or from a tap cache)."
-    def __init__(self, kind, views=None, temperature=0.5, amp_dtype=None, channels_last=False, bank=None):
-        self.kind, self.views, self.amp_dtype, self.channels_last, self.bank = kind, views, amp_dtype, channels_last, bank
-        self.ntxent = NTXentLoss(temperature)
-        self._bank_pos = {}
-
-    def _positions(self, src):
-        "Bank positions of `src`'s rows (computed once per source)."
-        if id(src) not in self._bank_pos: self._bank_pos[id(src)] = self.bank.positions(src.rows)
-        return self._bank_pos[id(src)]
-
-    def _banked_taps(self, src, pos, generator):
-        return self.bank.two_views(self._positions(src)[pos], generator)
-
-    def _inputs(self, x:dict):
-        if self.channels_last: x = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in x.items()}
-        return x
-
-    def __call__(self, net, src, pos, generator=None):
-        "Return (loss, probabilities or None) for the batch at positions `pos` of `src`."
-        with torch.autocast(src.labels.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            if self.kind == 'contrastive':
-                if self.bank is not None: z = net.from_taps(self._banked_taps(src, pos, generator))
-                else:
-                    v1, v2 = self.views.two_views(src.inputs(pos), generator=generator)
-                    z = net(self._inputs({k: torch.cat([v1[k], v2[k]]) for k in v1}))
-                return self.ntxent(*z.float().chunk(2)), None
-            if self.bank is not None: logits = net.from_taps(self.bank.one_view(self._positions(src)[pos]))
-            else: logits = net(self._inputs(plain_inputs(src.inputs(pos))))
-        logits = logits.float()
-        return F.binary_cross_entropy_with_logits(logits, src.labels[pos]), torch.sigmoid(logits).detach()
-
-# %% ../nbs/09_search.ipynb #5c4b5709
-def device_batches(n:int, batch_size:int, generator=None, device='cpu'):
-    "Shuffled `batches` of positions 0..n-1, moved to `device` in one copy (a copy per batch would synchronise per batch)."
-    chunks = batches(np.arange(n), batch_size, shuffle=True, generator=generator)
-    return list(torch.cat(chunks).to(device).split([len(c) for c in chunks]))
-
-def train_step(net, src, objective, opt, pos, aug_gen=None):
-    "One optimiser step on the batch at `pos`. Returns (loss, probabilities or None)."
-    loss, p = objective(net, src, pos, aug_gen)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return loss.detach(), p
-
-def train_epoch(net, src, objective, opt, batch_size, shuffle_gen=None, aug_gen=None, stage='training', epoch=0):
-    "One shuffled pass over `src`, stepping `opt` after every batch; stops on a NaN/inf loss naming `stage`, `epoch` and the step. Returns (mean loss tensor, [(positions, probs)])."
-    net.train()
-    losses, sizes, probs = [], [], []
-    for pos in device_batches(len(src), batch_size, shuffle_gen, src.labels.device):
-        loss, p = train_step(net, src, objective, opt, pos, aug_gen)
-        losses.append(loss); sizes.append(len(pos))
-        if p is not None: probs.append((pos, p))
-    check_losses(losses, stage, epoch)    # one look per epoch, not per step
-    return (torch.stack(losses) * torch.tensor(sizes, device=losses[0].device)).sum() / sum(sizes), probs
-
-@torch.no_grad()
-def validation_score(net, src, objective, batch_size, seed:int=0) -> dict:
-    "Score `src` in eval mode: contrastive, minus the mean NT-Xent on views drawn from `seed` (the same every call); supervised, the weighted F1."
-    net.eval()
-    dev = src.labels.device
-    gen = torch.Generator(device=dev).manual_seed(seed)
-    chunks = batches(np.arange(len(src)), batch_size)
-    total, probs = torch.zeros((), device=dev), []
-    for pos in torch.cat(chunks).to(dev).split([len(c) for c in chunks]):
-        loss, p = objective(net, src, pos, gen)
-        total += loss * len(pos)
-        if p is not None: probs.append(p)
-    loss = float(total / len(src))
-    if objective.kind == 'contrastive': return {'valid_eval_loss': loss, 'score': -loss}
-    f1 = multilabel_f1(src.labels.cpu().numpy(), torch.cat(probs).float().cpu().numpy())['weighted_f1']
-    return {'valid_eval_loss': loss, 'valid_weighted_f1': f1, 'score': f1}
 
 # %% ../nbs/09_search.ipynb #4aa712b7
 def _rng_state(gens):
@@ -345,8 +173,8 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
         src_valid = BatchSource(data, valid_rows, device=device)
         shuffle_gen = torch.Generator().manual_seed(cfg.seed)
         aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-        views = MultimodalViews(data.modalities, text=TextViews(mask_p=cfg.mask_p)) if cfg.objective == 'contrastive' else None
-        amp_dtype = torch.bfloat16 if (cfg.amp and device.type == 'cuda') else None
+        views = make_views(data.modalities, cfg.mask_p) if cfg.objective == 'contrastive' else None
+        amp_dtype = autocast_dtype(cfg.amp, device)
         if cfg.objective == 'supervised': bank = build_tap_cache(data, rows, backbones, cfg.L, device, amp_dtype) if cfg.cache_taps else None
         elif bank is None and cfg.view_bank: bank = build_view_bank(data, rows, backbones, cfg, device)
         objective = Objective(cfg.objective, views, cfg.temperature, amp_dtype, channels_last=device.type == 'cuda', bank=bank)
@@ -411,16 +239,6 @@ def _batch_alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, 
     return mean(t_losses, t_n), mean(v_losses, v_n)
 
 def _jsonable(d): return json.loads(json.dumps(d))   # tuples -> lists, as config.json reads back
-
-def build_view_bank(data, rows, backbones, cfg:SearchConfig, device='cpu'):
-    "The `ViewBank` of `cfg.view_bank` views per row that steps 1 and 2 share."
-    views = MultimodalViews(data.modalities, text=TextViews(mask_p=cfg.mask_p))
-    amp_dtype = torch.bfloat16 if (cfg.amp and torch.device(device).type == 'cuda') else None
-    return ViewBank(data, rows, backbones, views, K=cfg.view_bank, L=cfg.L, device=device, seed=cfg.seed + 2, amp_dtype=amp_dtype)
-
-def build_tap_cache(data, rows, backbones, L, device='cpu', amp_dtype=None):
-    "Pooled taps of the plain inputs of `rows` (frozen backbones, no augmentation: exact)."
-    return ViewBank(data, rows, backbones, None, L=L, device=device, amp_dtype=amp_dtype)
 
 def _write_history(path, history):
     # strict JSON: a NaN never gets here (training stops first), and allow_nan=False makes sure

@@ -12,13 +12,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import SsmnasError, write_json, seed_everything, pick_device, Timer
+from .core import SsmnasError, seed_everything, pick_device, at_least, autocast_dtype
 from .data import BatchSource, plain_inputs
 from .pools import split_rows
-from .augment import MultimodalViews, TextViews
+from .augment import make_views
+from .viewbank import build_view_bank, build_tap_cache
 from .supernet import ProjectionHead, Classifier
 from .genotype import FixedFusionNet
-from .search import SearchConfig, Encoder, Network, Objective, train_epoch, multilabel_f1, build_view_bank, build_tap_cache, _at_least
+from .loop import Encoder, Network, Objective, train_epoch, multilabel_f1
 
 # %% auto #0
 __all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'train_classifier']
@@ -43,7 +44,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _at_least(self, rep_epochs=0, clf_epochs=1, batch_size=2, min_holdout_rows=2, patience=1, seed=0)
+        at_least(self, rep_epochs=0, clf_epochs=1, batch_size=2, min_holdout_rows=2, patience=1, seed=0)
         if not 0 < self.holdout_frac < 1: raise SsmnasError(f'holdout_frac must lie in (0, 1), got {self.holdout_frac}')
 
 # %% ../nbs/10_train.ipynb #1bd217e1
@@ -52,25 +53,23 @@ def _optimizer(net, cfg, epochs):
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1), eta_min=cfg.lr_min)
 
-def _amp(cfg, device): return torch.bfloat16 if (cfg.amp and device.type == 'cuda') else None
-
-def build_encoder(backbones, genotype, scfg:SearchConfig):
+def build_encoder(backbones, genotype, scfg):
     "f(x) with the fixed architecture of `genotype`, sized like the search's supernet, initialised from `scfg.seed`."
     seed_everything(scfg.seed)   # the init must not depend on what ran before (e.g. a search read back on resume)
     fusion = FixedFusionNet(genotype, backbones.tap_names, backbones.tap_shapes(), C=scfg.C, L=scfg.L, dropout=scfg.dropout)
     return Encoder(backbones, fusion)
 
 # %% ../nbs/10_train.ipynb #81b58c42
-def learn_representation(data, rows, encoder, cfg:TrainConfig, scfg:SearchConfig, device='cpu', progress=True, bank=None):
+def learn_representation(data, rows, encoder, cfg:TrainConfig, scfg, device='cpu', progress=True, bank=None):
     "Step 2: train `encoder`'s fusion network with NT-Xent on `rows` (views, head, tau and view bank of `scfg`); returns per-epoch losses."
     device = pick_device(device)
     seed_everything(cfg.seed)
     net = Network(encoder, ProjectionHead(encoder.fusion.out_dim, scfg.proj_hidden, scfg.proj_dim)).to(device)
     opt, sched = _optimizer(net, cfg, cfg.rep_epochs)
     src = BatchSource(data, rows, device=device)
-    views = MultimodalViews(data.modalities, text=TextViews(mask_p=scfg.mask_p))
+    views = make_views(data.modalities, scfg.mask_p)
     if bank is None and scfg.view_bank: bank = build_view_bank(data, rows, encoder.backbones, scfg, device)
-    objective = Objective('contrastive', views, scfg.temperature, _amp(cfg, device), channels_last=device.type == 'cuda', bank=bank)
+    objective = Objective('contrastive', views, scfg.temperature, autocast_dtype(cfg.amp, device), channels_last=device.type == 'cuda', bank=bank)
     shuffle_gen, aug_gen = torch.Generator().manual_seed(cfg.seed), torch.Generator(device=device).manual_seed(cfg.seed + 1)
     losses = []
     for _ in tqdm(range(cfg.rep_epochs), desc='step 2 (NT-Xent)', disable=not progress):
@@ -115,7 +114,7 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
     net = Network(encoder, Classifier(encoder.fusion.out_dim, len(data.label_names))).to(device)
     opt, sched = _optimizer(net, cfg, cfg.clf_epochs)
     src = BatchSource(data, fit_rows, device=device)
-    amp_dtype = _amp(cfg, device)
+    amp_dtype = autocast_dtype(cfg.amp, device)
     cache = build_tap_cache(data, rows, encoder.backbones, encoder.fusion.L, device, amp_dtype) if cfg.cache_taps and not cfg.finetune_backbones else None
     objective = Objective('supervised', amp_dtype=amp_dtype, channels_last=device.type == 'cuda', bank=cache)
     # held-out rows are scored every epoch: their inputs are loaded once, not per epoch

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import SsmnasError, cli_errors, write_json, read_json, run_info, pick_device, Timer, run_lock, discard_files
+from .core import SsmnasError, cli_errors, write_json, read_json, run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype
 from .data import open_dataset, validate_dataset, data_identity
 from .pools import make_pools, split_rows
 from .genotype import Genotype, DERIVATION_RULES
-from .search import (SearchConfig, prepare_backbones, search, search_rows, build_view_bank, image_weights_for, refuse_other_run,
-                           SEARCH_FILES)
+from .backbones import prepare_backbones, image_weights_for
+from .viewbank import build_view_bank
+from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_FILES
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 
 # %% auto #0
@@ -77,7 +78,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, de
     if train_cfg.rep_epochs > 0:
         with timer('representation', device): rep_losses = learn_representation(data, rows, encoder, train_cfg, search_cfg, device, progress, bank=bank)
     with timer('classifier', device): net, clf_log = train_classifier(data, pools.labeled, encoder, train_cfg, device, progress)
-    amp_dtype = torch.bfloat16 if (train_cfg.amp and device.type == 'cuda') else None
+    amp_dtype = autocast_dtype(train_cfg.amp, device)
     with timer('evaluation', device): metrics = evaluate(net, data, pools.test, train_cfg.threshold, device, amp_dtype)
     metrics |= {'method': method, 'r': r, 'seed': seed, 'n_labeled': len(pools.labeled), 'n_search_rows': len(rows),
                 'n_test': len(pools.test), 'genotype': genotype.lines()}

@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .core import SsmnasError, batches
+from .core import SsmnasError, batches, autocast_dtype
 from .data import BatchSource, plain_inputs
 from .supernet import pool_taps
+from .augment import make_views
 
 # %% auto #0
-__all__ = ['ViewBank']
+__all__ = ['ViewBank', 'build_view_bank', 'build_tap_cache']
 
 # %% ../nbs/08a_viewbank.ipynb #67b2a956
 class ViewBank:
@@ -64,3 +65,15 @@ class ViewBank:
     def one_view(self, bank_pos:torch.Tensor) -> list:
         "Taps of the first banked view of each sample (the plain view of a tap cache)."
         return [t[0, bank_pos].float() for t in self.taps]
+
+
+
+# %% ../nbs/08a_viewbank.ipynb #31af47df
+def build_view_bank(data, rows, backbones, cfg, device='cpu') -> ViewBank:
+    "The `ViewBank` of `cfg.view_bank` views per row that steps 1 and 2 share."
+    return ViewBank(data, rows, backbones, make_views(data.modalities, cfg.mask_p), K=cfg.view_bank, L=cfg.L, device=device,
+                    seed=cfg.seed + 2, amp_dtype=autocast_dtype(cfg.amp, device))
+
+def build_tap_cache(data, rows, backbones, L, device='cpu', amp_dtype=None) -> ViewBank:
+    "Pooled taps of the plain inputs of `rows` (frozen backbones, no augmentation: exact)."
+    return ViewBank(data, rows, backbones, None, L=L, device=device, amp_dtype=amp_dtype)
