@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   := data/synthetic_mmimdb.hdf5
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: study test install data export-check clean viewbank-effect
+.PHONY: study test test-slow lint readme install data export-check clean viewbank-effect
 
 install: $(STAMP)
 $(STAMP): settings.ini setup.py
@@ -44,9 +44,25 @@ export-check: $(STAMP)
 	@if [ -n "$$(git status --porcelain -- ssmnas)" ]; then \
 	  echo "nbdev_export changed ssmnas/: the package and the notebooks disagree"; git status --porcelain -- ssmnas; exit 1; fi
 
-test: $(STAMP) $(DATA) export-check
+# README.md is rendered from nbs/index.ipynb (its example cell executed, outputs kept)
+readme: $(STAMP) $(DATA)
+	$(BIN)/python scripts/run_index.py
+	$(BIN)/nbdev_clean --fname nbs/index.ipynb
+	$(BIN)/python scripts/readme.py
+
+# pyflakes' rules on the package (exported from the notebooks) and the tests
+lint: $(STAMP)
+	$(BIN)/ruff check --select F --exclude ssmnas/_modidx.py ssmnas tests scripts
+	$(BIN)/python scripts/readme.py --check
+
+test: $(STAMP) $(DATA) export-check lint
 	$(BIN)/nbdev_test --n_workers 2
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests -m 'not slow'
+
+# the heavier checks: notebook cells marked `#| slow` and pytest tests marked slow
+test-slow: $(STAMP) $(DATA)
+	$(BIN)/nbdev_test --n_workers 2 --flags slow
+	$(BIN)/python -m pytest -q tests -m slow
 
 clean:
 	rm -rf runs reports/executed

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_bench.ipynb #0624bc32
 from __future__ import annotations
-import argparse, contextlib, csv, io, json, math, os, platform, statistics, sys, tempfile, time, warnings
+import argparse, contextlib, csv, io, json, math, os, platform, statistics, tempfile, time, warnings
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -233,7 +233,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
     fsrc = BatchSource(data, rows[:min(N, 2 * B)], device=dev)
     x = plain_inputs(fsrc.inputs(torch.arange(2 * B) % len(fsrc)))
     if dev.type == 'cuda': x = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in x.items()}
-    def forward():
+    def forward(x=x):   # bound now: `x` is deleted below
         with torch.no_grad(), torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None): backbones(x)
     backbones.eval()
     fl = time_calls(forward, n_calls, repeats, dev, warmup=2)
@@ -258,7 +258,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
     asrc = BatchSource(data, rows[:min(N, B)], device=dev)
     raw = asrc.inputs(torch.arange(B) % len(asrc))
     gen = torch.Generator(device=dev).manual_seed(seed)
-    au = time_calls(lambda: views.two_views(raw, generator=gen), n_calls, repeats, dev, warmup=2)
+    au = time_calls(lambda raw=raw: views.two_views(raw, generator=gen), n_calls, repeats, dev, warmup=2)
     aug_ips = n_calls * 2 * B / au['median_s']
     details['augmentation'] = au
     figs.append(_fig('b', 'augmentation alone: two views per row (posters + text)', aug_ips, 'images/s', aug_ips / floor))
@@ -419,8 +419,8 @@ def render_record(rec:dict) -> list:
               '| loop | batches | syncs | per batch | where |', '|---|---:|---:|---:|---|']
         L += [f"| {k} | {v['batches']} | {v['count']} | {v['per_batch']:.2f} | {', '.join(f'{p} x{n}' for p, n in v['places'].items()) or '-'} |"
               for k, v in rec['syncs'].items()]
-    L += ['', f"Extrapolated (not measured) wall time of whole sweeps on this device at this size (per-row costs from the figures above; "
-              f"formula in `nbs/13_bench.ipynb`: T = trials x sum_r [T_ssl(r) + T_bmnas(r)], each term rows x measured seconds per row):", '']
+    L += ['', "Extrapolated (not measured) wall time of whole sweeps on this device at this size (per-row costs from the figures above; "
+              "formula in `nbs/13_bench.ipynb`: T = trials x sum_r [T_ssl(r) + T_bmnas(r)], each term rows x measured seconds per row):", '']
     for key, e in rec['estimates'].items():
         line = f"- `{key}`, {e['what']}, on N = {e['live']['n_pool']:,} rows: **{_dur(e['live']['total_s'])}** with live views"
         if 'view_bank' in e: line += f", {_dur(e['view_bank']['total_s'])} with a view bank of {sz['view_bank']}"

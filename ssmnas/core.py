@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json',
+__all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
            'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'library_versions',
            'device_name', 'run_info', 'seed_everything', 'autocast_dtype', 'pick_device', 'batches', 'Timer',
            'check_losses']
@@ -80,6 +80,13 @@ def write_json(path, obj, indent=2):
 def read_json(path):
     "Read a JSON file."
     return json.loads(Path(path).read_text())
+
+def save_figure(fig, path, dpi:int=150):
+    "Save a matplotlib figure atomically (format from the suffix) and close it; returns `path`."
+    import matplotlib.pyplot as plt
+    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip('.') or 'png', bbox_inches='tight')
+    plt.close(fig)
+    return Path(path)
 
 # %% ../nbs/00_core.ipynb #803f425e
 def ensure_writable_dir(path) -> Path:

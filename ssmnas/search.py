@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import (SsmnasError, cli_errors, atomic_path, write_json, read_json, run_info, seed_everything,
+from .core import (SsmnasError, cli_errors, atomic_path, write_json, read_json, run_info, seed_everything, save_figure,
                          pick_device, Timer, check_losses, at_least, run_lock, config_diff, discard_files, autocast_dtype)
 from .data import open_dataset, BatchSource, validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows
@@ -21,11 +21,11 @@ from .viewbank import build_view_bank, build_tap_cache
 from .backbones import prepare_backbones, image_weights_for
 from .supernet import FusionSupernet, ProjectionHead, Classifier
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
-from .loop import multilabel_f1, Encoder, Network, Objective, device_batches, train_step, train_epoch, validation_score
+from .loop import Encoder, Network, Objective, device_batches, train_step, train_epoch, validation_score
 
 # %% auto #0
-__all__ = ['SEARCH_FILES', 'SearchConfig', 'build_search_network', 'search_split', 'refuse_other_run', 'search', 'search_rows',
-           'ssmnas_search']
+__all__ = ['SEARCH_FILES', 'SearchConfig', 'build_search_network', 'search_split', 'refuse_other_run', 'search', 'arch_max_shift',
+           'plot_search', 'search_rows', 'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #caa3ff48
 @dataclass
@@ -107,7 +107,7 @@ def build_search_network(backbones, n_classes, cfg:SearchConfig):
     return Network(Encoder(backbones, fusion), head)
 
 # %% ../nbs/09_search.ipynb #9b3e65ff
-SEARCH_FILES = ('checkpoint.pt', 'config.json', 'genotype.json', 'history.jsonl', 'run.json')
+SEARCH_FILES = ('checkpoint.pt', 'config.json', 'genotype.json', 'history.jsonl', 'run.json', 'search.png')
 
 def search_split(rows, cfg:SearchConfig, split=None) -> tuple:
     "(search-train, search-validation) rows: `split` when given (BM-NAS: the trial's labeled split), else `split_rows` of `rows`."
@@ -200,7 +200,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
         rec = {'epoch': epoch + 1, 'train_loss': float(train_loss), 'valid_loss': float(valid_loss),
                **{k: v for k, v in scored.items() if k != 'score'}, 'valid_score': scored['score'],
                'w_lr': sched.get_last_lr()[0], 'seconds': time.perf_counter() - t0,
-               'genotype': geno.to_dict(), 'arch_weights': fusion.arch_weights()}
+               'genotype': geno.to_dict(), 'arch_weights': (aw := fusion.arch_weights()), 'arch_max_shift': arch_max_shift(aw)}
         history.append(rec)
         if best is None or scored['score'] > best['score']: best = {'score': scored['score'], 'epoch': epoch + 1, 'genotype': geno.to_dict()}
         bar.set_postfix(train=f"{rec['train_loss']:.3f}", valid=f"{rec['valid_eval_loss']:.3f}")
@@ -211,9 +211,11 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
         if on_epoch_end is not None: on_epoch_end(epoch + 1)
 
     _write_history(out/'history.jsonl', history)
+    plot_search(history, out/'search.png', title=f'{out.name}: {cfg.objective} search, seed {cfg.seed}')
     genotype = Genotype.from_dict(best['genotype'])
     genotype.save(out/'genotype.json')
     write_json(out/'run.json', run_info(device) | {'seed': cfg.seed, 'best_epoch': best['epoch'], 'selection': _selection_words(cfg),
+               'arch_max_shift': history[-1]['arch_max_shift'],
                'timings_s': timer.seconds, 'resumed_from_epoch': start_epoch, 'text_views': _text_view_kind(views, bank)})
     if not keep_checkpoint and ckpt_path.exists(): ckpt_path.unlink()
     return genotype
@@ -243,6 +245,56 @@ def _jsonable(d): return json.loads(json.dumps(d))   # tuples -> lists, as confi
 def _write_history(path, history):
     # strict JSON: a NaN never gets here (training stops first), and allow_nan=False makes sure
     with atomic_path(path) as tmp: Path(tmp).write_text(''.join(json.dumps(r, allow_nan=False) + '\n' for r in history))
+
+# %% ../nbs/09_search.ipynb #5781345c
+def arch_max_shift(arch_weights:dict) -> float:
+    "The largest |softmax - uniform| over every alpha, beta and gamma row of `FusionSupernet.arch_weights()`."
+    rows = [r for c in arch_weights['cells'] for r in c['alpha']]
+    rows += [r for c in arch_weights['cells'] for st in c['steps'] for r in st['beta'] + [st['gamma']]]
+    return max(abs(v - 1 / len(r)) for r in rows for v in r.values())
+
+def _weight_lines(history, pick) -> dict:
+    "{(slot, name): [softmax - uniform per epoch]} for the rows `pick(arch_weights)` returns."
+    lines = {}
+    for rec in history:
+        for slot, row in enumerate(pick(rec['arch_weights'])):
+            for name, v in row.items(): lines.setdefault((slot, name), []).append(v - 1 / len(row))
+    return lines
+
+def plot_search(history:list, path=None, title=None):
+    "Losses and every architecture weight's softmax minus uniform over the epochs of a search (its `history.jsonl` records)."
+    import pandas as pd, seaborn as sns, matplotlib.pyplot as plt
+    cells = history[0]['arch_weights']['cells']
+    panels = [('losses', None)]
+    for c, cell in enumerate(cells):
+        panels.append((f"{cell['name']}: alpha (cell inputs; solid slot 1, dashed slot 2)", lambda aw, c=c: aw['cells'][c]['alpha']))
+        for k in range(len(cell['steps'])):
+            panels.append((f"{cell['name']} step {k + 1}: beta (operands)", lambda aw, c=c, k=k: aw['cells'][c]['steps'][k]['beta']))
+            panels.append((f"{cell['name']} step {k + 1}: gamma (ops)", lambda aw, c=c, k=k: [aw['cells'][c]['steps'][k]['gamma']]))
+    n_col = min(4, len(panels)); n_row = -(-len(panels) // n_col)
+    epochs = [r['epoch'] for r in history]
+    with sns.axes_style('whitegrid'):
+        fig, axes = plt.subplots(n_row, n_col, figsize=(4.2 * n_col, 3.1 * n_row), squeeze=False)
+        for ax, (name, pick) in zip(axes.flat, panels):
+            if pick is None:
+                keys = [k for k in ('train_loss', 'valid_loss', 'valid_eval_loss') if k in history[0]]
+                df = pd.DataFrame([{'epoch': r['epoch'], 'loss': r[k], 'what': k} for r in history for k in keys])
+                sns.lineplot(df, x='epoch', y='loss', hue='what', marker='o', ax=ax)
+                ax.legend(fontsize=7, title=None)
+            else:
+                lines = _weight_lines(history, pick)
+                names = list(dict.fromkeys(n for _, n in lines))
+                colours = dict(zip(names, sns.color_palette('tab10', len(names))))
+                for (slot, n), ys in lines.items():
+                    ax.plot(epochs, ys, ls='-' if slot == 0 else '--', color=colours[n], marker='.', label=n if slot == 0 else None)
+                ax.axhline(0, color='0.3', lw=.8); ax.legend(fontsize=6, ncol=2)
+                ax.set_ylabel('softmax - uniform'); ax.set_xlabel('epoch')
+            ax.set_title(name, fontsize=8)
+        for ax in list(axes.flat)[len(panels):]: ax.axis('off')
+    fig.suptitle((title + ': ' if title else '') + f"largest shift from uniform {history[-1]['arch_max_shift']:.2g}", fontsize=10)
+    fig.tight_layout()
+    if path is not None: save_figure(fig, path)
+    return fig
 
 # %% ../nbs/09_search.ipynb #4a399e30
 def search_rows(pools, objective:str, min_rows=4):

@@ -4,22 +4,22 @@
 
 # %% ../nbs/12_study.ipynb #592e8af5
 from __future__ import annotations
-import csv, io, json, math
+import csv, io, math
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .core import SsmnasError, atomic_path, write_text, read_json
+from .core import SsmnasError, write_text, read_json, save_figure
 from .genotype import Genotype, plot_genotype
 from .trial import run_trial
 
 # %% auto #0
 __all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'PAPER_TABLE3', 'TRIAL_COLUMNS', 'trial_dir', 'run_sweep', 'write_csv', 'read_csv',
-           'summarise', 'paired_differences', 'plot_r_sweep', 'table3_markdown', 'trial_genotypes',
-           'most_frequent_genotype', 'edge_op_frequency', 'plot_architectures', 'trial_rows', 'trial_timings',
-           'reuse_or_run']
+           'summarise', 'paired_differences', 'plot_r_sweep', 'plot_edge_op_heatmap', 'table3_markdown',
+           'trial_genotypes', 'most_frequent_genotype', 'edge_op_frequency', 'plot_architectures', 'trial_rows',
+           'trial_timings', 'reuse_or_run']
 
 # %% ../nbs/12_study.ipynb #61dc7af8
 def trial_dir(root, method, r, seed) -> Path:
@@ -95,22 +95,41 @@ STATS_COLUMNS = ['r', 'n_pairs', 'mean_ssl_minus_bmnas', 'boot_low', 'boot_high'
 # %% ../nbs/12_study.ipynb #9805dccf
 METHOD_LABELS = {'ssl': 'Proposed (self-supervised search)', 'bmnas': 'BM-NAS (supervised search)'}
 
-def plot_r_sweep(summary, path=None, title='Weighted F1 against the labeled fraction r'):
-    "Mean +/- s.e. of weighted F1 per method against r (log scale), like the paper's Fig. 3."
-    import matplotlib
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for method, marker in (('ssl', 'o'), ('bmnas', 's')):
-        pts = sorted((p for p in summary if p['method'] == method), key=lambda p: p['r'])
-        if not pts: continue
-        x = [p['r'] for p in pts]; y = [100 * p['mean'] for p in pts]
-        e = [0 if math.isnan(p['se']) else 100 * p['se'] for p in pts]
-        ax.errorbar(x, y, yerr=e, marker=marker, capsize=3, label=METHOD_LABELS.get(method, method))
+def plot_r_sweep(rows, path=None, title='Weighted F1 against the labeled fraction r', metric='weighted_f1', level:int=95):
+    "Every trial's weighted F1 against r (log scale), each method's mean and its `level`% bootstrap band, like the paper's Fig. 3."
+    import pandas as pd, seaborn as sns, matplotlib.pyplot as plt
+    df = pd.DataFrame([{'r': float(t['r']), 'method': METHOD_LABELS.get(t['method'], t['method']), 'F1': 100 * float(t[metric])} for t in rows])
+    order = [METHOD_LABELS.get(m, m) for m in ('ssl', 'bmnas')]
+    order += [m for m in dict.fromkeys(df['method']) if m not in order]
+    order = [m for m in order if m in set(df['method'])]
+    with sns.axes_style('whitegrid'):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        sns.lineplot(df, x='r', y='F1', hue='method', hue_order=order, style='method', style_order=order, markers=True, dashes=False,
+                     errorbar=('ci', level), n_boot=10_000, seed=0, ax=ax)
+        # the trials themselves, nudged apart along r so the two methods' points do not hide each other
+        nudge = {m: 1 + 0.05 * (i - (len(order) - 1) / 2) for i, m in enumerate(order)}
+        sns.scatterplot(df.assign(r=df['r'] * df['method'].map(nudge)), x='r', y='F1', hue='method', hue_order=order,
+                        alpha=.35, s=18, legend=False, ax=ax)
     ax.set_xscale('log'); ax.set_xlabel('labeled fraction r'); ax.set_ylabel('weighted F1 [%]')
-    ax.set_title(title, fontsize=10); ax.grid(alpha=.3); ax.legend(fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        with atomic_path(path) as tmp: fig.savefig(tmp, dpi=150, format=Path(path).suffix.lstrip('.') or 'png')
+    ax.set_title(title + f'\nmean of the trials (dots), {level}% bootstrap band', fontsize=9); ax.legend(title=None, fontsize=8)
+    if path is not None: save_figure(fig, path)
+    return fig
+
+def plot_edge_op_heatmap(freq_rows, path=None):
+    "Share of trials that picked each modality, op and edge (rows), per method and r (columns), from `edge_op_frequency`."
+    import pandas as pd, seaborn as sns, matplotlib.pyplot as plt
+    df = pd.DataFrame(freq_rows)
+    df['what'] = df['kind'] + ': ' + df['name']
+    df['column'] = [f"{'SSL' if m == 'ssl' else 'BM-NAS' if m == 'bmnas' else m}, r = {float(r):g}" for m, r in zip(df['method'], df['r'])]
+    columns = list(dict.fromkeys(c for _, c in sorted(zip(zip(df['method'] != 'ssl', df['r'].astype(float)), df['column']))))
+    kinds = {'modality': 0, 'op': 1, 'edge': 2}
+    rows = sorted(dict.fromkeys(df['what']), key=lambda w: (kinds.get(w.split(':')[0], 3), w))
+    table = df.pivot_table(index='what', columns='column', values='share', fill_value=0.).reindex(index=rows, columns=columns, fill_value=0.)
+    fig, ax = plt.subplots(figsize=(2.2 + 0.75 * len(columns), 0.8 + 0.3 * len(rows)))
+    sns.heatmap(100 * table, annot=True, fmt='.0f', cmap='mako_r', vmin=0, vmax=100, linewidths=.5, cbar_kws={'label': '% of trials'}, ax=ax)
+    ax.set_xlabel(''); ax.set_ylabel('')
+    ax.set_title('What the searches picked (% of each method and r\'s trials)', fontsize=10)
+    if path is not None: save_figure(fig, path)
     return fig
 
 # %% ../nbs/12_study.ipynb #30628b1f
@@ -173,8 +192,7 @@ def plot_architectures(panels, path=None):
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
     for ax, (g, title) in zip(axes[0], panels): plot_genotype(g, ax=ax, title=title)
     fig.tight_layout()
-    if path is not None:
-        with atomic_path(path) as tmp: fig.savefig(tmp, dpi=150, format=Path(path).suffix.lstrip('.') or 'png')
+    if path is not None: save_figure(fig, path)
     return fig
 
 # %% ../nbs/12_study.ipynb #e02cb980

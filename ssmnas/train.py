@@ -4,9 +4,8 @@
 
 # %% ../nbs/10_train.ipynb #6e805856
 from __future__ import annotations
-import copy, time
-from dataclasses import dataclass, asdict
-from pathlib import Path
+import copy
+from dataclasses import dataclass
 
 import numpy as np
 import torch

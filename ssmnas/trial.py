@@ -4,17 +4,16 @@
 
 # %% ../nbs/11_trial.ipynb #599a7c9e
 from __future__ import annotations
-import argparse, json, time
+import argparse, json
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .core import SsmnasError, cli_errors, write_json, read_json, run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype
-from .data import open_dataset, validate_dataset, data_identity
+from .data import open_dataset, data_identity
 from .pools import make_pools, split_rows
-from .genotype import Genotype, DERIVATION_RULES
+from .genotype import DERIVATION_RULES
 from .backbones import prepare_backbones, image_weights_for
 from .viewbank import build_view_bank
 from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_FILES
@@ -52,7 +51,6 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     image_weights_for(data, search_cfg.image_weights)
     pools = make_pools(data, r, seed)
     use = label_use(pools, method, search_cfg, train_cfg)
-    rows = use['search_rows']
     config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
                                     'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled), 'search_rows': use['search_rows_are'],
                                     'n_text_pretrain': len(use['pretrain']), 'search': asdict(search_cfg), 'train': asdict(train_cfg)}))

@@ -1,6 +1,5 @@
 "`ssmnas_search` and `ssmnas_run` from the shell, as a user runs them: outputs, resume, and one-line errors."
 import json, shutil, subprocess, sys
-from pathlib import Path
 
 import pytest
 from ssmnas.synth import make_synthetic_mmimdb

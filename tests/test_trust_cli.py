@@ -77,6 +77,7 @@ def test_diverging_loss_stops_in_one_line(twin, tmp_path):
     assert not (tmp_path/'t'/'metrics.json').exists()
 
 
+@pytest.mark.slow
 def test_search_folder_refuses_other_data_and_damaged_checkpoint(twin, tmp_path):
     out = tmp_path/'s'
     args = ['--epochs', '1', '--out', out, '--r', '0.3', *TINY]
@@ -144,6 +145,7 @@ def test_damaged_hdf5_and_foreign_posters(twin, tmp_path):
     one_line_error(cli('ssmnas_check', uint8), 'ssmnas_check', 'images: wrong dtype uint8, expected int32')
 
 
+@pytest.mark.slow
 def test_second_process_on_a_folder_is_refused_and_a_killed_one_leaves_no_lock(twin, tmp_path):
     out = tmp_path/'t'
     args = ['--data', twin, '--method', 'ssl', '--r', '0.3', '--out', out, '--search_epochs', '30', '--rep_epochs', '1', '--clf_epochs', '1', *TINY]
