@@ -4,8 +4,9 @@
 
 # %% ../nbs/13_bench.ipynb #0624bc32
 from __future__ import annotations
-import argparse, contextlib, csv, io, json, math, os, platform, statistics, tempfile, time, warnings
+import argparse, csv, io, json, math, os, platform, statistics, tempfile, time, warnings
 from collections import Counter
+from types import SimpleNamespace
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +14,6 @@ import numpy as np
 import torch
 
 import ssmnas
-import ssmnas.train as _train_module
 from .core import SsmnasError, cli_errors, write_json, write_text, read_json, run_info, device_name, pick_device, seed_everything, batches, autocast_dtype
 from .data import GENRES, MultimodalData, BatchSource, plain_inputs
 from .synth import synth_genres, synth_posters, synth_vocab, synth_sequences
@@ -26,8 +26,8 @@ from .train import TrainConfig, build_encoder, learn_representation, train_class
 
 # %% auto #0
 __all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'CSV_COLUMNS', 'GPU_COMMANDS', 'bench_twin',
-           'sync', 'time_calls', 'clocked', 'count_syncs', 'sweep_estimate', 'bench_name', 'run_bench', 'render_record',
-           'render_markdown', 'csv_rows', 'write_reports', 'save_bench', 'ssmnas_bench']
+           'sync', 'time_calls', 'EpochClock', 'count_syncs', 'sweep_estimate', 'bench_name', 'run_bench',
+           'render_record', 'render_markdown', 'csv_rows', 'write_reports', 'save_bench', 'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -78,22 +78,17 @@ def time_calls(fn, n_calls:int, repeats:int, device, warmup:int=2) -> dict:
         sync(device); times.append(time.perf_counter() - t)
     return {'warmup_s': warm, 'times_s': times, 'median_s': statistics.median(times)}
 
-@contextlib.contextmanager
-def clocked(module, names, device, log:dict):
-    "Within the block, each call of `module.<name>` appends its synchronised wall time to `log[name]`."
-    saved = {n: getattr(module, n) for n in names}
-    def wrap(n, f):
-        def inner(*a, **k):
-            sync(device); t = time.perf_counter()
-            out = f(*a, **k)
-            sync(device); log.setdefault(n, []).append(time.perf_counter() - t)
-            return out
-        return inner
-    try:
-        for n, f in saved.items(): setattr(module, n, wrap(n, f))
-        yield log
-    finally:
-        for n, f in saved.items(): setattr(module, n, f)
+class EpochClock:
+    "An `on_epoch_end` hook: synchronised time stamps of each epoch's end, from `start()`."
+    def __init__(self, device): self.device, self.stamps, self.t0 = device, [], None
+    def start(self): sync(self.device); self.t0 = time.perf_counter(); return self
+    def __call__(self, epoch): sync(self.device); self.stamps.append(time.perf_counter())
+    def summary(self) -> dict:
+        "Per-epoch seconds after the first, their median, and the set-up (time to the first stamp less one epoch)."
+        epochs = list(np.diff([self.t0] + self.stamps))
+        epoch_s = statistics.median(epochs[1:] or epochs)
+        return {'total_s': self.stamps[-1] - self.t0, 'epochs_s': [float(e) for e in epochs], 'epoch_s': float(epoch_s),
+                'setup_s': max(0.0, epochs[0] - epoch_s)}
 
 # %% ../nbs/13_bench.ipynb #6c9cb7a6
 def count_syncs(fn) -> dict:
@@ -202,141 +197,105 @@ def bench_name(device_type:str, compile:bool, label:str) -> str:
     return f'bench_{device_type}' + ('_compile' if compile else '') + ('' if label == default else f'_{label}')
 
 # %% ../nbs/13_bench.ipynb #5cf98ac1
-def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=None, image_width_div=None, C=None, L:int=16,
-              batch_size=None, compile:bool=False, view_bank:int=8, repeats:int=2, text:str='tokens', n_unique:int=256,
-              seed:int=0, progress:bool=False, sync_check:bool=True, log=_log) -> dict:
-    "Measure (a)-(e) on an in-memory twin; return the record (see the notebook for each figure)."
-    t_start = time.perf_counter()
-    dev = pick_device(device)
-    if repeats < 1: raise SsmnasError(f'repeats must be at least 1, got {repeats}')
-    if view_bank == 1 or view_bank < 0: raise SsmnasError(f'view_bank must be 0 (skip) or at least 2, got {view_bank}')
-    size, label = _size(full, n_rows=n_rows, height=height, width=width, image_width_div=image_width_div, C=C, batch_size=batch_size)
-    N, B = size['n_rows'], size['batch_size']
-    use_compile = bool(compile and dev.type == 'cuda')
-    amp_dtype = autocast_dtype(True, dev)
-    seed_everything(seed)
-    log(f"device {device_name(dev)}; {N} rows of 3x{size['height']}x{size['width']}, VGG19 width/{size['image_width_div']}, "
-        f"C={size['C']}, batch {B}, compile {'on' if use_compile else 'off'}")
+def _bench_floor(b) -> float:
+    "(a) the frozen backbones' forward on plain inputs, eager and (CUDA, `compile`) compiled; returns the floor in images/s."
+    b.log('(a) floor: frozen backbones forward')
+    fsrc = BatchSource(b.data, b.rows[:min(b.N, 2 * b.B)], device=b.dev)
+    x = plain_inputs(fsrc.inputs(torch.arange(2 * b.B) % len(fsrc)))
+    if b.dev.type == 'cuda': x = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in x.items()}
+    def forward():
+        with torch.no_grad(), torch.autocast(b.dev.type, dtype=b.amp_dtype, enabled=b.amp_dtype is not None): b.backbones(x)
+    b.backbones.eval()
+    fl = time_calls(forward, b.n_calls, b.repeats, b.dev, warmup=2)
+    floor_eager = floor = b.n_calls * 2 * b.B / fl['median_s']
+    b.details['floor'] = fl
+    b.figs.append(_fig('a', 'floor: frozen backbones forward, plain inputs (eager)', floor_eager, 'images/s', None if b.compile else 1.0))
+    if b.compile:
+        b.log("(a') floor with torch.compile (compiling)")
+        fast_backbones(b.backbones, b.dev, compile=True)
+        flc = time_calls(forward, b.n_calls, b.repeats, b.dev, warmup=3)
+        floor = b.n_calls * 2 * b.B / flc['median_s']
+        b.details['floor_compiled'] = flc
+        b.figs[0]['ratio_to_floor'] = floor_eager / floor
+        b.figs.append(_fig("a'", 'floor: frozen backbones forward, torch.compile', floor, 'images/s', 1.0,
+                           f"{floor / floor_eager:.2f}x the eager floor; compile + warm-up {flc['warmup_s']:.0f} s"))
+    return floor
 
-    t = time.perf_counter()
-    data = bench_twin(N, size['height'], size['width'], n_unique=n_unique, text=text, seed=seed)
-    twin_s = time.perf_counter() - t
-    rows = np.arange(N)
-    cfg = SearchConfig(epochs=1 + repeats, batch_size=B, C=size['C'], L=L, image_width_div=size['image_width_div'],
-                       text_pretrain_epochs=0, seed=seed)
-    backbones, _ = prepare_backbones(data, None, cfg, dev)
-    figs, details = [], {'twin_s': twin_s}
-    n_calls = math.ceil(N / B)                      # an epoch's worth of batches: 2N views through the backbones
+def _bench_augmentation(b, floor) -> float:
+    "(b) two views per row alone, on one resident batch; returns images/s."
+    b.log('(b) augmentation alone')
+    views = make_views(b.data.modalities, b.cfg.mask_p)
+    asrc = BatchSource(b.data, b.rows[:min(b.N, b.B)], device=b.dev)
+    raw = asrc.inputs(torch.arange(b.B) % len(asrc))
+    gen = torch.Generator(device=b.dev).manual_seed(b.seed)
+    au = time_calls(lambda: views.two_views(raw, generator=gen), b.n_calls, b.repeats, b.dev, warmup=2)
+    aug_ips = b.n_calls * 2 * b.B / au['median_s']
+    b.details['augmentation'] = au
+    b.figs.append(_fig('b', 'augmentation alone: two views per row (posters + text)', aug_ips, 'images/s', aug_ips / floor))
+    return aug_ips
 
-    # (a) the floor
-    log('(a) floor: frozen backbones forward')
-    fsrc = BatchSource(data, rows[:min(N, 2 * B)], device=dev)
-    x = plain_inputs(fsrc.inputs(torch.arange(2 * B) % len(fsrc)))
-    if dev.type == 'cuda': x = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in x.items()}
-    def forward(x=x):   # bound now: `x` is deleted below
-        with torch.no_grad(), torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None): backbones(x)
-    backbones.eval()
-    fl = time_calls(forward, n_calls, repeats, dev, warmup=2)
-    floor_eager = n_calls * 2 * B / fl['median_s']
-    details['floor'] = fl
-    figs.append(_fig('a', 'floor: frozen backbones forward, plain inputs (eager)', floor_eager, 'images/s', 1.0 if not use_compile else None))
-    floor = floor_eager
-    if use_compile:
-        log("(a') floor with torch.compile (compiling)")
-        fast_backbones(backbones, dev, compile=True)
-        flc = time_calls(forward, n_calls, repeats, dev, warmup=3)
-        floor = n_calls * 2 * B / flc['median_s']
-        details['floor_compiled'] = flc
-        figs[0]['ratio_to_floor'] = floor_eager / floor
-        figs.append(_fig("a'", 'floor: frozen backbones forward, torch.compile', floor, 'images/s', 1.0,
-                         f"{floor / floor_eager:.2f}x the eager floor; compile + warm-up {flc['warmup_s']:.0f} s"))
-    del x, fsrc
+def _bench_contrastive(b, floor, view_bank:int) -> tuple:
+    "(c) a contrastive search, live views; (c') with a view bank of `view_bank`; returns (live run, bank costs per row or None)."
+    b.log('(c) contrastive search, live views')
+    c = _search_run(b.data, b.rows, b.cfg, b.dev, b.backbones, b.root, 'contrastive', progress=b.progress)
+    b.details['contrastive'] = {k: v for k, v in c.items() if k != 'genotype'}
+    N, views_ps = b.N, 2 * b.N / c['epoch_s']
+    b.figs.append(_fig('c', 'contrastive search epoch, live views, end to end', N / c['epoch_s'], 'samples/s', views_ps / floor,
+                       f"{views_ps:,.0f} backbone views/s; first epoch {c['warmup_epoch_s']:.1f} s"))
+    _free(b.dev)
+    if not view_bank: return c, None
+    b.log(f"(c') view bank of {view_bank}: build, then contrastive search")
+    cfg_k = replace(b.cfg, view_bank=view_bank)
+    sync(b.dev); t = time.perf_counter()
+    bank = build_view_bank(b.data, b.rows, b.backbones, cfg_k, b.dev)
+    sync(b.dev); build_s = time.perf_counter() - t
+    ck = _search_run(b.data, b.rows, cfg_k, b.dev, b.backbones, b.root, 'bank', bank=bank, progress=b.progress)
+    b.details['view_bank'] = {'K': view_bank, 'build_s': build_s, 'bytes': bank.nbytes} | {k: v for k, v in ck.items() if k != 'genotype'}
+    del bank; _free(b.dev)
+    b.figs.append(_fig("c'1", f'view bank build: {view_bank} views per row through the backbones', view_bank * N / build_s, 'views/s',
+                       view_bank * N / build_s / floor, f"{build_s:.1f} s, {b.details['view_bank']['bytes'] / 2**30:.2f} GiB; "
+                       f"= {build_s / c['epoch_s']:.1f} live epochs"))
+    b.figs.append(_fig("c'2", 'contrastive search epoch, views from the bank, end to end', N / ck['epoch_s'], 'samples/s',
+                       2 * N / ck['epoch_s'] / floor, f"{N / ck['epoch_s'] / (N / c['epoch_s']):.1f}x the live epoch"))
+    return c, {'bank': ck['epoch_s'] / N, 'bank_build': build_s / N}
 
-    # (b) augmentation alone
-    log('(b) augmentation alone')
-    views = make_views(data.modalities, cfg.mask_p)
-    asrc = BatchSource(data, rows[:min(N, B)], device=dev)
-    raw = asrc.inputs(torch.arange(B) % len(asrc))
-    gen = torch.Generator(device=dev).manual_seed(seed)
-    au = time_calls(lambda raw=raw: views.two_views(raw, generator=gen), n_calls, repeats, dev, warmup=2)
-    aug_ips = n_calls * 2 * B / au['median_s']
-    details['augmentation'] = au
-    figs.append(_fig('b', 'augmentation alone: two views per row (posters + text)', aug_ips, 'images/s', aug_ips / floor))
-    del raw, asrc
+def _bench_supervised(b, floor) -> dict:
+    "(d) the tap cache's build and a supervised (BM-NAS) search on it."
+    b.log('(d) supervised search, tap cache')
+    sync(b.dev); t = time.perf_counter()
+    cache = build_tap_cache(b.data, b.rows, b.backbones, b.cfg.L, b.dev, b.amp_dtype)
+    sync(b.dev); cache_s = time.perf_counter() - t
+    del cache; _free(b.dev)
+    N = b.N
+    b.figs.append(_fig('d1', 'tap cache build: one plain view per row', N / cache_s, 'samples/s', N / cache_s / floor, f'{cache_s:.1f} s'))
+    s = _search_run(b.data, b.rows, replace(b.cfg, objective='supervised'), b.dev, b.backbones, b.root, 'supervised', progress=b.progress)
+    b.details['supervised'] = {'cache_build_s': cache_s} | {k: v for k, v in s.items() if k != 'genotype'}
+    b.figs.append(_fig('d2', 'supervised search epoch (BM-NAS), tap cache, end to end', N / s['epoch_s'], 'samples/s', N / s['epoch_s'] / floor,
+                       f"set-up incl. its own cache {s['setup_s']:.1f} s"))
+    _free(b.dev)
+    return s
 
-    tmp = tempfile.TemporaryDirectory(prefix='ssmnas_bench_')
-    root = Path(tmp.name)
-    try:
-        # (c) contrastive search epoch, live views
-        log('(c) contrastive search, live views')
-        c = _search_run(data, rows, cfg, dev, backbones, root, 'contrastive', progress=progress)
-        details['contrastive'] = {k: v for k, v in c.items() if k != 'genotype'}
-        views_ps = 2 * N / c['epoch_s']
-        figs.append(_fig('c', 'contrastive search epoch, live views, end to end', N / c['epoch_s'], 'samples/s', views_ps / floor,
-                         f"{views_ps:,.0f} backbone views/s; first epoch {c['warmup_epoch_s']:.1f} s"))
-        _free(dev)
+def _bench_steps23(b, genotype, floor) -> tuple:
+    "(e) step 2 and step 3 as a trial runs them, timed by their `on_epoch_end` hooks; returns (step 2, step 3) epoch seconds."
+    b.log('(e) step 2 (NT-Xent) and step 3 (classifier)')
+    encoder = build_encoder(b.backbones, genotype, b.cfg).to(b.dev)
+    tcfg = TrainConfig(rep_epochs=1 + b.repeats, clf_epochs=1 + b.repeats, batch_size=b.B, seed=b.seed)
+    clock2 = EpochClock(b.dev).start()
+    learn_representation(b.data, b.rows, encoder, tcfg, b.cfg, b.dev, progress=b.progress, on_epoch_end=clock2)
+    b.details['step2'] = step2 = clock2.summary()
+    b.figs.append(_fig('e2', 'step 2 epoch (NT-Xent, live views, fixed architecture)', b.N / step2['epoch_s'], 'samples/s',
+                       2 * b.N / step2['epoch_s'] / floor, f"set-up {step2['setup_s']:.1f} s"))
+    clock3 = EpochClock(b.dev).start()
+    _, clf_log = train_classifier(b.data, b.rows, encoder, tcfg, b.dev, progress=b.progress, on_epoch_end=clock3)
+    b.details['step3'] = step3 = clock3.summary() | {'n_fit': clf_log['n_fit'], 'n_holdout': clf_log['n_holdout']}
+    b.figs.append(_fig('e3', 'step 3 epoch (classifier, tap cache, + held-out F1)', b.N / step3['epoch_s'], 'samples/s',
+                       b.N / step3['epoch_s'] / floor, f"set-up incl. tap cache {step3['setup_s']:.1f} s"))
+    del encoder; _free(b.dev)
+    return step2['epoch_s'], step3['epoch_s']
 
-        # (c') view bank
-        bank_cost = None
-        if view_bank:
-            log(f"(c') view bank of {view_bank}: build, then contrastive search")
-            cfg_k = replace(cfg, view_bank=view_bank)
-            sync(dev); t = time.perf_counter()
-            bank = build_view_bank(data, rows, backbones, cfg_k, dev)
-            sync(dev); build_s = time.perf_counter() - t
-            ck = _search_run(data, rows, cfg_k, dev, backbones, root, 'bank', bank=bank, progress=progress)
-            details['view_bank'] = {'K': view_bank, 'build_s': build_s, 'bytes': bank.nbytes} | {k: v for k, v in ck.items() if k != 'genotype'}
-            del bank; _free(dev)
-            figs.append(_fig("c'1", f'view bank build: {view_bank} views per row through the backbones', view_bank * N / build_s, 'views/s',
-                             view_bank * N / build_s / floor, f"{build_s:.1f} s, {details['view_bank']['bytes'] / 2**30:.2f} GiB; "
-                             f"= {build_s / c['epoch_s']:.1f} live epochs"))
-            figs.append(_fig("c'2", 'contrastive search epoch, views from the bank, end to end', N / ck['epoch_s'], 'samples/s',
-                             2 * N / ck['epoch_s'] / floor, f"{N / ck['epoch_s'] / (N / c['epoch_s']):.1f}x the live epoch"))
-            bank_cost = {'bank': ck['epoch_s'] / N, 'bank_build': build_s / N}
-
-        # (d) supervised search epoch with the tap cache
-        log('(d) supervised search, tap cache')
-        sync(dev); t = time.perf_counter()
-        cache = build_tap_cache(data, rows, backbones, L, dev, amp_dtype)
-        sync(dev); cache_s = time.perf_counter() - t
-        del cache; _free(dev)
-        figs.append(_fig('d1', 'tap cache build: one plain view per row', N / cache_s, 'samples/s', N / cache_s / floor, f'{cache_s:.1f} s'))
-        s = _search_run(data, rows, replace(cfg, objective='supervised'), dev, backbones, root, 'supervised', progress=progress)
-        details['supervised'] = {'cache_build_s': cache_s} | {k: v for k, v in s.items() if k != 'genotype'}
-        figs.append(_fig('d2', 'supervised search epoch (BM-NAS), tap cache, end to end', N / s['epoch_s'], 'samples/s', N / s['epoch_s'] / floor,
-                         f"set-up incl. its own cache {s['setup_s']:.1f} s"))
-        _free(dev)
-
-        # (e) steps 2 and 3 on the contrastive search's genotype
-        log('(e) step 2 (NT-Xent) and step 3 (classifier)')
-        encoder = build_encoder(backbones, c['genotype'], cfg).to(dev)
-        tcfg = TrainConfig(rep_epochs=1 + repeats, clf_epochs=1 + repeats, batch_size=B, seed=seed)
-        t2 = {}
-        with clocked(_train_module, ['train_epoch'], dev, t2):
-            t = time.perf_counter(); learn_representation(data, rows, encoder, tcfg, cfg, dev, progress=progress); total2 = time.perf_counter() - t
-        ep2 = t2['train_epoch']
-        rep_s = statistics.median(ep2[1:] or ep2)
-        details['step2'] = {'total_s': total2, 'epochs_s': ep2, 'setup_s': total2 - sum(ep2), 'epoch_s': rep_s}
-        figs.append(_fig('e2', 'step 2 epoch (NT-Xent, live views, fixed architecture)', N / rep_s, 'samples/s', 2 * N / rep_s / floor,
-                         f"set-up {total2 - sum(ep2):.1f} s"))
-        t3 = {}
-        with clocked(_train_module, ['train_epoch', 'evaluate'], dev, t3):
-            t = time.perf_counter(); _, clf_log = train_classifier(data, rows, encoder, tcfg, dev, progress=progress); total3 = time.perf_counter() - t
-        ep3 = [a + b for a, b in zip(t3['train_epoch'], t3.get('evaluate', [0.0] * len(t3['train_epoch'])))]
-        clf_s = statistics.median(ep3[1:] or ep3)
-        details['step3'] = {'total_s': total3, 'epochs_s': ep3, 'setup_s': total3 - sum(ep3), 'epoch_s': clf_s,
-                            'n_fit': clf_log['n_fit'], 'n_holdout': clf_log['n_holdout']}
-        figs.append(_fig('e3', 'step 3 epoch (classifier, tap cache, + held-out F1)', N / clf_s, 'samples/s', N / clf_s / floor,
-                         f"set-up incl. tap cache {total3 - sum(ep3):.1f} s"))
-        del encoder; _free(dev)
-
-        syncs = None
-        if sync_check and dev.type == 'cuda':
-            log('host synchronisations per batch')
-            syncs = _sync_report(data, rows, backbones, cfg, dev, amp_dtype)
-    finally:
-        tmp.cleanup()
-
+def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size, label, compile_asked, view_bank, text, n_unique) -> dict:
+    "Per-row costs, sweep extrapolations and the whole record of a bench run."
+    N, details = b.N, b.details
     costs = {'search_c': c['epoch_s'] / N, 'search_setup_c': c['setup_s'] / N, 'search_s': s['epoch_s'] / N,
              'search_setup_s': s['setup_s'] / N, 'rep': rep_s / N, 'rep_setup': details['step2']['setup_s'] / N,
              'clf': clf_s / N, 'clf_setup': details['step3']['setup_s'] / N, 'test': 1 / floor,
@@ -345,25 +304,60 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
     for key, proto in PROTOCOLS.items():
         estimates[key] = {'what': proto['what'], 'live': sweep_estimate(costs, N, **proto)}
         if bank_cost: estimates[key]['view_bank'] = sweep_estimate(costs, N, bank=True, **proto)
-    decomposition = {'epoch_s': c['epoch_s'], 'backbone_s': 2 * N / floor, 'augmentation_s': 2 * N / aug_ips,
-                     'fusion_head_loss_optimiser_s': details['view_bank']['epoch_s'] if view_bank else None}
-    record = {
-        'bench': 'ssmnas_bench', 'name': bench_name(dev.type, use_compile, label), 'ssmnas': ssmnas.__version__, 'torch': torch.__version__,
+    dev = b.dev
+    return {
+        'bench': 'ssmnas_bench', 'name': bench_name(dev.type, b.compile, label), 'ssmnas': ssmnas.__version__, 'torch': torch.__version__,
         'device': dev.type, 'device_name': device_name(dev), 'cpu_model': _cpu_model(), 'cpu_cores': os.cpu_count(),
         'torch_threads': torch.get_num_threads(),
         'gpu_memory_gib': torch.cuda.get_device_properties(dev).total_memory / 2**30 if dev.type == 'cuda' else None,
         'peak_gpu_memory_gib': torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else None,
         'precision': ('bf16 autocast, channels_last VGG19, cuDNN autotuning' if dev.type == 'cuda' else 'fp32'),
-        'compile': use_compile,
-        'compile_note': ('torch.compile on the image backbone (default mode, dynamic batch after the first recompile)' if use_compile
-                         else 'asked for, but torch.compile is used on CUDA only' if compile else 'off'),
-        'batch_size': B, 'size_label': label, 'size': size | {'L': L, 'text': text, 'n_unique_posters': min(n_unique, N),
-                                                             'view_bank': view_bank, 'repeats': repeats},
-        'figures': figs, 'floor_images_per_s': floor, 'target_ratio': 0.7,
-        'contrastive_ratio': 2 * N / c['epoch_s'] / floor, 'decomposition': decomposition, 'syncs': syncs,
-        'costs_per_row': costs, 'estimates': estimates, 'details': details,
-        'run_info': run_info(dev), 'wall_s': time.perf_counter() - t_start,
+        'compile': b.compile,
+        'compile_note': ('torch.compile on the image backbone (default mode, dynamic batch after the first recompile)' if b.compile
+                         else 'asked for, but torch.compile is used on CUDA only' if compile_asked else 'off'),
+        'batch_size': b.B, 'size_label': label, 'size': size | {'L': b.cfg.L, 'text': text, 'n_unique_posters': min(n_unique, N),
+                                                                 'view_bank': view_bank, 'repeats': b.repeats},
+        'figures': b.figs, 'floor_images_per_s': floor, 'target_ratio': 0.7,
+        'contrastive_ratio': 2 * N / c['epoch_s'] / floor,
+        'decomposition': {'epoch_s': c['epoch_s'], 'backbone_s': 2 * N / floor, 'augmentation_s': 2 * N / aug_ips,
+                          'fusion_head_loss_optimiser_s': details['view_bank']['epoch_s'] if view_bank else None},
+        'syncs': syncs, 'costs_per_row': costs, 'estimates': estimates, 'details': details, 'run_info': run_info(dev),
     }
+
+def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=None, image_width_div=None, C=None, L:int=16,
+              batch_size=None, compile:bool=False, view_bank:int=8, repeats:int=2, text:str='tokens', n_unique:int=256,
+              seed:int=0, progress:bool=False, sync_check:bool=True, log=_log) -> dict:
+    "Measure (a)-(e) on an in-memory twin; return the record (see the notebook for each figure)."
+    t_start, dev = time.perf_counter(), pick_device(device)
+    if repeats < 1: raise SsmnasError(f'repeats must be at least 1, got {repeats}')
+    if view_bank == 1 or view_bank < 0: raise SsmnasError(f'view_bank must be 0 (skip) or at least 2, got {view_bank}')
+    size, label = _size(full, n_rows=n_rows, height=height, width=width, image_width_div=image_width_div, C=C, batch_size=batch_size)
+    N, B = size['n_rows'], size['batch_size']
+    b = SimpleNamespace(dev=dev, N=N, B=B, repeats=repeats, seed=seed, progress=progress, log=log, figs=[], details={},
+                        compile=bool(compile and dev.type == 'cuda'), amp_dtype=autocast_dtype(True, dev),
+                        n_calls=math.ceil(N / B), rows=np.arange(N))   # n_calls: an epoch's worth of batches
+    seed_everything(seed)
+    log(f"device {device_name(dev)}; {N} rows of 3x{size['height']}x{size['width']}, VGG19 width/{size['image_width_div']}, "
+        f"C={size['C']}, batch {B}, compile {'on' if b.compile else 'off'}")
+    t = time.perf_counter()
+    b.data = bench_twin(N, size['height'], size['width'], n_unique=n_unique, text=text, seed=seed)
+    b.details['twin_s'] = time.perf_counter() - t
+    b.cfg = SearchConfig(epochs=1 + repeats, batch_size=B, C=size['C'], L=L, image_width_div=size['image_width_div'],
+                         text_pretrain_epochs=0, seed=seed)
+    b.backbones, _ = prepare_backbones(b.data, None, b.cfg, dev)
+    floor = _bench_floor(b)
+    aug_ips = _bench_augmentation(b, floor)
+    with tempfile.TemporaryDirectory(prefix='ssmnas_bench_') as root:
+        b.root = Path(root)
+        c, bank_cost = _bench_contrastive(b, floor, view_bank)
+        s = _bench_supervised(b, floor)
+        rep_s, clf_s = _bench_steps23(b, c['genotype'], floor)
+        syncs = None
+        if sync_check and dev.type == 'cuda':
+            log('host synchronisations per batch')
+            syncs = _sync_report(b.data, b.rows, b.backbones, b.cfg, dev, b.amp_dtype)
+    record = _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size, label, compile, view_bank, text, n_unique)
+    record['wall_s'] = time.perf_counter() - t_start
     log(f"done in {record['wall_s']:.0f} s; contrastive epoch at {record['contrastive_ratio']:.2f} of the floor")
     return record
 

@@ -13,7 +13,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .core import SsmnasError, write_text
-from .supernet import PRIMITIVES, OPS, Reshape, CellOutput, FusionSupernet
+from .supernet import PRIMITIVES, OPS, Reshape, CellOutput, FusionSupernet, cell_name, step_name, cell_candidates, step_candidates
 
 # %% auto #0
 __all__ = ['DERIVATION_RULES', 'StepGene', 'CellGene', 'Genotype', 'derive_genotype', 'FixedCell', 'FixedFusionNet',
@@ -45,10 +45,10 @@ class Genotype:
         parts = []
         for k, s in enumerate(cell.steps):
             parts.append(f'{s.op}({names[s.inputs[0]]}, {names[s.inputs[1]]})')
-            names[f'Step_{k + 1}'] = f'Step_{k + 1}'
+            names[step_name(k)] = step_name(k)
         # the residual (the first input) is written out: swapping which input is the residual is another network
         if len(cell.steps) == 1: return f'Cell {c + 1}: {parts[0]} + {cell.inputs[0]}'
-        return f'Cell {c + 1} [{cell.inputs[0]}, {cell.inputs[1]}]: ' + '; '.join(f'Step_{k + 1} = {p}' for k, p in enumerate(parts))
+        return f'Cell {c + 1} [{cell.inputs[0]}, {cell.inputs[1]}]: ' + '; '.join(f'{step_name(k)} = {p}' for k, p in enumerate(parts))
 
     def lines(self) -> list: return [self.cell_line(c) for c in range(len(self.cells))]
     def __str__(self): return '\n'.join(self.lines())
@@ -73,12 +73,12 @@ class Genotype:
         if not self.cells: raise SsmnasError('a genotype needs at least one cell')
         for c, cell in enumerate(self.cells):
             where = f'genotype cell {c + 1}'
-            cands = list(self.tap_names) + [f'Cell_{i + 1}' for i in range(c)]
+            cands = cell_candidates(self.tap_names, c)
             if len(cell.inputs) != 2 or any(n not in cands for n in cell.inputs):
                 raise SsmnasError(f'{where}: inputs must be two of {", ".join(cands)}; got {cell.inputs}')
             if not cell.steps: raise SsmnasError(f'{where}: no steps')
             for k, s in enumerate(cell.steps):
-                ops = ['Input_1', 'Input_2'] + [f'Step_{i + 1}' for i in range(k)]
+                ops = step_candidates(k)
                 if s.op not in PRIMITIVES or s.op == 'Zero':
                     raise SsmnasError(f'{where} step {k + 1}: op must be one of {", ".join(PRIMITIVES[1:])}; got {s.op!r}')
                 if len(s.inputs) != 2 or any(n not in ops for n in s.inputs):
@@ -87,7 +87,7 @@ class Genotype:
 
     def to_dict(self) -> dict:
         return {'format': 'ssmnas-genotype/1', 'tap_names': list(self.tap_names),
-                'cells': [{'name': f'Cell_{c + 1}', 'line': self.cell_line(c), 'inputs': list(cell.inputs),
+                'cells': [{'name': cell_name(c), 'line': self.cell_line(c), 'inputs': list(cell.inputs),
                            'steps': [{'op': s.op, 'inputs': list(s.inputs)} for s in cell.steps]}
                           for c, cell in enumerate(self.cells)],
                 'used_taps': self.used_taps}
@@ -155,7 +155,7 @@ class FixedCell(nn.Module):
     def __init__(self, gene:CellGene, C:int, L:int, dropout:float=0.1):
         super().__init__()
         self.ops = nn.ModuleList(OPS[s.op](C, L, dropout) for s in gene.steps)
-        names = ['Input_1', 'Input_2'] + [f'Step_{k + 1}' for k in range(len(gene.steps))]
+        names = step_candidates(len(gene.steps))
         self.operands = [[names.index(n) for n in s.inputs] for s in gene.steps]
         self.out = CellOutput(C, L, len(gene.steps))
     def forward(self, x1, x2):
@@ -187,80 +187,88 @@ class FixedFusionNet(nn.Module):
         for c, (gene, cell) in enumerate(zip(self.genotype.cells, self.cells)):
             x1 = feats[gene.inputs[0]]
             x2 = feats.get(gene.inputs[1], x1)       # an input no step reads need not be computed
-            feats[f'Cell_{c + 1}'] = out = cell(x1, x2)
+            feats[cell_name(c)] = out = cell(x1, x2)
             outs.append(out)
         return F.relu(self.norm(torch.cat(outs, 1))).flatten(1)
 
 # %% ../nbs/08_genotype.ipynb #e783c913
 _MODALITY_COLOURS = ['#4c72b0', '#dd8452', '#55a868', '#c44e52', '#8172b3', '#937860']
 
-def plot_genotype(genotype:Genotype, ax=None, title:str|None=None):
-    "Draw `genotype` like the paper's Fig. 4; returns the matplotlib figure."
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
-    from matplotlib.lines import Line2D
-    taps, cells = list(genotype.tap_names), genotype.cells
-    n_cells = len(cells)
-    multi = any(len(c.steps) > 1 for c in cells)
-    cw, gap = (2.6 if multi else 1.9), 1.0                  # cell box width, gap between cells
-    used = set(genotype.used_taps)
+def _tap_positions(taps) -> tuple:
+    "y of each tap, top to bottom with a gap between modalities; and the modalities in order."
     mods = list(dict.fromkeys(n.rsplit('_', 1)[0] for n in taps))
-    colour = {m: _MODALITY_COLOURS[i % len(_MODALITY_COLOURS)] for i, m in enumerate(mods)}
-    # tap positions: top to bottom, a gap between modalities
     pos, y = {}, 0.
     for m in mods:
         for n in taps:
             if n.rsplit('_', 1)[0] == m: pos[n] = y; y -= 1.
         y -= 0.6
-    y_top, y_bot = 0., y + 1.6
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(3.4 + 1.3 * (cw + gap) * n_cells, max(3., 0.55 * (y_top - y_bot) + 1.8)))
-    fig = ax.figure
-    tw, th = 1.3, 0.6                                        # tap box size
-    boxes = {}                                               # name -> (x_left, x_right, y)
-    for n in taps:
-        m = n.rsplit('_', 1)[0]
-        on = n in used
-        ax.add_patch(FancyBboxPatch((0, pos[n] - th / 2), tw, th, boxstyle='round,pad=0.05', zorder=2,
+    return pos, mods, y + 1.6
+
+def _draw_taps(ax, genotype, pos, colour, boxes, tw=1.3, th=0.6):
+    from matplotlib.patches import FancyBboxPatch
+    used = set(genotype.used_taps)
+    for n, y in pos.items():
+        m, on = n.rsplit('_', 1)[0], n in used
+        ax.add_patch(FancyBboxPatch((0, y - th / 2), tw, th, boxstyle='round,pad=0.05', zorder=2,
                                     fc=colour[m] if on else 'white', ec=colour[m], lw=2 if on else 1))
-        ax.text(tw / 2, pos[n], n, ha='center', va='center', fontsize=9, zorder=3,
+        ax.text(tw / 2, y, n, ha='center', va='center', fontsize=9, zorder=3,
                 color='white' if on else '0.45', fontweight='bold' if on else 'normal')
-        boxes[n] = (0, tw, pos[n], th)
-    # cells: left to right, stepping down slightly, centred on the taps
-    ys = [y_top + (y_bot - y_top) * (c + 1) / (n_cells + 1) for c in range(n_cells)]
-    for c, cell in enumerate(cells):
-        x0 = 2.4 + (cw + gap) * c
-        names = {'Input_1': 'in1', 'Input_2': 'in2'}
-        if len(cell.steps) == 1: body = [cell.steps[0].op]
-        else:
-            body = []
-            for k, s in enumerate(cell.steps):
-                body.append(f's{k + 1}={s.op}({names[s.inputs[0]]},{names[s.inputs[1]]})')
-                names[f'Step_{k + 1}'] = f's{k + 1}'
-        ch = 0.55 + 0.32 * len(body)
-        ax.add_patch(FancyBboxPatch((x0, ys[c] - ch / 2), cw, ch, boxstyle='round,pad=0.05', fc='#fff4d6', ec='#b8860b', lw=1.5, zorder=2))
-        ax.text(x0 + cw / 2, ys[c] + ch / 2 - 0.22, f'Cell {c + 1}', ha='center', va='center', fontsize=9, fontweight='bold', zorder=3)
-        for i, line in enumerate(body):
-            ax.text(x0 + cw / 2, ys[c] + ch / 2 - 0.52 - 0.32 * i, line, ha='center', va='center',
-                    fontsize=9 if len(cell.steps) == 1 else 7, family='monospace', zorder=3)
-        boxes[f'Cell_{c + 1}'] = (x0, x0 + cw, ys[c], ch)
-        for slot, src in enumerate(cell.inputs):
-            xl, xr, ysrc = boxes[src][:3]
-            is_cell = src.startswith('Cell_')
-            start = ((xl + xr) / 2, ysrc - boxes[src][3] / 2 - 0.05) if is_cell else (xr + 0.05, ysrc)
-            # an edge that skips earlier cells is drawn over their boxes, so it cannot pass for a cell-to-cell edge
-            ax.annotate('', zorder=4 if (c > 0 and not is_cell) else 1, xy=(x0 - 0.05, ys[c] + (0.12 if slot == 0 else -0.12)), xytext=start,
-                        arrowprops=dict(arrowstyle='-|>', lw=1.6, ls='-' if slot == 0 else '--',
-                                        color='#c0392b' if is_cell else '#2c5aa0',
-                                        connectionstyle=f'arc3,rad={-0.3 if is_cell else 0.0}', shrinkA=0, shrinkB=0))
-    xo = 2.4 + (cw + gap) * n_cells
-    yo = (y_top + y_bot) / 2
+        boxes[n] = (0, tw, y, th)
+
+def _cell_body(cell) -> list:
+    "The text lines inside a cell's box: its op, or each step as `s1=op(in1,in2)`."
+    if len(cell.steps) == 1: return [cell.steps[0].op]
+    names, body = {'Input_1': 'in1', 'Input_2': 'in2'}, []
+    for k, s in enumerate(cell.steps):
+        body.append(f's{k + 1}={s.op}({names[s.inputs[0]]},{names[s.inputs[1]]})')
+        names[step_name(k)] = f's{k + 1}'
+    return body
+
+def _draw_cell(ax, c, cell, x0, y, cw, boxes):
+    "Cell `c`'s box at (x0, y) and the arrows from its two inputs."
+    from matplotlib.patches import FancyBboxPatch
+    body = _cell_body(cell)
+    ch = 0.55 + 0.32 * len(body)
+    ax.add_patch(FancyBboxPatch((x0, y - ch / 2), cw, ch, boxstyle='round,pad=0.05', fc='#fff4d6', ec='#b8860b', lw=1.5, zorder=2))
+    ax.text(x0 + cw / 2, y + ch / 2 - 0.22, f'Cell {c + 1}', ha='center', va='center', fontsize=9, fontweight='bold', zorder=3)
+    for i, line in enumerate(body):
+        ax.text(x0 + cw / 2, y + ch / 2 - 0.52 - 0.32 * i, line, ha='center', va='center',
+                fontsize=9 if len(cell.steps) == 1 else 7, family='monospace', zorder=3)
+    boxes[cell_name(c)] = (x0, x0 + cw, y, ch)
+    for slot, src in enumerate(cell.inputs):
+        xl, xr, ysrc, hsrc = boxes[src]
+        is_cell = src.startswith('Cell_')
+        start = ((xl + xr) / 2, ysrc - hsrc / 2 - 0.05) if is_cell else (xr + 0.05, ysrc)
+        # an edge that skips earlier cells is drawn over their boxes, so it cannot pass for a cell-to-cell edge
+        ax.annotate('', zorder=4 if (c > 0 and not is_cell) else 1, xy=(x0 - 0.05, y + (0.12 if slot == 0 else -0.12)), xytext=start,
+                    arrowprops=dict(arrowstyle='-|>', lw=1.6, ls='-' if slot == 0 else '--', color='#c0392b' if is_cell else '#2c5aa0',
+                                    connectionstyle=f'arc3,rad={-0.3 if is_cell else 0.0}', shrinkA=0, shrinkB=0))
+
+def _draw_output(ax, n_cells, xo, yo, boxes):
+    from matplotlib.patches import FancyBboxPatch
     ax.add_patch(FancyBboxPatch((xo, yo - 0.35), 1.2, 0.7, boxstyle='round,pad=0.05', fc='0.92', ec='0.3', zorder=2))
     ax.text(xo + 0.6, yo, 'Output', ha='center', va='center', fontsize=9, fontweight='bold', zorder=3)
     for c in range(n_cells):
-        _, xr, yc, _ = boxes[f'Cell_{c + 1}']
+        _, xr, yc, _ = boxes[cell_name(c)]
         ax.annotate('', zorder=1, xy=(xo - 0.05, yo), xytext=(xr + 0.05, yc),
                     arrowprops=dict(arrowstyle='-|>', lw=1.2, color='0.4', shrinkA=0, shrinkB=0))
+
+def plot_genotype(genotype:Genotype, ax=None, title:str|None=None):
+    "Draw `genotype` like the paper's Fig. 4: taps on the left (filled when used), cells left to right, then the output."
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    taps, cells = list(genotype.tap_names), genotype.cells
+    cw, gap = (2.6 if any(len(c.steps) > 1 for c in cells) else 1.9), 1.0    # cell box width, gap between cells
+    pos, mods, y_bot = _tap_positions(taps)
+    y_top = 0.
+    if ax is None: _, ax = plt.subplots(figsize=(3.4 + 1.3 * (cw + gap) * len(cells), max(3., 0.55 * (y_top - y_bot) + 1.8)))
+    colour = {m: _MODALITY_COLOURS[i % len(_MODALITY_COLOURS)] for i, m in enumerate(mods)}
+    boxes = {}                                               # name -> (x_left, x_right, y, height)
+    _draw_taps(ax, genotype, pos, colour, boxes)
+    for c, cell in enumerate(cells):                         # stepping down slightly, centred on the taps
+        _draw_cell(ax, c, cell, 2.4 + (cw + gap) * c, y_top + (y_bot - y_top) * (c + 1) / (len(cells) + 1), cw, boxes)
+    xo = 2.4 + (cw + gap) * len(cells)
+    _draw_output(ax, len(cells), xo, (y_top + y_bot) / 2, boxes)
     ax.set_xlim(-0.3, xo + 1.5); ax.set_ylim(y_bot - 0.8, y_top + 0.8)
     ax.set_aspect('auto'); ax.axis('off')
     handles = [Line2D([], [], color='#2c5aa0', lw=1.6, label='first input (+ residual)'),
@@ -268,4 +276,4 @@ def plot_genotype(genotype:Genotype, ax=None, title:str|None=None):
                Line2D([], [], color='#c0392b', lw=1.6, label='cell to cell')]
     ax.legend(handles=handles, loc='lower center', ncol=3, fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))
     if title: ax.set_title(title)
-    return fig
+    return ax.figure

@@ -155,6 +155,23 @@ def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep
         write_json(config_path, cfg_dict)
         return _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress, on_epoch_end, bank)
 
+def _optimisers(net, cfg) -> tuple:
+    "Adam on the weights w (cosine schedule) and Adam on alpha, beta, gamma, as BM-NAS."
+    arch_params = net.encoder.fusion.arch_parameters()
+    arch_ids = {id(p) for p in arch_params}
+    w_params = [p for p in net.parameters() if p.requires_grad and id(p) not in arch_ids]
+    w_opt = torch.optim.Adam(w_params, lr=cfg.w_lr, weight_decay=cfg.w_weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=cfg.epochs, eta_min=cfg.w_lr_min)
+    return w_opt, sched, torch.optim.Adam(arch_params, lr=cfg.arch_lr, betas=cfg.arch_betas, weight_decay=cfg.arch_weight_decay)
+
+def _search_objective(data, rows, backbones, cfg, device, bank=None):
+    "(views, bank, objective) of a search: NT-Xent on live or banked views, or BCE on the exact tap cache."
+    views = make_views(data.modalities, cfg.mask_p) if cfg.objective == 'contrastive' else None
+    amp_dtype = autocast_dtype(cfg.amp, device)
+    if cfg.objective == 'supervised': bank = build_tap_cache(data, rows, backbones, cfg.L, device, amp_dtype) if cfg.cache_taps else None
+    elif bank is None and cfg.view_bank: bank = build_view_bank(data, rows, backbones, cfg, device)
+    return views, bank, Objective(cfg.objective, views, cfg.temperature, amp_dtype, channels_last=device.type == 'cuda', bank=bank)
+
 def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress, on_epoch_end, bank):
     timer = Timer()
     ckpt_path = out/'checkpoint.pt'
@@ -163,21 +180,11 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
         seed_everything(cfg.seed)
         net = build_search_network(backbones, len(data.label_names), cfg).to(device)
         fusion = net.encoder.fusion
-        arch_params = fusion.arch_parameters()
-        arch_ids = {id(p) for p in arch_params}
-        w_params = [p for p in net.parameters() if p.requires_grad and id(p) not in arch_ids]
-        w_opt = torch.optim.Adam(w_params, lr=cfg.w_lr, weight_decay=cfg.w_weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=cfg.epochs, eta_min=cfg.w_lr_min)
-        a_opt = torch.optim.Adam(arch_params, lr=cfg.arch_lr, betas=cfg.arch_betas, weight_decay=cfg.arch_weight_decay)
-        src_train = BatchSource(data, train_rows, device=device)
-        src_valid = BatchSource(data, valid_rows, device=device)
+        w_opt, sched, a_opt = _optimisers(net, cfg)
+        src_train, src_valid = BatchSource(data, train_rows, device=device), BatchSource(data, valid_rows, device=device)
         shuffle_gen = torch.Generator().manual_seed(cfg.seed)
         aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-        views = make_views(data.modalities, cfg.mask_p) if cfg.objective == 'contrastive' else None
-        amp_dtype = autocast_dtype(cfg.amp, device)
-        if cfg.objective == 'supervised': bank = build_tap_cache(data, rows, backbones, cfg.L, device, amp_dtype) if cfg.cache_taps else None
-        elif bank is None and cfg.view_bank: bank = build_view_bank(data, rows, backbones, cfg, device)
-        objective = Objective(cfg.objective, views, cfg.temperature, amp_dtype, channels_last=device.type == 'cuda', bank=bank)
+        views, bank, objective = _search_objective(data, rows, backbones, cfg, device, bank)
 
     start_epoch, history, best = 0, [], None
     if ckpt_path.exists():

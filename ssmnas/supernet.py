@@ -14,7 +14,8 @@ from .core import SsmnasError
 
 # %% auto #0
 __all__ = ['PRIMITIVES', 'OPS', 'pool_tap', 'pool_taps', 'Reshape', 'Zero', 'Sum', 'ScaleDotAttn', 'LinearGLU', 'ConcatFC',
-           'MixedOp', 'CellOutput', 'SearchCell', 'FusionSupernet', 'ProjectionHead', 'Classifier']
+           'MixedOp', 'CellOutput', 'SearchCell', 'cell_name', 'step_name', 'cell_candidates', 'step_candidates',
+           'FusionSupernet', 'ProjectionHead', 'Classifier']
 
 # %% ../nbs/06_supernet.ipynb #550542aa
 def _side(L:int) -> int:
@@ -122,6 +123,16 @@ class SearchCell(nn.Module):
         return self.out(states[2:], states[0])
 
 # %% ../nbs/06_supernet.ipynb #a796e143
+def cell_name(c:int) -> str: return f'Cell_{c + 1}'
+def step_name(k:int) -> str: return f'Step_{k + 1}'
+def cell_candidates(tap_names, c:int) -> list:
+    "Inputs cell `c` (0-based) may take: every tap, then the cells before it."
+    return list(tap_names) + [cell_name(i) for i in range(c)]
+def step_candidates(k:int) -> list:
+    "Operands step `k` (0-based) may take: the cell's two inputs, then the steps before it."
+    return ['Input_1', 'Input_2'] + [step_name(i) for i in range(k)]
+
+# %% ../nbs/06_supernet.ipynb #927904b2
 class FusionSupernet(nn.Module):
     "The continuous fusion search space over `tap_names` (per-sample `tap_shapes`); forward(taps) -> (B, n_cells*C*L)."
     def __init__(self, tap_names, tap_shapes, C:int=192, L:int=16, n_cells:int=2, n_steps:int=1, dropout:float=0.1):
@@ -141,11 +152,11 @@ class FusionSupernet(nn.Module):
 
     def candidate_names(self, cell:int) -> list:
         "Names of cell `cell`'s input candidates (0-based cell index): the taps, then Cell_1.. Cell_cell."
-        return self.tap_names + [f'Cell_{c + 1}' for c in range(cell)]
+        return cell_candidates(self.tap_names, cell)
 
     def step_candidate_names(self, step:int) -> list:
         "Names of step `step`'s operand candidates: Input_1, Input_2, Step_1 .. Step_step."
-        return ['Input_1', 'Input_2'] + [f'Step_{k + 1}' for k in range(step)]
+        return step_candidates(step)
 
     def arch_parameters(self) -> list: return [*self.alphas, *self.betas, self.gammas]
 
@@ -175,7 +186,7 @@ class FusionSupernet(nn.Module):
             steps = [{'beta': [dict(zip(self.step_candidate_names(k), row)) for row in sm(b)],
                       'gamma': dict(zip(PRIMITIVES, sm(self.gammas[c, k])))}
                      for k, b in enumerate(self._cell_betas(c))]
-            cells.append({'name': f'Cell_{c + 1}', 'alpha': [dict(zip(names, row)) for row in sm(self.alphas[c])], 'steps': steps})
+            cells.append({'name': cell_name(c), 'alpha': [dict(zip(names, row)) for row in sm(self.alphas[c])], 'steps': steps})
         return {'cells': cells}
 
 # %% ../nbs/06_supernet.ipynb #d39f9674

@@ -59,8 +59,8 @@ def build_encoder(backbones, genotype, scfg):
     return Encoder(backbones, fusion)
 
 # %% ../nbs/10_train.ipynb #81b58c42
-def learn_representation(data, rows, encoder, cfg:TrainConfig, scfg, device='cpu', progress=True, bank=None):
-    "Step 2: train `encoder`'s fusion network with NT-Xent on `rows` (views, head, tau and view bank of `scfg`); returns per-epoch losses."
+def learn_representation(data, rows, encoder, cfg:TrainConfig, scfg, device='cpu', progress=True, bank=None, on_epoch_end=None):
+    "Step 2: train `encoder`'s fusion network with NT-Xent on `rows` (views, head, tau and view bank of `scfg`); `on_epoch_end(epoch)` after each epoch; returns per-epoch losses."
     device = pick_device(device)
     seed_everything(cfg.seed)
     net = Network(encoder, ProjectionHead(encoder.fusion.out_dim, scfg.proj_hidden, scfg.proj_dim)).to(device)
@@ -74,6 +74,7 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, scfg, device='cpu
     for _ in tqdm(range(cfg.rep_epochs), desc='step 2 (NT-Xent)', disable=not progress):
         loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen, aug_gen, 'step 2 (NT-Xent)', len(losses) + 1)
         sched.step(); losses.append(float(loss))
+        if on_epoch_end is not None: on_epoch_end(len(losses))
     return losses
 
 # %% ../nbs/10_train.ipynb #14c49cec
@@ -102,8 +103,8 @@ def labeled_split(rows, cfg:TrainConfig) -> tuple:
     if len(rows) >= cfg.min_holdout_rows: return split_rows(rows, valid_frac=cfg.holdout_frac, seed=cfg.seed)
     return rows, None
 
-def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progress=True):
-    "Step 3: classifier on `encoder` trained with BCE on labeled `rows`; returns (network, log dict)."
+def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progress=True, on_epoch_end=None):
+    "Step 3: classifier on `encoder` trained with BCE on labeled `rows`; `on_epoch_end(epoch)` after each epoch (and its held-out score); returns (network, log dict)."
     device = pick_device(device)
     seed_everything(cfg.seed)
     rows = np.asarray(rows)
@@ -131,6 +132,7 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
                 best, best_state, since_best = rec['holdout_weighted_f1'], copy.deepcopy(net.state_dict()), 0
             else: since_best += 1
         log['epochs'].append(rec)
+        if on_epoch_end is not None: on_epoch_end(epoch + 1)
         if hold_rows is not None and since_best >= cfg.patience: break
     if best_state is not None:
         net.load_state_dict(best_state)
