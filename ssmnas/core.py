@@ -14,7 +14,7 @@ import torch
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
            'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'library_versions',
            'device_name', 'run_info', 'seed_everything', 'autocast_dtype', 'pick_device', 'batches', 'Timer',
-           'check_losses']
+           'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -203,6 +203,31 @@ class Timer:
         finally:
             if device is not None and torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+# %% ../nbs/00_core.ipynb #e78ea4bb
+def field_comments(cls) -> dict:
+    "The trailing `# comment` of each field of the dataclass `cls`, from its source ({} when the source is not at hand)."
+    import inspect, re
+    try: src = inspect.getsource(cls)
+    except (OSError, TypeError): return {}
+    return {m[1]: m[2].strip() for m in re.finditer(r'^[ ]+(\w+)[ ]*:[^=\n]*=[^#\n]*#[ ]*(.*)$', src, re.M)}
+
+def add_config_options(parser, cls, names, rename:dict|None=None) -> dict:
+    "Add `--<name>` (or `--<rename[name]>`) for each field `names` of the dataclass `cls`; returns {option dest: field name}."
+    import argparse, dataclasses
+    fields_, helps, dests = {f.name: f for f in dataclasses.fields(cls)}, field_comments(cls), {}
+    for name in names:
+        default, opt = fields_[name].default, (rename or {}).get(name, name)
+        kw = dict(default=default, help=helps.get(name, ' '))
+        if isinstance(default, bool): kw['action'] = argparse.BooleanOptionalAction
+        else: kw['type'] = str if default is None else type(default)
+        parser.add_argument(f'--{opt}', **kw)
+        dests[opt] = name
+    return dests
+
+def config_from_options(cls, args, dests:dict, **fixed):
+    "The dataclass `cls` from parsed `args` (`dests` from `add_config_options`), with `fixed` fields on top."
+    return cls(**{field: getattr(args, dest) for dest, field in dests.items()} | fixed)
 
 # %% ../nbs/00_core.ipynb #550e04e1
 def check_losses(losses, stage:str, epoch:int):

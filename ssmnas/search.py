@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import (SsmnasError, cli_errors, atomic_path, write_json, read_json, run_info, seed_everything, save_figure,
+from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json, read_json, run_info, seed_everything, save_figure,
                          pick_device, Timer, check_losses, at_least, run_lock, config_diff, discard_files, autocast_dtype)
 from .data import open_dataset, BatchSource, validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows
@@ -24,41 +24,47 @@ from .genotype import derive_genotype, Genotype, DERIVATION_RULES
 from .loop import Encoder, Network, Objective, device_batches, train_step, train_epoch, validation_score
 
 # %% auto #0
-__all__ = ['SEARCH_FILES', 'SearchConfig', 'build_search_network', 'search_split', 'refuse_other_run', 'search', 'arch_max_shift',
-           'plot_search', 'search_rows', 'ssmnas_search']
+__all__ = ['SEARCH_FILES', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network', 'search_split', 'refuse_other_run', 'search',
+           'arch_max_shift', 'plot_search', 'search_rows', 'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #caa3ff48
 @dataclass
 class SearchConfig:
-    "Everything that decides a search run; saved as `config.json` beside its results."
+    "Everything that decides a search run; saved as `config.json` beside its results. Each field's comment is its `--help`."
+    # the search (Algorithm 1)
     objective: str = 'contrastive'       # 'contrastive' (NT-Xent, no labels) or 'supervised' (BCE: BM-NAS)
-    epochs: int = 30                     # T_e
-    batch_size: int = 96
+    epochs: int = 30                     # search epochs T_e
+    batch_size: int = 96                 # rows per batch
     alternate: str = 'epoch'             # 'epoch' (Algorithm 1) or 'batch' (DARTS)
     valid_frac: float = 0.15             # share of the pool used to update alpha, beta, gamma
-    C: int = 192
-    L: int = 16
-    n_cells: int = 2
-    n_steps: int = 1
-    dropout: float = 0.1
+    derivation: str = 'bmnas'            # 'bmnas' (a later cell's pair holds an unselected node) or 'independent'
+    # the fusion network (BM-NAS's space)
+    C: int = 192                         # channels of the fusion network
+    L: int = 16                          # sequence length of the fusion network (a square number)
+    n_cells: int = 2                     # fusion cells
+    n_steps: int = 1                     # inner steps per cell
+    dropout: float = 0.1                 # dropout in the fusion network
+    # the contrastive objective and views
     temperature: float = 0.5             # NT-Xent tau
-    proj_hidden: int = 512
-    proj_dim: int = 128
-    w_lr: float = 1e-3
-    w_lr_min: float = 1e-6
-    w_weight_decay: float = 1e-4
-    arch_lr: float = 3e-4
-    arch_betas: tuple = (0.5, 0.999)
-    arch_weight_decay: float = 1e-3
+    proj_hidden: int = 512               # projection head: hidden width
+    proj_dim: int = 128                  # projection head: output width
+    mask_p: float = 0.2                  # text view: word-drop probability
+    view_bank: int = 0                   # K > 1: draw views from K pre-computed ones per sample (08a); 0 = live (faithful)
+    # the optimisers (BM-NAS's MM-IMDB settings)
+    w_lr: float = 1e-3                   # weights: Adam learning rate (cosine schedule)
+    w_lr_min: float = 1e-6               # weights: final learning rate
+    w_weight_decay: float = 1e-4         # weights: weight decay
+    arch_lr: float = 3e-4                # alpha, beta, gamma: Adam learning rate
+    arch_betas: tuple = (0.5, 0.999)     # alpha, beta, gamma: Adam betas
+    arch_weight_decay: float = 1e-3      # alpha, beta, gamma: weight decay
+    # the frozen backbones
     image_width_div: int = 1             # 1 = VGG19; 8 = the width-reduced VGG19 of the CPU default
     image_weights: str|None = None       # 'random', 'imagenet' or a state_dict file; None: random on a synthetic twin, refused elsewhere
     text_pretrain_epochs: int = 30       # Maxout MLP pretraining on the labeled pool (0 = leave it random)
-    mask_p: float = 0.2                  # text view: word-drop probability
-    view_bank: int = 0                   # K > 1: draw views from K pre-computed ones per sample (08a); 0 = live (faithful)
+    # speed (the same numbers either way)
     cache_taps: bool = True              # supervised search: compute the frozen backbones' taps once (exact)
     amp: bool = True                     # bf16 autocast for the backbones on CUDA (ignored on CPU)
-    derivation: str = 'bmnas'            # 'bmnas' (a later cell's pair holds an unselected node) or 'independent'
-    seed: int = 0
+    seed: int = 0                        # seeds pools, initialisation, views and order
 
     def __post_init__(self):
         if self.objective not in ('contrastive', 'supervised'): raise SsmnasError(f"objective must be 'contrastive' or 'supervised', got {self.objective!r}")
@@ -311,35 +317,26 @@ def search_rows(pools, objective:str, min_rows=4):
     return np.sort(np.concatenate([pools.labeled, pools.unlabeled])), 'whole pool, labels hidden (r = 1)'
 
 # %% ../nbs/09_search.ipynb #afe74ea7
+SEARCH_OPTIONS = ('objective', 'epochs', 'batch_size', 'alternate', 'derivation', 'C', 'L', 'temperature', 'view_bank',
+                  'w_lr', 'arch_lr', 'image_width_div', 'image_weights', 'text_pretrain_epochs', 'seed')
+
 def _search_parser():
-    p = argparse.ArgumentParser(prog='ssmnas_search', description='Search a fusion architecture (step 1) with NT-Xent or BCE.')
+    p = argparse.ArgumentParser(prog='ssmnas_search', description='Search a fusion architecture (step 1) with NT-Xent or BCE.',
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data', required=True, help='an MM-IMDB hdf5 file (real or synthetic twin) or another supported layout')
-    p.add_argument('--objective', choices=['contrastive', 'supervised'], default='contrastive')
-    p.add_argument('--epochs', type=int, default=30)
     p.add_argument('--out', required=True, help='run folder')
     p.add_argument('--r', type=float, default=1.0, help='labeled fraction: contrastive searches the unlabeled rest, supervised the labeled part')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--device', default='auto', help="'cpu', 'cuda' or 'auto'")
-    p.add_argument('--batch_size', type=int, default=96)
-    p.add_argument('--alternate', choices=['epoch', 'batch'], default='epoch')
-    p.add_argument('--temperature', type=float, default=0.5)
-    p.add_argument('--C', type=int, default=192, help='channels of the fusion network')
-    p.add_argument('--L', type=int, default=16, help='sequence length of the fusion network (a square number)')
-    p.add_argument('--image_width_div', type=int, default=1, help='8: the width-reduced VGG19 of the CPU default')
-    p.add_argument('--image_weights', default=None,
-                   help="'imagenet', a local torchvision VGG19 state_dict, or 'random' (allowed without asking only on a synthetic twin)")
-    p.add_argument('--derivation', choices=list(DERIVATION_RULES), default='bmnas', help="genotype rule: BM-NAS's (a cell's pair holds an unselected node) or each cell alone")
+    p.add_argument('--device', default='auto', help="'cpu', 'cuda', 'cuda:N' or 'auto'")
     p.add_argument('--fresh', action='store_true', help='discard what the --out folder holds (an unfinished or damaged checkpoint, an old result) and start over')
-    return p
+    return p, add_config_options(p, SearchConfig, SEARCH_OPTIONS)
 
 @cli_errors
 def ssmnas_search(argv=None):
     "Console entry point: `ssmnas_search --data PATH --objective contrastive|supervised --epochs E --out DIR`."
-    a = _search_parser().parse_args(argv)
+    parser, options = _search_parser()
+    a = parser.parse_args(argv)
     # everything that can be refused is refused before the slow work (text pretraining, backbone passes)
-    cfg = SearchConfig(objective=a.objective, epochs=a.epochs, batch_size=a.batch_size, alternate=a.alternate,
-                       temperature=a.temperature, C=a.C, L=a.L, image_width_div=a.image_width_div,
-                       image_weights=a.image_weights, derivation=a.derivation, seed=a.seed)
+    cfg = config_from_options(SearchConfig, a, options)
     device = pick_device(a.device)
     data = open_dataset(a.data)
     validate_dataset(data)

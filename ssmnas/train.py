@@ -29,18 +29,18 @@ class TrainConfig:
     "Steps 2 and 3 (and BM-NAS's training of the found architecture)."
     rep_epochs: int = 30                 # step 2 epochs; 0 skips step 2 (Exp. 2)
     clf_epochs: int = 30                 # step 3 epochs (at most; early stopping on the held-out part)
-    batch_size: int = 96
-    lr: float = 1e-3
-    lr_min: float = 1e-6
-    weight_decay: float = 1e-4
-    finetune_backbones: bool = False
-    holdout_frac: float = 0.15
-    min_holdout_rows: int = 50
-    patience: int = 10
-    threshold: float = 0.5
+    batch_size: int = 96                 # rows per batch
+    lr: float = 1e-3                     # Adam learning rate (cosine schedule)
+    lr_min: float = 1e-6                 # final learning rate
+    weight_decay: float = 1e-4           # Adam weight decay
+    finetune_backbones: bool = False     # step 3 trains the backbones too (BM-NAS's final training does)
+    holdout_frac: float = 0.15           # step 3: share of the labeled pool held out to choose the epoch
+    min_holdout_rows: int = 50           # step 3: below this many labeled rows, train on all and keep the last epoch
+    patience: int = 10                   # step 3: epochs without a better held-out F1 before stopping
+    threshold: float = 0.5               # sigmoid threshold of a predicted label
     cache_taps: bool = True              # step 3 with frozen backbones: compute their taps once (exact)
-    amp: bool = True
-    seed: int = 0
+    amp: bool = True                     # bf16 autocast on CUDA (ignored on CPU)
+    seed: int = 0                        # seeds initialisation, views and order
 
     def __post_init__(self):
         at_least(self, rep_epochs=0, clf_epochs=1, batch_size=2, min_holdout_rows=2, patience=1, seed=0)

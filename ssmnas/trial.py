@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import SsmnasError, cli_errors, write_json, read_json, run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype
+from .core import SsmnasError, cli_errors, add_config_options, config_from_options, write_json, read_json, run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype
 from .data import open_dataset, data_identity
 from .pools import make_pools, split_rows
-from .genotype import DERIVATION_RULES
 from .backbones import prepare_backbones, image_weights_for
 from .viewbank import build_view_bank
-from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_FILES
+from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_FILES, SEARCH_OPTIONS
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 
 # %% auto #0
@@ -87,38 +86,28 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, de
 
 # %% ../nbs/11_trial.ipynb #061a235d
 def _run_parser():
-    p = argparse.ArgumentParser(prog='ssmnas_run', description='Run one trial (method, r, seed) of the study.')
-    p.add_argument('--data', required=True)
-    p.add_argument('--method', choices=METHODS, required=True)
+    p = argparse.ArgumentParser(prog='ssmnas_run', description='Run one trial (method, r, seed) of the study.',
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--data', required=True, help='an MM-IMDB hdf5 file (real or synthetic twin) or another supported layout')
+    p.add_argument('--method', choices=METHODS, required=True, help='ssl: the proposed method; bmnas: the supervised baseline')
     p.add_argument('--r', type=float, required=True, help='labeled fraction of the train+dev pool, in (0, 1]')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--out', required=True)
-    p.add_argument('--search_epochs', type=int, default=30)
-    p.add_argument('--rep_epochs', type=int, default=30, help='step 2 epochs (0: no representation learning, as in Exp. 2)')
-    p.add_argument('--clf_epochs', type=int, default=30)
-    p.add_argument('--batch_size', type=int, default=96)
-    p.add_argument('--temperature', type=float, default=0.5)
-    p.add_argument('--C', type=int, default=192, help='channels of the fusion network')
-    p.add_argument('--L', type=int, default=16, help='sequence length of the fusion network (a square number)')
+    p.add_argument('--out', required=True, help='trial folder')
     p.add_argument('--compile', action='store_true', help='torch.compile the image backbone (CUDA only)')
-    p.add_argument('--image_width_div', type=int, default=1)
-    p.add_argument('--image_weights', default=None,
-                   help="'imagenet', a local torchvision VGG19 state_dict, or 'random' (allowed without asking only on a synthetic twin)")
-    p.add_argument('--view_bank', type=int, default=0, help='K > 1: steps 1-2 draw views from K pre-computed views per sample (faster; 0 = live augmentation)')
-    p.add_argument('--derivation', choices=list(DERIVATION_RULES), default='bmnas', help="genotype rule: BM-NAS's (a cell's pair holds an unselected node) or each cell alone")
     p.add_argument('--device', default='auto', help="'cpu', 'cuda', 'cuda:N' or 'auto'")
     p.add_argument('--fresh', action='store_true', help='discard what the --out folder holds (checkpoint, results) and start the trial over')
-    return p
+    # the objective follows --method; the batch size and seed are the trial's, for every step
+    search_opts = add_config_options(p, SearchConfig, [o for o in SEARCH_OPTIONS if o != 'objective'], rename={'epochs': 'search_epochs'})
+    train_opts = add_config_options(p, TrainConfig, ['rep_epochs', 'clf_epochs', 'patience'])
+    return p, search_opts, train_opts
 
 @cli_errors
 def ssmnas_run(argv=None):
     "Console entry point for one trial."
-    a = _run_parser().parse_args(argv)
+    parser, search_opts, train_opts = _run_parser()
+    a = parser.parse_args(argv)
     # settings, device, data, pools and the output folder are all checked before any slow work
-    scfg = SearchConfig(epochs=a.search_epochs, batch_size=a.batch_size, temperature=a.temperature, C=a.C, L=a.L,
-                        image_width_div=a.image_width_div, image_weights=a.image_weights, view_bank=a.view_bank,
-                        derivation=a.derivation, seed=a.seed)
-    tcfg = TrainConfig(rep_epochs=a.rep_epochs, clf_epochs=a.clf_epochs, batch_size=a.batch_size, seed=a.seed)
+    scfg = config_from_options(SearchConfig, a, search_opts)
+    tcfg = config_from_options(TrainConfig, a, train_opts, batch_size=a.batch_size, seed=a.seed)
     pick_device(a.device)
     data = open_dataset(a.data)
     m = run_trial(data, a.method, a.r, a.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh)
