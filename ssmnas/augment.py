@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import SsmnasError
-from .data import Tokens
+from .batches import Tokens
 
 # %% auto #0
 __all__ = ['crop_flip_rotate_theta', 'warp', 'colour_matrices', 'apply_colour', 'mean_gray', 'blur_size', 'gaussian_blur',

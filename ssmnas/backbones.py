@@ -14,7 +14,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .core import SsmnasError, batches, TrainingDiverged, seed_everything
-from .data import validate_dataset
+from .check import validate_dataset
 
 # %% auto #0
 __all__ = ['VGG19_CFG', 'VGG19_TAPS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'VGG19Taps', 'Maxout', 'MaxoutMLP', 'fit_text_backbone',

@@ -15,7 +15,8 @@ import torch
 
 import ssmnas
 from .core import SsmnasError, cli_errors, write_json, write_text, read_json, run_info, device_name, pick_device, seed_everything, batches, autocast_dtype
-from .data import GENRES, MultimodalData, BatchSource, plain_inputs
+from .data import GENRES, MultimodalData
+from .batches import BatchSource, plain_inputs
 from .synth import synth_genres, synth_posters, synth_vocab, synth_sequences
 from .augment import make_views
 from .backbones import prepare_backbones, fast_backbones

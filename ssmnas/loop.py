@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 from .core import batches, check_losses
-from .data import plain_inputs
+from .batches import plain_inputs
 from .losses import NTXentLoss
 
 # %% auto #0

@@ -14,7 +14,9 @@ from tqdm.auto import tqdm
 
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json, read_json, run_info, seed_everything, save_figure,
                          pick_device, Timer, check_losses, at_least, run_lock, config_diff, discard_files, autocast_dtype)
-from .data import open_dataset, BatchSource, validate_dataset, data_identity, same_data
+from .data import open_dataset
+from .batches import BatchSource
+from .check import validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache

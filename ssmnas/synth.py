@@ -11,8 +11,7 @@ import h5py
 import numpy as np
 
 from .core import SsmnasError, atomic_path, cli_errors
-from .data import (MIN_IMAGE_SIDE, SYNTHETIC_MARK, GENRES, GENRE_COUNTS, MMIMDB_BOUNDS, MMIMDB_ROWS, READ_CHUNK,
-                         rgb_uint8_to_caffe_bgr)
+from .data import MIN_IMAGE_SIDE, SYNTHETIC_MARK, GENRES, GENRE_COUNTS, MMIMDB_BOUNDS, MMIMDB_ROWS, READ_CHUNK, rgb_uint8_to_caffe_bgr
 
 # %% auto #0
 __all__ = ['N_GENRE_WORDS', 'N_PLOT_WORDS', 'N_TOPICS', 'TEXT_DIM', 'MOTIF_SHAPES', 'MOTIF_COLOURS', 'SYNTH_PARAMS',

@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .core import SsmnasError, seed_everything, pick_device, at_least, autocast_dtype
-from .data import BatchSource, plain_inputs
+from .batches import BatchSource, plain_inputs
 from .pools import split_rows
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .core import SsmnasError, cli_errors, add_config_options, config_from_options, write_json, read_json, run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype
-from .data import open_dataset, data_identity
+from .data import open_dataset
+from .check import data_identity
 from .pools import make_pools, split_rows
 from .backbones import prepare_backbones, image_weights_for
 from .viewbank import build_view_bank

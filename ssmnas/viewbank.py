@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .core import SsmnasError, batches, autocast_dtype
-from .data import BatchSource, plain_inputs
+from .batches import BatchSource, plain_inputs
 from .supernet import pool_taps
 from .augment import make_views
 

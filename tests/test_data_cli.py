@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-ENTRY = {'ssmnas_synth': 'ssmnas.synth', 'ssmnas_check': 'ssmnas.data'}
+ENTRY = {'ssmnas_synth': 'ssmnas.synth', 'ssmnas_check': 'ssmnas.check'}
 
 
 def run(script, *args):

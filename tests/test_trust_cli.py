@@ -9,7 +9,7 @@ import pytest
 from ssmnas.synth import make_synthetic_mmimdb
 
 TINY = ['--batch_size', '32', '--C', '8', '--L', '4', '--image_width_div', '16', '--device', 'cpu']
-MODULES = {'ssmnas_search': 'search', 'ssmnas_run': 'trial', 'ssmnas_check': 'data', 'ssmnas_synth': 'synth'}
+MODULES = {'ssmnas_search': 'search', 'ssmnas_run': 'trial', 'ssmnas_check': 'check', 'ssmnas_synth': 'synth'}
 
 
 def installed(name):
