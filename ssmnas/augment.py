@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_augment.ipynb #dd0fb889
 from __future__ import annotations
-import math, warnings
+import math
 import torch
 import torch.nn.functional as F
 
@@ -224,10 +224,7 @@ class TextViews:
         "Feature-level view of (B, D) features: inverted dropout plus noise scaled by each sample's feature std."
         x = x.to(torch.float32)
         if self.feature_dropout == 0 and self.noise_std == 0: return x
-        if not self.fallback_used:
-            self.fallback_used = True
-            warnings.warn('ssmnas.augment: text views are feature-level (dropout + noise on the averaged vector), '
-                          'not word masking, because no token vectors exist for this text input', stacklevel=3)
+        self.fallback_used = True
         y = x
         if self.feature_dropout > 0:
             y = y * (_rand(x.shape, x.device, generator) >= self.feature_dropout) / (1 - self.feature_dropout)
@@ -269,6 +266,14 @@ class MultimodalViews:
 
     def __repr__(self):
         return f'MultimodalViews({list(self.modalities)}, image={self.image!r}, text={self.text!r})'
+
+    def describe(self) -> dict:
+        "What a view of each modality is, named by the modality's kind (image, tokens, vector)."
+        t = self.text
+        words = {'image': 'image: random resized crop, flip, rotation, colour jitter, greyscale, blur (SimCLR, per sample)',
+                 'tokens': f'tokens: word masking, each word dropped with p {t.mask_p}',
+                 'vector': f'vector: feature dropout {t.feature_dropout} + Gaussian noise {t.noise_std} x the row std'}
+        return {name: words[m.kind] for name, m in self.modalities.items()}
 
     def __call__(self, raw:dict, generator:torch.Generator|None=None) -> dict:
         "One augmented view of `raw`: same keys and forms as `plain_inputs(raw)` (images float [0,1], text (B, D))."

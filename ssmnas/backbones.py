@@ -127,9 +127,9 @@ class MaxoutMLP(nn.Module):
     def tap_shapes(self, in_shape) -> list: return [(h,) for h in self.hidden]
 
 # %% ../nbs/05_backbones.ipynb #6bfbe88e
-def fit_text_backbone(mlp:MaxoutMLP, features, labels, epochs:int=30, batch_size:int=128, lr:float=1e-3,
+def fit_text_backbone(mlp:MaxoutMLP, features, labels, epochs:int=30, batch_size:int=128, lr:float=1e-3, single_label:bool=False,
                       weight_decay:float=1e-4, seed:int=0) -> list:
-    "Train `mlp` with multi-label BCE on (`features`, `labels`) (Adam); returns the mean loss of each epoch."
+    "Train `mlp` with multi-label BCE (softmax cross-entropy when `single_label`) on (`features`, `labels`) (Adam); returns the mean loss of each epoch."
     dev = next(mlp.parameters()).device
     X = torch.as_tensor(np.asarray(features), dtype=torch.float32, device=dev)
     Y = torch.as_tensor(np.asarray(labels), dtype=torch.float32, device=dev)
@@ -148,7 +148,8 @@ def fit_text_backbone(mlp:MaxoutMLP, features, labels, epochs:int=30, batch_size
             tot = 0.
             for b in batches(np.arange(len(X)), batch_size, shuffle=True, generator=g):
                 b = b.to(dev)
-                loss = F.binary_cross_entropy_with_logits(mlp.logits(X[b]), Y[b])
+                logits = mlp.logits(X[b])
+                loss = F.cross_entropy(logits, Y[b]) if single_label else F.binary_cross_entropy_with_logits(logits, Y[b])
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
                 tot += loss.item() * len(b)
             losses.append(tot / len(X))
@@ -254,7 +255,7 @@ def prepare_backbones(data, labeled_rows, cfg, device='cpu', compile:bool=False)
         for name, mod in data.modalities.items():
             if mod.kind == 'image': continue
             feats = torch.from_numpy(_text_features(data, name, labeled_rows))
-            losses = fit_text_backbone(bb[name], feats, labels, epochs=cfg.text_pretrain_epochs, seed=cfg.seed)
+            losses = fit_text_backbone(bb[name], feats, labels, epochs=cfg.text_pretrain_epochs, seed=cfg.seed, single_label=data.single_label)
             info[name] = {'pretrained_on_rows': len(labeled_rows), 'final_bce': float(losses[-1])}
     bb.freeze()
     return fast_backbones(bb.to(device), device, compile), info

@@ -62,7 +62,8 @@ class BatchSource:
     def __init__(self, data:MultimodalData, rows, device='cpu', cache:bool=True):
         self.data, self.rows, self.device, self.cache = data, data._rows(rows), torch.device(device), cache
         self.modalities = data.modalities
-        self.labels = torch.from_numpy(data.labels(self.rows)).to(self.device)
+        self.labels = torch.from_numpy(data.labels(self.rows)).to(self.device)   # multi-hot, or one-hot for class-index labels
+        self.single_label = data.single_label
         self._tables = {n: torch.from_numpy(data.token_table(n)).to(self.device) for n, m in self.modalities.items() if m.kind == 'tokens'}
         self._resident = {n: self._load(n, m) for n, m in self.modalities.items()} if cache else {}
 

@@ -212,22 +212,28 @@ def field_comments(cls) -> dict:
     except (OSError, TypeError): return {}
     return {m[1]: m[2].strip() for m in re.finditer(r'^[ ]+(\w+)[ ]*:[^=\n]*=[^#\n]*#[ ]*(.*)$', src, re.M)}
 
-def add_config_options(parser, cls, names, rename:dict|None=None) -> dict:
-    "Add `--<name>` (or `--<rename[name]>`) for each field `names` of the dataclass `cls`; returns {option dest: field name}."
+def add_config_options(parser, cls, names, rename:dict|None=None, bases:dict|None=None) -> dict:
+    "Add `--<name>` (or `--<rename[name]>`) for each field `names` of the dataclass `cls`; returns {option dest: field name}. With `bases` ({label: instance}), an option left out keeps the chosen base's value, and `--help` shows each base's."
     import argparse, dataclasses
     fields_, helps, dests = {f.name: f for f in dataclasses.fields(cls)}, field_comments(cls), {}
     for name in names:
         default, opt = fields_[name].default, (rename or {}).get(name, name)
         kw = dict(default=default, help=helps.get(name, ' '))
+        if bases:
+            kw['default'] = argparse.SUPPRESS
+            kw['help'] += ' (' + ', '.join(f'{label}: {getattr(b, name)}' for label, b in bases.items()) + ')'
         if isinstance(default, bool): kw['action'] = argparse.BooleanOptionalAction
         else: kw['type'] = str if default is None else type(default)
         parser.add_argument(f'--{opt}', **kw)
         dests[opt] = name
     return dests
 
-def config_from_options(cls, args, dests:dict, **fixed):
-    "The dataclass `cls` from parsed `args` (`dests` from `add_config_options`), with `fixed` fields on top."
-    return cls(**{field: getattr(args, dest) for dest, field in dests.items()} | fixed)
+def config_from_options(cls, args, dests:dict, base=None, **fixed):
+    "The dataclass `cls` from parsed `args` (`dests` from `add_config_options`): `base`'s values (or the defaults), the options given, then `fixed`."
+    import dataclasses
+    values = dataclasses.asdict(base) if base is not None else {}
+    values |= {field: getattr(args, dest) for dest, field in dests.items() if hasattr(args, dest)}
+    return cls(**(values | fixed))
 
 # %% ../nbs/00_core.ipynb #550e04e1
 def check_losses(losses, stage:str, epoch:int):

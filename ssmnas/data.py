@@ -98,6 +98,11 @@ class MultimodalData:
     @property
     def n_classes(self) -> int: return len(self.label_names)
 
+    @property
+    def single_label(self) -> bool:
+        "True when the labels are class indices (one class per row): trained with softmax cross-entropy, scored by argmax."
+        return self._label_format == 'index'
+
     def _rows(self, rows) -> np.ndarray:
         rows = np.asarray(rows.cpu() if isinstance(rows, torch.Tensor) else rows, dtype=np.int64).reshape(-1)
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):

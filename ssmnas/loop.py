@@ -16,7 +16,8 @@ from .batches import plain_inputs
 from .losses import NTXentLoss
 
 # %% auto #0
-__all__ = ['multilabel_f1', 'Encoder', 'Network', 'Objective', 'device_batches', 'train_step', 'train_epoch', 'validation_score']
+__all__ = ['multilabel_f1', 'label_scores', 'Encoder', 'Network', 'Objective', 'device_batches', 'train_step', 'train_epoch',
+           'validation_score']
 
 # %% ../nbs/08b_loop.ipynb #96c555cb
 def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
@@ -25,6 +26,13 @@ def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
     y_pred = (np.asarray(probs) >= threshold).astype(int)
     return {f'{avg}_f1': float(f1_score(y_true, y_pred, average=avg, zero_division=0))
             for avg in ('weighted', 'micro', 'macro', 'samples')}
+
+def label_scores(y_true, probs, single_label:bool=False, threshold:float=0.5) -> dict:
+    "Multi-label: `multilabel_f1` at `threshold`. Single-label (one class per row): accuracy and weighted, macro, micro F1 of the argmax."
+    if not single_label: return multilabel_f1(y_true, probs, threshold)
+    t, p = np.asarray(y_true).argmax(1), np.asarray(probs).argmax(1)
+    return {'accuracy': float((t == p).mean())} | {f'{avg}_f1': float(f1_score(t, p, average=avg, zero_division=0))
+                                                    for avg in ('weighted', 'macro', 'micro')}
 
 # %% ../nbs/08b_loop.ipynb #74ea3358
 class Encoder(nn.Module):
@@ -85,8 +93,10 @@ class Objective:
                 return self.ntxent(*z.float().chunk(2)), None
             if self.bank is not None: logits = net.from_taps(self.bank.one_view(self._positions(src)[pos]))
             else: logits = net(self._inputs(plain_inputs(src.inputs(pos))))
-        logits = logits.float()
-        return F.binary_cross_entropy_with_logits(logits, src.labels[pos]), torch.sigmoid(logits).detach()
+        logits, y = logits.float(), src.labels[pos]
+        if getattr(src, 'single_label', False):      # one class per row: softmax cross-entropy against the one-hot rows
+            return F.cross_entropy(logits, y), torch.softmax(logits, -1).detach()
+        return F.binary_cross_entropy_with_logits(logits, y), torch.sigmoid(logits).detach()
 
 # %% ../nbs/08b_loop.ipynb #f7555941
 def device_batches(n:int, batch_size:int, generator=None, device='cpu'):
@@ -127,7 +137,7 @@ def validation_score(net, src, objective, batch_size, seed:int=0) -> dict:
         if p is not None: probs.append(p)
     loss = float(total / len(src))
     if objective.kind == 'contrastive': return {'valid_eval_loss': loss, 'score': -loss}
-    f1 = multilabel_f1(src.labels.cpu().numpy(), torch.cat(probs).float().cpu().numpy())['weighted_f1']
+    f1 = label_scores(src.labels.cpu().numpy(), torch.cat(probs).float().cpu().numpy(), getattr(src, 'single_label', False))['weighted_f1']
     return {'valid_eval_loss': loss, 'valid_weighted_f1': f1, 'score': f1}
 
 

@@ -101,10 +101,10 @@ def _set_rng_state(st, gens):
     for g, s in zip(gens, st['gens']): g.set_state(s)
     if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
 
-def _text_view_kind(views, bank):
-    if views is None: return 'none (supervised)'
-    used = bank.fallback_used if bank is not None else views.fallback_used
-    return ('feature-level fallback (no token vectors)' if used else 'word masking') + (f', view bank of {bank.K}' if bank is not None else ', live')
+def _views_record(views, bank) -> dict:
+    "What `run.json` says of the views: per modality, by kind, and whether they were live or drawn from a bank."
+    if views is None: return {'views': 'none (supervised search on plain inputs)'}
+    return {'views': views.describe(), 'views_from': f'a view bank of {bank.K} per row' if bank is not None else 'live augmentation'}
 
 def build_search_network(backbones, n_classes, cfg:SearchConfig):
     "Backbones + `FusionSupernet` + the head the objective needs."
@@ -231,7 +231,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     genotype.save(out/'genotype.json')
     write_json(out/'run.json', run_info(device) | {'seed': cfg.seed, 'best_epoch': best['epoch'], 'selection': _selection_words(cfg),
                'arch_max_shift': history[-1]['arch_max_shift'],
-               'timings_s': timer.seconds, 'resumed_from_epoch': start_epoch, 'text_views': _text_view_kind(views, bank)})
+               'timings_s': timer.seconds, 'resumed_from_epoch': start_epoch} | _views_record(views, bank))
     if not keep_checkpoint and ckpt_path.exists(): ckpt_path.unlink()
     return genotype
 

@@ -196,7 +196,7 @@ def plot_architectures(panels, path=None):
     return fig
 
 # %% ../nbs/12_study.ipynb #e02cb980
-TRIAL_COLUMNS = ['method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1',
+TRIAL_COLUMNS = ['method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1', 'accuracy',
                  'n_labeled', 'n_search_rows', 'n_test', 'genotype']
 
 def trial_rows(results) -> list:

@@ -18,7 +18,7 @@ from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache
 from .supernet import ProjectionHead, Classifier
 from .genotype import FixedFusionNet
-from .loop import Encoder, Network, Objective, train_epoch, multilabel_f1
+from .loop import Encoder, Network, Objective, train_epoch, label_scores
 
 # %% auto #0
 __all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'train_classifier']
@@ -80,7 +80,7 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, scfg, device='cpu
 # %% ../nbs/10_train.ipynb #14c49cec
 @torch.no_grad()
 def predict(net, data, rows, batch_size=256, device='cpu', amp_dtype=None, cache=None, src=None):
-    "Sigmoid probabilities (n, C) of `net` on `rows`, without augmentation, in eval mode (taps from `cache`, or inputs from a ready `src`, when given)."
+    "Probabilities (n, C) of `net` on `rows` (sigmoid per class; softmax for single-label data), without augmentation, in eval mode (taps from `cache`, or inputs from a ready `src`, when given)."
     device = pick_device(device)
     net.eval()
     if cache is not None: cache_pos = cache.positions(rows)
@@ -89,12 +89,12 @@ def predict(net, data, rows, batch_size=256, device='cpu', amp_dtype=None, cache
     for pos in torch.arange(len(rows), device=device).split(batch_size):
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = net.from_taps(cache.one_view(cache_pos[pos])) if cache is not None else net(plain_inputs(src.inputs(pos)))
-        out.append(torch.sigmoid(logits.float()))
+        out.append(torch.softmax(logits.float(), -1) if data.single_label else torch.sigmoid(logits.float()))
     return torch.cat(out).cpu().numpy()
 
 def evaluate(net, data, rows, threshold=0.5, device='cpu', amp_dtype=None, cache=None, src=None) -> dict:
-    "Weighted / micro / macro / samples F1 of `net` on `rows`."
-    return multilabel_f1(data.labels(rows), predict(net, data, rows, device=device, amp_dtype=amp_dtype, cache=cache, src=src), threshold)
+    "Scores of `net` on `rows` (`label_scores`): weighted / micro / macro / samples F1, or for single-label data accuracy and F1 of the argmax."
+    return label_scores(data.labels(rows), predict(net, data, rows, device=device, amp_dtype=amp_dtype, cache=cache, src=src), data.single_label, threshold)
 
 # %% ../nbs/10_train.ipynb #b58a5dd2
 def labeled_split(rows, cfg:TrainConfig) -> tuple:

@@ -5,7 +5,7 @@
 # %% ../nbs/11_trial.ipynb #599a7c9e
 from __future__ import annotations
 import argparse, json
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,8 @@ from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 
 # %% auto #0
-__all__ = ['METHODS', 'TRIAL_FILES', 'label_use', 'run_trial', 'ssmnas_run']
+__all__ = ['METHODS', 'TRIAL_FILES', 'PROTOCOLS', 'label_use', 'pools_record', 'read_pools', 'run_trial', 'Protocol',
+           'get_protocol', 'configs_from_args', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas')
@@ -36,7 +37,21 @@ def label_use(pools, method:str, search_cfg:SearchConfig, train_cfg:TrainConfig)
     pretrain = np.array([r for r in pools.labeled if r not in scored], dtype=np.int64)
     return {'search_rows': rows, 'search_rows_are': why, 'search_split': split, 'fit': fit, 'holdout': hold, 'pretrain': pretrain}
 
-TRIAL_FILES = ('config.json', 'genotype.json', 'metrics.json', 'run.json', 'train_log.json')
+TRIAL_FILES = ('config.json', 'pools.json', 'genotype.json', 'metrics.json', 'run.json', 'train_log.json')
+
+def pools_record(pools, use) -> dict:
+    "Every row set of a trial, as sorted row ids: what a baseline or an audit needs to use exactly the same rows."
+    ids = lambda x: None if x is None else sorted(int(i) for i in x)
+    return {'r': pools.r, 'seed': pools.seed, 'labeled': ids(pools.labeled), 'unlabeled': ids(pools.unlabeled), 'test': ids(pools.test),
+            'search': ids(use['search_rows']), 'search_split': None if use['search_split'] is None else
+            {'train': ids(use['search_split'][0]), 'valid': ids(use['search_split'][1])},
+            'step3_fit': ids(use['fit']), 'step3_holdout': ids(use['holdout']), 'text_pretrain': ids(use['pretrain'])}
+
+def read_pools(folder) -> dict:
+    "A trial's row sets (`pools.json`) as int64 arrays (None where a trial has no such set)."
+    d = read_json(Path(folder)/'pools.json')
+    arr = lambda v: None if v is None else np.asarray(v, dtype=np.int64)
+    return {k: ({kk: arr(vv) for kk, vv in v.items()} if isinstance(v, dict) else arr(v) if isinstance(v, list) else v) for k, v in d.items()}
 
 def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|None=None, train_cfg:TrainConfig|None=None,
               device='auto', progress=True, compile=False, fresh=False) -> dict:
@@ -59,6 +74,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
         if (out/'config.json').exists(): refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
         if (out/'metrics.json').exists(): return read_json(out/'metrics.json')
         write_json(out/'config.json', config)
+        write_json(out/'pools.json', pools_record(pools, use), indent=None)
         return _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, device, progress, compile)
 
 def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, device, progress, compile) -> dict:
@@ -86,6 +102,32 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, de
     return metrics
 
 # %% ../nbs/11_trial.ipynb #061a235d
+@dataclass(frozen=True)
+class Protocol:
+    "A named protocol: trial settings (fields that differ from `SearchConfig` / `TrainConfig` defaults), r grid and trials per r."
+    what: str
+    search: dict
+    train: dict
+    r_values: tuple
+    trials: int
+    def configs(self, search:dict|None=None, train:dict|None=None) -> tuple:
+        "(SearchConfig, TrainConfig) of the protocol, with `search` / `train` fields on top."
+        return SearchConfig(**(self.search | (search or {}))), TrainConfig(**(self.train | (train or {})))
+
+PROTOCOLS = {
+    'paper': Protocol("the paper's: 30 search, 30 representation and 30 classifier epochs, C = 192, the full VGG19 "
+                      "(give it ImageNet weights), r in {0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0} (the grid assumed), 10 trials",
+                      {}, {}, (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0), 10),
+    'cpu': Protocol('the embedded study of `make study` (2 CPU cores, minutes): 4 search and 4 representation epochs, '
+                    'up to 60 classifier epochs, C = 64, VGG19 with channels / 8, r in {0.01, 0.05, 0.1, 0.3, 1.0}, 3 trials',
+                    {'epochs': 4, 'C': 64, 'image_width_div': 8}, {'rep_epochs': 4, 'clf_epochs': 60}, (0.01, 0.05, 0.1, 0.3, 1.0), 3)}
+
+def get_protocol(name:str) -> Protocol:
+    "The protocol called `name`; one line naming the known ones otherwise."
+    if name not in PROTOCOLS: raise SsmnasError(f"protocol: unknown protocol {name!r} (known: {', '.join(PROTOCOLS)})")
+    return PROTOCOLS[name]
+
+# %% ../nbs/11_trial.ipynb #da202ba4
 def _run_parser():
     p = argparse.ArgumentParser(prog='ssmnas_run', description='Run one trial (method, r, seed) of the study.',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -96,10 +138,20 @@ def _run_parser():
     p.add_argument('--compile', action='store_true', help='torch.compile the image backbone (CUDA only)')
     p.add_argument('--device', default='auto', help="'cpu', 'cuda', 'cuda:N' or 'auto'")
     p.add_argument('--fresh', action='store_true', help='discard what the --out folder holds (checkpoint, results) and start the trial over')
+    p.add_argument('--protocol', default='paper', help=f"the settings to start from: {'; '.join(f'{k}: {v.what}' for k, v in PROTOCOLS.items())}")
     # the objective follows --method; the batch size and seed are the trial's, for every step
-    search_opts = add_config_options(p, SearchConfig, [o for o in SEARCH_OPTIONS if o != 'objective'], rename={'epochs': 'search_epochs'})
-    train_opts = add_config_options(p, TrainConfig, ['rep_epochs', 'clf_epochs', 'patience'])
+    bases = {k: v.configs() for k, v in PROTOCOLS.items()}
+    search_opts = add_config_options(p, SearchConfig, [o for o in SEARCH_OPTIONS if o != 'objective'], rename={'epochs': 'search_epochs'},
+                                     bases={k: b[0] for k, b in bases.items()})
+    train_opts = add_config_options(p, TrainConfig, ['rep_epochs', 'clf_epochs', 'patience'], bases={k: b[1] for k, b in bases.items()})
     return p, search_opts, train_opts
+
+def configs_from_args(a, search_opts, train_opts) -> tuple:
+    "(SearchConfig, TrainConfig) of `ssmnas_run`'s arguments: the protocol's, then the options given."
+    scfg0, tcfg0 = get_protocol(a.protocol).configs()
+    scfg = config_from_options(SearchConfig, a, search_opts, base=scfg0)
+    tcfg = config_from_options(TrainConfig, a, train_opts, base=tcfg0, batch_size=scfg.batch_size, seed=scfg.seed)
+    return scfg, tcfg
 
 @cli_errors
 def ssmnas_run(argv=None):
@@ -107,9 +159,8 @@ def ssmnas_run(argv=None):
     parser, search_opts, train_opts = _run_parser()
     a = parser.parse_args(argv)
     # settings, device, data, pools and the output folder are all checked before any slow work
-    scfg = config_from_options(SearchConfig, a, search_opts)
-    tcfg = config_from_options(TrainConfig, a, train_opts, batch_size=a.batch_size, seed=a.seed)
+    scfg, tcfg = configs_from_args(a, search_opts, train_opts)
     pick_device(a.device)
     data = open_dataset(a.data)
-    m = run_trial(data, a.method, a.r, a.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh)
-    print(json.dumps({k: m[k] for k in ('method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1')}))
+    m = run_trial(data, a.method, a.r, scfg.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh)
+    print(json.dumps({k: m[k] for k in ('method', 'r', 'seed', 'accuracy', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1') if k in m}))

@@ -49,7 +49,7 @@ def test_notebooks_have_parameters_cell():
         params = [c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
         assert len(params) == 1, name
         src = ''.join(params[0]['source'])
-        for p in ('data_path', 'runs_dir', 'reports_dir', 'r_values', 'trials', 'seed_base', 'methods', 'device',
+        for p in ('data_path', 'protocol', 'runs_dir', 'reports_dir', 'r_values', 'trials', 'seed_base', 'methods', 'device',
                   'batch_size', 'search_epochs', 'rep_epochs', 'clf_epochs', 'C', 'L', 'image_width_div',
                   'image_weights', 'text_pretrain_epochs', 'temperature', 'extra_search', 'extra_train'):
             assert f'\n{p} = ' in '\n' + src, (name, p)
@@ -137,3 +137,20 @@ def test_notebooks_refuse_bad_data_before_any_trial(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match='genres: row 3 has no label'):
         _execute('r_sweep', tmp_path, **TINY, data_path=str(bad), reports_dir=str(tmp_path/'reports'), runs_dir=str(tmp_path/'runs'))
     assert not (tmp_path/'runs').exists() and not (tmp_path/'reports').exists()
+
+
+def test_cpu_protocol_is_what_make_study_ran():
+    "`ssmnas_run --protocol cpu` gives a trial exactly the settings the committed `make study` sweep ran with."
+    import dataclasses
+    from ssmnas.trial import _run_parser, configs_from_args, get_protocol
+    rec = json.loads((REPO/'reports'/'r_sweep_protocol.json').read_text())
+    parser, search_opts, train_opts = _run_parser()
+    args = parser.parse_args(['--data', 'x.hdf5', '--method', 'ssl', '--r', '0.1', '--out', 'o', '--protocol', 'cpu'])
+    scfg, tcfg = configs_from_args(args, search_opts, train_opts)
+    as_json = lambda c: json.loads(json.dumps(dataclasses.asdict(c)))
+    assert rec['protocol'] == 'cpu'
+    assert as_json(scfg) == rec['search_config'] and as_json(tcfg) == rec['train_config']
+    assert [float(r) for r in get_protocol('cpu').r_values] == rec['parameters']['r_values'] or rec['parameters']['r_values'] is None
+    # an option given on top of the protocol wins
+    args = parser.parse_args(['--data', 'x.hdf5', '--method', 'ssl', '--r', '0.1', '--out', 'o', '--protocol', 'cpu', '--C', '32'])
+    assert configs_from_args(args, search_opts, train_opts)[0].C == 32
