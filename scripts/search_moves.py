@@ -23,11 +23,11 @@ from ssmnas.genotype import derive_genotype
 from ssmnas.trial import get_protocol, label_use
 from ssmnas.study import write_csv
 
-CANDIDATES = {   # name -> SearchConfig fields on top of the cpu protocol
-    'cpu (arch lr 3e-4, per epoch)': {},
-    'arch lr 3e-3, per epoch': {'arch_lr': 3e-3},
+CANDIDATES = {   # name -> architecture settings on top of the cpu protocol's other settings (4 search epochs, C = 64, ...)
+    "BM-NAS's: arch lr 3e-4, per epoch": {'arch_lr': 3e-4, 'alternate': 'epoch'},
+    'arch lr 3e-3, per epoch': {'arch_lr': 3e-3, 'alternate': 'epoch'},
     'arch lr 3e-3, per batch': {'arch_lr': 3e-3, 'alternate': 'batch'},
-    'arch lr 1e-2, per batch': {'arch_lr': 1e-2, 'alternate': 'batch'},
+    'arch lr 1e-2, per batch (the cpu protocol)': {'arch_lr': 1e-2, 'alternate': 'batch'},
 }
 
 def agreement(keys) -> float:
@@ -84,7 +84,7 @@ def main(argv=None):
     cols = list(rows[0])
     write_csv(Path(a.out)/'search_moves.csv', rows, cols)
     md = ['# Does the embedded search move its architecture weights?', '',
-          f'Data `{a.data}`, r = {a.r}, seeds 0..{a.seeds - 1}; each candidate is the cpu protocol with the fields named; '
+          f'Data `{a.data}`, r = {a.r}, seeds 0..{a.seeds - 1}; each candidate is the cpu protocol with the architecture settings named; '
           'searches alone (no steps 2-3). `arch_max_shift`: the largest |softmax - uniform| over every alpha, beta, gamma row after the '
           'last epoch. Agreement: share of seed pairs with identical genotypes, and the mean Jaccard overlap of their input -> cell edges; '
           '"random" is the same for the genotypes of 200 untrained supernets (50 for the overlap).', '',

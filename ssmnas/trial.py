@@ -118,9 +118,11 @@ PROTOCOLS = {
     'paper': Protocol("the paper's: 30 search, 30 representation and 30 classifier epochs, C = 192, the full VGG19 "
                       "(give it ImageNet weights), r in {0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0} (the grid assumed), 10 trials",
                       {}, {}, (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0), 10),
-    'cpu': Protocol('the embedded study of `make study` (2 CPU cores, minutes): 4 search and 4 representation epochs, '
-                    'up to 60 classifier epochs, C = 64, VGG19 with channels / 8, r in {0.01, 0.05, 0.1, 0.3, 1.0}, 3 trials',
-                    {'epochs': 4, 'C': 64, 'image_width_div': 8}, {'rep_epochs': 4, 'clf_epochs': 60}, (0.01, 0.05, 0.1, 0.3, 1.0), 3)}
+    'cpu': Protocol('the embedded study of `make study` (2 CPU cores, minutes): 4 search epochs with an architecture step after '
+                    'every weight step (DARTS) at architecture lr 1e-2, 4 representation epochs, up to 60 classifier epochs, C = 64, '
+                    'VGG19 with channels / 8, r in {0.01, 0.05, 0.1, 0.3, 1.0}, 3 trials',
+                    {'epochs': 4, 'C': 64, 'image_width_div': 8, 'alternate': 'batch', 'arch_lr': 1e-2}, {'rep_epochs': 4, 'clf_epochs': 60},
+                    (0.01, 0.05, 0.1, 0.3, 1.0), 3)}
 
 def get_protocol(name:str) -> Protocol:
     "The protocol called `name`; one line naming the known ones otherwise."
