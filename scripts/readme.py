@@ -1,5 +1,5 @@
 """Render nbs/index.ipynb to README.md: markdown cells as they are, code cells in python fences followed
-by their kept text outputs. (nbdev_readme does this through quarto, which cannot be installed offline.)
+by their kept text outputs (`#| echo: false` hides a cell's code, `#| output: asis` puts its output in as markdown). (nbdev_readme does this through quarto, which cannot be installed offline.)
 
     python scripts/readme.py            # write README.md
     python scripts/readme.py --check    # exit 1 if README.md is not what index.ipynb renders to
@@ -17,12 +17,13 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
         src = _text(cell['source']).strip('\n')
         if cell['cell_type'] == 'markdown': parts.append(src)
         elif cell['cell_type'] == 'code':
+            flags = {l[2:].strip().replace(' ', '') for l in src.splitlines() if l.startswith('#|')}
             lines = [l for l in src.splitlines() if not l.startswith('#|')]
-            if not lines or any(l.strip() in ('#| hide', '#|hide') for l in src.splitlines()): continue
-            parts.append('```python\n' + '\n'.join(lines) + '\n```')
+            if not lines or 'hide' in flags: continue
+            if 'echo:false' not in flags: parts.append('```python\n' + '\n'.join(lines) + '\n```')
             out = ''.join(_text(o.get('text', '')) if o['output_type'] == 'stream' else _text(o.get('data', {}).get('text/plain', ''))
                           for o in cell.get('outputs', []) if o['output_type'] in ('stream', 'execute_result'))
-            if out.strip(): parts.append('```\n' + out.strip('\n') + '\n```')
+            if out.strip(): parts.append(out.strip('\n') if 'output:asis' in flags else '```\n' + out.strip('\n') + '\n```')
     return '\n\n'.join(parts) + '\n'
 
 if __name__ == '__main__':

@@ -72,14 +72,17 @@ def image_size_warnings(data:MultimodalData) -> list:
             'that VGG19 takes (five 2x2 poolings); search and training will refuse this file'
             for m in data.modalities.values() if m.kind == 'image' and min(m.shape[1:]) < MIN_IMAGE_SIDE]
 
-@cli_errors
-def ssmnas_check(argv=None):
-    "Validate a dataset file (MM-IMDB hdf5, generic hdf5 or npy folder) and describe it."
+def _check_parser():
     p = argparse.ArgumentParser(prog='ssmnas_check', description='Validate a multimodal dataset and print its splits, modalities and label frequencies.')
     p.add_argument('path', help='MM-IMDB hdf5 (GMU release or synthetic twin), generic hdf5, or BM-NAS npy folder')
     p.add_argument('--token_vectors', default=None, help='per-token vector table (.npy); default: <stem>.token_vectors.npy beside the file if present')
     p.add_argument('--no_tokens', action='store_true', help='ignore any token vector table (text as stored features)')
-    args = p.parse_args(argv)
+    return p
+
+@cli_errors
+def ssmnas_check(argv=None):
+    "Validate a dataset file (MM-IMDB hdf5, generic hdf5 or npy folder) and describe it."
+    args = _check_parser().parse_args(argv)
     print('\n'.join(check_lines(args.path, False if args.no_tokens else args.token_vectors)))
 
 # %% ../nbs/01a_check.ipynb #df855f8d

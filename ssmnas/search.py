@@ -343,13 +343,18 @@ def ssmnas_search(argv=None):
     data = open_dataset(a.data)
     validate_dataset(data)
     image_weights_for(data, cfg.image_weights)
-    pools = make_pools(data, a.r, a.seed)
+    pools = make_pools(data, a.r, cfg.seed)
     rows, why = search_rows(pools, cfg.objective)
-    train_rows, _ = search_split(rows, cfg)
+    train_rows, valid_rows = search_split(rows, cfg)
     # BM-NAS's search scores its validation rows: the text backbone must not have been fitted to them
     pretrain_rows = train_rows if cfg.objective == 'supervised' else pools.labeled
     with run_lock(a.out):
         print(f'searching on {len(rows)} rows ({why}), device {device}')
+        if a.fresh: discard_files(a.out, ('pools.json',))
+        ids = lambda x: sorted(int(i) for i in x)
+        write_json(Path(a.out)/'pools.json', {'r': a.r, 'seed': cfg.seed, 'labeled': ids(pools.labeled), 'unlabeled': ids(pools.unlabeled),
+                                              'test': ids(pools.test), 'search_split': {'train': ids(train_rows), 'valid': ids(valid_rows)},
+                                              'text_pretrain': ids(pretrain_rows)}, indent=None)
         backbones, _ = prepare_backbones(data, pretrain_rows, cfg, device)
         genotype = search(data, rows, cfg, a.out, device=device, backbones=backbones, fresh=a.fresh)
     print(genotype)

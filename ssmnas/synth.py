@@ -288,16 +288,22 @@ def unimodal_f1(data, C:float=0.1) -> dict:
     return out
 
 # %% ../nbs/02_synth.ipynb #1518ba55
+def _synth_parser():
+    import inspect
+    default = {k: v.default for k, v in inspect.signature(make_synthetic_mmimdb).parameters.items()}   # defined once, there
+    p = argparse.ArgumentParser(prog='ssmnas_synth', description='Write a synthetic twin of MM-IMDB (same hdf5 schema as the GMU release) and <stem>.token_vectors.npy beside it.',
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('out', help='output hdf5 path, e.g. data/synth_mmimdb.hdf5')
+    p.add_argument('--n_samples', type=int, default=default['n_samples'], help='rows (split 60/10/30 into train/dev/test)')
+    p.add_argument('--height', type=int, default=default['height'], help=f'poster height, at least {MIN_IMAGE_SIDE} (MM-IMDB: 256)')
+    p.add_argument('--width', type=int, default=default['width'], help=f'poster width, at least {MIN_IMAGE_SIDE} (MM-IMDB: 160)')
+    p.add_argument('--seed', type=int, default=default['seed'], help='seeds every random draw of the generator')
+    return p
+
 @cli_errors
 def ssmnas_synth(argv=None):
     "Write a synthetic MM-IMDB twin (GMU hdf5 schema) and its token vector table."
-    p = argparse.ArgumentParser(prog='ssmnas_synth', description='Write a synthetic twin of MM-IMDB (same hdf5 schema as the GMU release) and <stem>.token_vectors.npy beside it.')
-    p.add_argument('out', help='output hdf5 path, e.g. data/synth_mmimdb.hdf5')
-    p.add_argument('--n_samples', type=int, default=3000, help='rows (split 60/10/30 into train/dev/test)')
-    p.add_argument('--height', type=int, default=64, help='poster height (MM-IMDB: 256)')
-    p.add_argument('--width', type=int, default=40, help='poster width (MM-IMDB: 160)')
-    p.add_argument('--seed', type=int, default=0)
-    args = p.parse_args(argv)
+    args = _synth_parser().parse_args(argv)
     t0 = time.time()
     path = make_synthetic_mmimdb(args.out, args.n_samples, args.height, args.width, args.seed)
     print(f'{path}: {args.n_samples} rows, posters {args.height}x{args.width}, seed {args.seed}, '

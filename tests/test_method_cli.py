@@ -22,7 +22,9 @@ def test_search_cli_writes_genotype(twin, tmp_path):
     geno = json.loads((out/'genotype.json').read_text())
     assert len(geno['cells']) == 2 and all(c['line'] in res.stdout for c in geno['cells'])
     assert len((out/'history.jsonl').read_text().splitlines()) == 2
-    assert {'config.json', 'run.json'} <= {p.name for p in out.iterdir()}
+    assert {'config.json', 'run.json', 'pools.json', 'search.png'} <= {p.name for p in out.iterdir()}
+    pools = json.loads((out/'pools.json').read_text())
+    assert len(pools['labeled']) + len(pools['unlabeled']) == 140 and len(pools['test']) == 60
 
 def test_run_cli_and_rerun(twin, tmp_path):
     out = tmp_path/'trial'
