@@ -13,8 +13,8 @@ from .core import SsmnasError, cli_errors
 from .data import (MultimodalData, open_dataset, read_rows, READ_CHUNK, SPLIT_NAMES, MIN_IMAGE_SIDE)
 
 # %% auto #0
-__all__ = ['FINGERPRINT_ROWS', 'scan_dataset', 'check_lines', 'image_size_warnings', 'ssmnas_check', 'validate_dataset',
-           'data_identity', 'same_data']
+__all__ = ['FINGERPRINT_ROWS', 'CHECK_VERSION', 'scan_dataset', 'check_lines', 'image_size_warnings', 'ssmnas_check',
+           'validate_dataset', 'data_identity', 'same_data']
 
 # %% ../nbs/01a_check.ipynb #2a018129
 def _first_bad(mask:np.ndarray) -> int: return int(np.flatnonzero(mask.reshape(len(mask), -1).any(1))[0])
@@ -88,13 +88,15 @@ def ssmnas_check(argv=None):
 # %% ../nbs/01a_check.ipynb #df855f8d
 FINGERPRINT_ROWS = 64   # rows of each modality hashed into the fingerprint (labels are hashed whole)
 
+CHECK_VERSION = 2       # bump when the checks or the fingerprint change: remembered results of older code are not reused
+
 def _stamp(path:Path) -> dict:
-    "Path, size and modification time of a file (a folder: of its split subfolders' listings)."
+    "Path, size and modification time of a file (a folder: the total size and latest modification of every file in its split folders)."
     path = Path(path).resolve()
     if path.is_dir():
-        subs = [path/n for n in SPLIT_NAMES if (path/n).is_dir()]
-        return {'path': str(path), 'bytes': None, 'modified_ns': max([p.stat().st_mtime_ns for p in subs] or [path.stat().st_mtime_ns]),
-                'n_files': sum(len(os.listdir(p)) for p in subs)}
+        stats = [f.stat() for n in SPLIT_NAMES if (path/n).is_dir() for f in (path/n).iterdir()]
+        return {'path': str(path), 'bytes': sum(s.st_size for s in stats), 'n_files': len(stats),
+                'modified_ns': max([s.st_mtime_ns for s in stats] or [path.stat().st_mtime_ns])}
     st = path.stat()
     return {'path': str(path), 'bytes': st.st_size, 'modified_ns': st.st_mtime_ns}
 
@@ -107,15 +109,19 @@ def _fingerprint(data:MultimodalData) -> str:
     for lo in range(0, data.n_rows, READ_CHUNK): h.update(np.ascontiguousarray(data.raw_labels(np.arange(lo, min(lo + READ_CHUNK, data.n_rows)))).tobytes())
     rows = np.unique(np.linspace(0, data.n_rows - 1, min(FINGERPRINT_ROWS, data.n_rows)).astype(np.int64))
     for name, mod in data.modalities.items():
-        x = data.read(name, rows, uint8=True) if mod.kind == 'image' else data.read(name, rows)
-        if isinstance(x, tuple): x = np.concatenate([np.concatenate([np.asarray(q, np.int64) for q in x[0]] or [np.zeros(0, np.int64)]).astype(np.float64).ravel(), x[1].ravel()])
+        x = data.read(name, rows, uint8=data._inputs[name].encoding != 'float01') if mod.kind == 'image' else data.read(name, rows)
+        if isinstance(x, tuple):   # token ids with each row's length, then the stored features
+            h.update(np.asarray([len(q) for q in x[0]], np.int64).tobytes())
+            x = np.concatenate([np.concatenate([np.asarray(q, np.int64) for q in x[0]] or [np.zeros(0, np.int64)]).astype(np.float64).ravel(), x[1].ravel()])
         h.update(np.ascontiguousarray(x).tobytes())
+        table = data._inputs[name].table           # the token vectors decide what the model sees
+        if table is not None: h.update(np.ascontiguousarray(table, np.float32).tobytes())
     return h.hexdigest()[:16]
 
 def _cache_file() -> Path:
     return Path(os.environ.get('SSMNAS_CACHE') or Path.home()/'.cache'/'ssmnas')/'checked.json'
 
-def _cache_key(stamp:dict, token_tables) -> str: return json.dumps([stamp, token_tables], sort_keys=True)
+def _cache_key(stamp:dict, token_tables) -> str: return json.dumps([CHECK_VERSION, stamp, token_tables], sort_keys=True)
 
 def _remembered(key:str):
     try: return json.loads(_cache_file().read_text()).get(key)
@@ -139,7 +145,8 @@ def validate_dataset(data:MultimodalData) -> dict:
     small = image_size_warnings(data)
     if small: raise SsmnasError(small[0].removeprefix('warning: ').split(';')[0] + '; make them at least that large')
     on_disk = data.layout != 'memory'
-    tables = {n: _stamp(Path(i.table_key))['path'] if Path(i.table_key).exists() else i.table.shape for n, i in data._inputs.items() if i.table is not None}
+    # a token table decides what the model sees: its content is part of the key (it is in memory already)
+    tables = {n: hashlib.sha256(np.ascontiguousarray(i.table, np.float32).tobytes()).hexdigest()[:16] for n, i in data._inputs.items() if i.table is not None}
     key = _cache_key(_stamp(data.path), json.dumps(tables, default=str)) if on_disk else None
     known = _remembered(key) if on_disk else None
     if known is None:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #37f9b376
 from __future__ import annotations
-import contextlib, functools, json, os, platform, random, sys, tempfile, time
+import contextlib, functools, json, os, platform, random, sys, tempfile, threading, time
 from pathlib import Path
 
 import numpy as np
@@ -107,8 +107,8 @@ def run_lock(folder):
     "Hold an exclusive lock on the run folder `folder` (a `.lock` file) while the block runs; refuse if another process holds it."
     import fcntl
     folder = ensure_writable_dir(folder)
-    key = str(folder.resolve())
-    if key in _HELD_LOCKS: yield folder; return     # this process holds it already (a CLI around `search`)
+    key = (threading.get_ident(), str(folder.resolve()))
+    if key in _HELD_LOCKS: yield folder; return     # this thread holds it already (a CLI around `search`)
     lock = folder/'.lock'
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     _HELD_LOCKS.add(key)

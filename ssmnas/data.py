@@ -383,7 +383,8 @@ def _open_npy_dir(path:Path) -> MultimodalData:
     cols = {k: _NpyColumn(v, k) for k, v in files.items()}
     if not len(cols['image']): raise SsmnasError(f'{path}: no image_%06d.npy files')
     img, txt, lab = cols['image'], cols['text'], cols['label']
-    _check_array('image_%06d.npy', img.shape, img.dtype, 4, 'iuf', 'int32 BGR posters (3, H, W) with Caffe means subtracted')
+    # the GMU encoding only (uint8 RGB or float posters would be decoded wrongly without a word)
+    _check_array('image_%06d.npy', img.shape, img.dtype, 4, 'i', 'int32 BGR posters (3, H, W) with Caffe means subtracted')
     if img.shape[1] != 3: raise SsmnasError(f'image_%06d.npy: expected (3, H, W), got {img.shape[1:]}')
     _check_array('text_%06d.npy', txt.shape, txt.dtype, 2, 'f', 'float (D,) text features')
     _check_array('label_%06d.npy', lab.shape, lab.dtype, 2, 'iubf', '(C,) multi-hot labels')

@@ -211,6 +211,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
                 train_loss, valid_loss = _batch_alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, shuffle_gen, aug_gen, epoch + 1)
             sched.step()
         with timer('validation', device): scored = validation_score(net, src_valid, objective, cfg.batch_size, cfg.seed + 3)
+        check_losses([scored['valid_eval_loss']], f'search (eval-mode validation, {cfg.objective})', epoch + 1)
         geno = derive_genotype(fusion, cfg.derivation)
         rec = {'epoch': epoch + 1, 'train_loss': float(train_loss), 'valid_loss': float(valid_loss),
                **{k: v for k, v in scored.items() if k != 'score'}, 'valid_score': scored['score'],
@@ -350,12 +351,11 @@ def ssmnas_search(argv=None):
     pretrain_rows = train_rows if cfg.objective == 'supervised' else pools.labeled
     with run_lock(a.out):
         print(f'searching on {len(rows)} rows ({why}), device {device}')
-        if a.fresh: discard_files(a.out, ('pools.json',))
-        ids = lambda x: sorted(int(i) for i in x)
+        backbones, _ = prepare_backbones(data, pretrain_rows, cfg, device)
+        genotype = search(data, rows, cfg, a.out, device=device, backbones=backbones, fresh=a.fresh)
+        ids = lambda x: sorted(int(i) for i in x)   # written once the search accepted the folder (same settings and data)
         write_json(Path(a.out)/'pools.json', {'r': a.r, 'seed': cfg.seed, 'labeled': ids(pools.labeled), 'unlabeled': ids(pools.unlabeled),
                                               'test': ids(pools.test), 'search_split': {'train': ids(train_rows), 'valid': ids(valid_rows)},
                                               'text_pretrain': ids(pretrain_rows)}, indent=None)
-        backbones, _ = prepare_backbones(data, pretrain_rows, cfg, device)
-        genotype = search(data, rows, cfg, a.out, device=device, backbones=backbones, fresh=a.fresh)
     print(genotype)
     print(f'wrote {Path(a.out)/"genotype.json"}')

@@ -75,7 +75,8 @@ def paired_differences(rows, a='ssl', b='bmnas', metric='weighted_f1', level:flo
             half = student_t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)
             rec |= {'boot_low': float(np.quantile(boot, (1 - level) / 2)), 'boot_high': float(np.quantile(boot, (1 + level) / 2)),
                     't_low': float(d.mean() - half), 't_high': float(d.mean() + half),
-                    'wilcoxon_p': float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0, 'smallest_possible_p': min(1.0, 2 / 2 ** n)}
+                    'wilcoxon_p': float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0,
+                    'smallest_possible_p': min(1.0, 2 / 2 ** int(np.count_nonzero(d)))}   # zero differences are dropped by the test
         else: rec |= dict.fromkeys(('boot_low', 'boot_high', 't_low', 't_high', 'wilcoxon_p', 'smallest_possible_p'), float('nan'))
         rec['verdict'] = _verdict(rec, a, b)
         out.append(rec)
@@ -220,8 +221,8 @@ def reuse_or_run(data, method, r, seed, root, reuse_root=None, search_cfg=None, 
     if reuse_root is not None:
         d = trial_dir(reuse_root, method, r, seed)
         if (d/'metrics.json').exists():
-            # run_trial only reads a finished trial back (or raises on a config mismatch): nothing is written there
+            # run_trial only reads a finished trial back, without a lock (or raises on a config mismatch): nothing is written there
             try: return run_trial(data, method, r, seed, d, search_cfg, train_cfg, device=device, progress=progress), d
-            except SsmnasError: pass
+            except SsmnasError as e: print(f'note: not reused, {str(e).splitlines()[0]}; running the trial under {root}')
     d = trial_dir(root, method, r, seed)
     return run_trial(data, method, r, seed, d, search_cfg, train_cfg, device=device, progress=progress), d

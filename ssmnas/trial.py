@@ -69,6 +69,10 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
                                     'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled), 'search_rows': use['search_rows_are'],
                                     'n_text_pretrain': len(use['pretrain']), 'search': asdict(search_cfg), 'train': asdict(train_cfg)}))
+    if not fresh and (out/'metrics.json').exists() and (out/'config.json').exists():
+        # a finished trial is read back without a lock (nothing is written: its folder may be read-only)
+        refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
+        return read_json(out/'metrics.json')
     with run_lock(out):
         if fresh: discard_files(out, TRIAL_FILES); discard_files(out/'search', SEARCH_FILES)
         if (out/'config.json').exists(): refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')

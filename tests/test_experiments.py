@@ -59,8 +59,9 @@ def test_r_sweep_reports(study):
     rep = study['reports']
     rows = _csv(rep/'r_sweep.csv')
     assert len(rows) == len(METHODS) * len(R_VALUES) * TRIALS
-    assert list(rows[0]) == ['method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1',
+    assert list(rows[0]) == ['method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1', 'accuracy',
                              'n_labeled', 'n_search_rows', 'n_test', 'genotype']
+    assert all(r['accuracy'] == '' for r in rows)          # multi-label data: no accuracy
     assert {(r['method'], float(r['r']), int(r['seed'])) for r in rows} == \
            {(m, r, s) for m in METHODS for r in R_VALUES for s in range(TRIALS)}
     for r in rows:
