@@ -66,11 +66,14 @@ def check_lines(path, token_vectors=None) -> list:
         lines.append('ok: no NaN or inf in the float inputs, every row has a label')
     return lines
 
+def _too_small(data:MultimodalData) -> list:
+    "What is wrong with each image modality whose posters are smaller than the VGG19 backbone takes."
+    return [f'modality {m.name}: {m.shape[1]} x {m.shape[2]} images are smaller than the {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} '
+            'that VGG19 takes (five 2x2 poolings)' for m in data.modalities.values() if m.kind == 'image' and min(m.shape[1:]) < MIN_IMAGE_SIDE]
+
 def image_size_warnings(data:MultimodalData) -> list:
     "One 'warning:' line per image modality whose posters are smaller than the VGG19 backbone takes."
-    return [f'warning: modality {m.name}: {m.shape[1]} x {m.shape[2]} images are smaller than the {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} '
-            'that VGG19 takes (five 2x2 poolings); search and training will refuse this file'
-            for m in data.modalities.values() if m.kind == 'image' and min(m.shape[1:]) < MIN_IMAGE_SIDE]
+    return [f'warning: {w}; search and training will refuse this file' for w in _too_small(data)]
 
 def _check_parser():
     p = argparse.ArgumentParser(prog='ssmnas_check', description='Validate a multimodal dataset and print its splits, modalities and label frequencies.')
@@ -88,7 +91,7 @@ def ssmnas_check(argv=None):
 # %% ../nbs/01a_check.ipynb #df855f8d
 FINGERPRINT_ROWS = 64   # rows of each modality hashed into the fingerprint (labels are hashed whole)
 
-CHECK_VERSION = 2       # bump when the checks or the fingerprint change: remembered results of older code are not reused
+CHECK_VERSION = 3       # bump when the checks or the fingerprint change: remembered results of older code are not reused
 
 def _stamp(path:Path) -> dict:
     "Path, size and modification time of a file (a folder: the total size and latest modification of every file in its split folders)."
@@ -100,8 +103,13 @@ def _stamp(path:Path) -> dict:
     st = path.stat()
     return {'path': str(path), 'bytes': st.st_size, 'modified_ns': st.st_mtime_ns}
 
-def _fingerprint(data:MultimodalData) -> str:
+def _table_hashes(data:MultimodalData) -> dict:
+    "A hash of each token vector table: the vectors decide what the model sees (the tables are in memory already)."
+    return {n: hashlib.sha256(np.ascontiguousarray(i.table, np.float32).tobytes()).hexdigest()[:16] for n, i in data._inputs.items() if i.table is not None}
+
+def _fingerprint(data:MultimodalData, tables:dict) -> str:
     h = hashlib.sha256()
+    h.update(json.dumps(tables, sort_keys=True).encode())
     meta = {'layout': data.layout, 'n_rows': data.n_rows, 'labels': data.label_names,
             'modalities': [(m.name, m.kind, list(m.shape)) for m in data.modalities.values()]}
     h.update(json.dumps(meta).encode())
@@ -114,8 +122,6 @@ def _fingerprint(data:MultimodalData) -> str:
             h.update(np.asarray([len(q) for q in x[0]], np.int64).tobytes())
             x = np.concatenate([np.concatenate([np.asarray(q, np.int64) for q in x[0]] or [np.zeros(0, np.int64)]).astype(np.float64).ravel(), x[1].ravel()])
         h.update(np.ascontiguousarray(x).tobytes())
-        table = data._inputs[name].table           # the token vectors decide what the model sees
-        if table is not None: h.update(np.ascontiguousarray(table, np.float32).tobytes())
     return h.hexdigest()[:16]
 
 def _cache_file() -> Path:
@@ -142,22 +148,20 @@ def _remember(key:str, value:dict):
 def validate_dataset(data:MultimodalData) -> dict:
     "Refuse what `ssmnas_check` refuses, and posters the backbone cannot take; return the data's identity. A file that passed before is not scanned again."
     if data.checked is not None: return data.checked
-    small = image_size_warnings(data)
-    if small: raise SsmnasError(small[0].removeprefix('warning: ').split(';')[0] + '; make them at least that large')
-    on_disk = data.layout != 'memory'
-    # a token table decides what the model sees: its content is part of the key (it is in memory already)
-    tables = {n: hashlib.sha256(np.ascontiguousarray(i.table, np.float32).tobytes()).hexdigest()[:16] for n, i in data._inputs.items() if i.table is not None}
-    key = _cache_key(_stamp(data.path), json.dumps(tables, default=str)) if on_disk else None
+    small = _too_small(data)
+    if small: raise SsmnasError(small[0] + '; make them at least that large')
+    on_disk, tables = data.layout != 'memory', _table_hashes(data)
+    stamp = _stamp(data.path) if on_disk else {'path': '<memory>', 'bytes': None, 'modified_ns': None}
+    key = _cache_key(stamp, tables) if on_disk else None
     known = _remembered(key) if on_disk else None
     if known is None:
         try:
             scan_dataset(data)
-            known = {'fingerprint': _fingerprint(data)}
+            known = {'fingerprint': _fingerprint(data, tables)}
         except SsmnasError: raise
         except Exception as e:   # damaged chunks surface only when read
             raise SsmnasError(f'{data.path}: damaged data ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else "unreadable"})') from None
         if on_disk: _remember(key, known)
-    stamp = _stamp(data.path) if on_disk else {'path': '<memory>', 'bytes': None, 'modified_ns': None}
     data.checked = {'path': stamp['path'], 'bytes': stamp['bytes'], 'modified_ns': stamp['modified_ns'],
                     'layout': data.layout, 'n_rows': data.n_rows, 'fingerprint': known['fingerprint']}
     return data.checked

@@ -236,12 +236,14 @@ def config_from_options(cls, args, dests:dict, base=None, **fixed):
     return cls(**(values | fixed))
 
 # %% ../nbs/00_core.ipynb #550e04e1
-def check_losses(losses, stage:str, epoch:int):
-    "Raise `TrainingDiverged` naming `stage`, `epoch` and the first step whose loss in `losses` (a list of 0-d tensors or floats) is NaN or inf."
-    if not len(losses): return
-    vals = torch.stack([torch.as_tensor(l, dtype=torch.float32).detach().reshape(()) for l in losses]).cpu()
+def check_losses(losses, stage:str, epoch:int, sizes=None) -> float:
+    "Raise `TrainingDiverged` naming `stage`, `epoch` and the first step whose loss in `losses` (0-d tensors or floats) is NaN or inf; else return their mean, weighted by `sizes` (the batch sizes) when given."
+    if not len(losses): return float('nan')
+    vals = torch.stack([torch.as_tensor(l, dtype=torch.float32).detach().reshape(()) for l in losses]).cpu()   # one host sync
     bad = ~torch.isfinite(vals)
     if bad.any():
         step = int(bad.nonzero()[0, 0])
         raise TrainingDiverged(f'{stage}: the loss became {float(vals[step])} at epoch {epoch}, step {step + 1} of {len(vals)}; '
                                'lower the learning rate or check the inputs')
+    w = torch.ones_like(vals) if sizes is None else torch.as_tensor(sizes, dtype=torch.float32)
+    return float((vals * w).sum() / w.sum())

@@ -113,15 +113,14 @@ def train_step(net, src, objective, opt, pos, aug_gen=None):
     return loss.detach(), p
 
 def train_epoch(net, src, objective, opt, batch_size, shuffle_gen=None, aug_gen=None, stage='training', epoch=0):
-    "One shuffled pass over `src`, stepping `opt` after every batch; stops on a NaN/inf loss naming `stage`, `epoch` and the step. Returns (mean loss tensor, [(positions, probs)])."
+    "One shuffled pass over `src`, stepping `opt` after every batch; stops on a NaN/inf loss naming `stage`, `epoch` and the step. Returns (mean loss, [(positions, probs)])."
     net.train()
     losses, sizes, probs = [], [], []
     for pos in device_batches(len(src), batch_size, shuffle_gen, src.labels.device):
         loss, p = train_step(net, src, objective, opt, pos, aug_gen)
         losses.append(loss); sizes.append(len(pos))
         if p is not None: probs.append((pos, p))
-    check_losses(losses, stage, epoch)    # one look per epoch, not per step
-    return (torch.stack(losses) * torch.tensor(sizes, device=losses[0].device)).sum() / sum(sizes), probs
+    return check_losses(losses, stage, epoch, sizes), probs   # one look per epoch, not per step
 
 @torch.no_grad()
 def validation_score(net, src, objective, batch_size, seed:int=0) -> dict:

@@ -4,14 +4,16 @@
 
 # %% ../nbs/03_pools.ipynb #e7281215
 from __future__ import annotations
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .core import SsmnasError
 
 # %% auto #0
-__all__ = ['MIN_LABELED', 'Pools', 'pool_rows', 'n_labeled', 'make_pools', 'split_rows']
+__all__ = ['MIN_LABELED', 'Pools', 'pool_rows', 'n_labeled', 'make_pools', 'pools_json', 'read_pools', 'split_rows']
 
 # %% ../nbs/03_pools.ipynb #9677fd18
 MIN_LABELED = 10
@@ -51,6 +53,20 @@ def make_pools(data, r:float, seed:int=0, min_labeled:int=MIN_LABELED) -> Pools:
         raise SsmnasError(f'labeled fraction r={r} of the {len(pool)} train+dev rows gives {k} labeled rows; at least {min_labeled} are needed')
     perm = pool[_order(len(pool), seed, 1)]
     return Pools(r, int(seed), np.sort(perm[:k]), np.sort(perm[k:]), np.sort(np.asarray(data.splits['test'], np.int64)))
+
+# %% ../nbs/03_pools.ipynb #477056d9
+def _ids(x): return None if x is None else sorted(int(i) for i in x)
+
+def pools_json(pools:Pools, **row_sets) -> dict:
+    "`pools` and the named `row_sets` (arrays, None, or dicts of arrays) as JSON-ready sorted row ids."
+    out = {'r': pools.r, 'seed': pools.seed, 'labeled': _ids(pools.labeled), 'unlabeled': _ids(pools.unlabeled), 'test': _ids(pools.test)}
+    return out | {k: {kk: _ids(vv) for kk, vv in v.items()} if isinstance(v, dict) else _ids(v) for k, v in row_sets.items()}
+
+def read_pools(folder) -> dict:
+    "A run folder's row sets (`pools.json`) as int64 arrays (None where the run has no such set)."
+    d = json.loads((Path(folder)/'pools.json').read_text())
+    arr = lambda v: None if v is None else np.asarray(v, dtype=np.int64)
+    return {k: ({kk: arr(vv) for kk, vv in v.items()} if isinstance(v, dict) else arr(v) if isinstance(v, list) else v) for k, v in d.items()}
 
 # %% ../nbs/03_pools.ipynb #7cbb393e
 def split_rows(rows, valid_frac:float=0.15, seed:int=0) -> tuple:

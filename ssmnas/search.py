@@ -17,7 +17,7 @@ from .core import (SsmnasError, cli_errors, add_config_options, config_from_opti
 from .data import open_dataset
 from .batches import BatchSource
 from .check import validate_dataset, data_identity, same_data
-from .pools import make_pools, split_rows
+from .pools import make_pools, split_rows, pools_json
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache
 from .backbones import prepare_backbones, image_weights_for
@@ -251,10 +251,8 @@ def _batch_alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, 
         vpos = valid_batches.pop(0)
         vloss, _ = train_step(net, src_valid, objective, a_opt, vpos, aug_gen)
         v_losses.append(vloss); v_n.append(len(vpos))
-    check_losses(t_losses, f'search (w step, {cfg.objective})', epoch)
-    check_losses(v_losses, f'search (architecture step, {cfg.objective})', epoch)
-    mean = lambda ls, ns: (torch.stack(ls) * torch.tensor(ns, device=ls[0].device)).sum() / sum(ns)
-    return mean(t_losses, t_n), mean(v_losses, v_n)
+    return (check_losses(t_losses, f'search (w step, {cfg.objective})', epoch, t_n),
+            check_losses(v_losses, f'search (architecture step, {cfg.objective})', epoch, v_n))
 
 def _jsonable(d): return json.loads(json.dumps(d))   # tuples -> lists, as config.json reads back
 
@@ -353,9 +351,8 @@ def ssmnas_search(argv=None):
         print(f'searching on {len(rows)} rows ({why}), device {device}')
         backbones, _ = prepare_backbones(data, pretrain_rows, cfg, device)
         genotype = search(data, rows, cfg, a.out, device=device, backbones=backbones, fresh=a.fresh)
-        ids = lambda x: sorted(int(i) for i in x)   # written once the search accepted the folder (same settings and data)
-        write_json(Path(a.out)/'pools.json', {'r': a.r, 'seed': cfg.seed, 'labeled': ids(pools.labeled), 'unlabeled': ids(pools.unlabeled),
-                                              'test': ids(pools.test), 'search_split': {'train': ids(train_rows), 'valid': ids(valid_rows)},
-                                              'text_pretrain': ids(pretrain_rows)}, indent=None)
+        # written once the search accepted the folder (same settings and data)
+        write_json(Path(a.out)/'pools.json', pools_json(pools, search_split={'train': train_rows, 'valid': valid_rows},
+                                                        text_pretrain=pretrain_rows), indent=None)
     print(genotype)
     print(f'wrote {Path(a.out)/"genotype.json"}')

@@ -13,15 +13,15 @@ import numpy as np
 from .core import SsmnasError, cli_errors, add_config_options, config_from_options, write_json, read_json, run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype
 from .data import open_dataset
 from .check import data_identity
-from .pools import make_pools, split_rows
+from .pools import make_pools, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for
 from .viewbank import build_view_bank
 from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_FILES, SEARCH_OPTIONS
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 
 # %% auto #0
-__all__ = ['METHODS', 'TRIAL_FILES', 'PROTOCOLS', 'label_use', 'pools_record', 'read_pools', 'run_trial', 'Protocol',
-           'get_protocol', 'configs_from_args', 'ssmnas_run']
+__all__ = ['METHODS', 'TRIAL_FILES', 'PROTOCOLS', 'label_use', 'pools_record', 'run_trial', 'Protocol', 'get_protocol',
+           'configs_from_args', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas')
@@ -32,26 +32,17 @@ def label_use(pools, method:str, search_cfg:SearchConfig, train_cfg:TrainConfig)
     rows, why = search_rows(pools, objective)
     split = split_rows(pools.labeled, search_cfg.valid_frac, search_cfg.seed) if method == 'bmnas' else None
     fit, hold = labeled_split(pools.labeled, train_cfg)
-    scored = set() if hold is None else set(hold.tolist())
-    if split is not None: scored |= set(split[1].tolist())
-    pretrain = np.array([r for r in pools.labeled if r not in scored], dtype=np.int64)
+    scored = [x for x in (hold, None if split is None else split[1]) if x is not None]
+    pretrain = np.setdiff1d(pools.labeled, np.concatenate(scored)) if scored else pools.labeled
     return {'search_rows': rows, 'search_rows_are': why, 'search_split': split, 'fit': fit, 'holdout': hold, 'pretrain': pretrain}
 
 TRIAL_FILES = ('config.json', 'pools.json', 'genotype.json', 'metrics.json', 'run.json', 'train_log.json')
 
 def pools_record(pools, use) -> dict:
-    "Every row set of a trial, as sorted row ids: what a baseline or an audit needs to use exactly the same rows."
-    ids = lambda x: None if x is None else sorted(int(i) for i in x)
-    return {'r': pools.r, 'seed': pools.seed, 'labeled': ids(pools.labeled), 'unlabeled': ids(pools.unlabeled), 'test': ids(pools.test),
-            'search': ids(use['search_rows']), 'search_split': None if use['search_split'] is None else
-            {'train': ids(use['search_split'][0]), 'valid': ids(use['search_split'][1])},
-            'step3_fit': ids(use['fit']), 'step3_holdout': ids(use['holdout']), 'text_pretrain': ids(use['pretrain'])}
-
-def read_pools(folder) -> dict:
-    "A trial's row sets (`pools.json`) as int64 arrays (None where a trial has no such set)."
-    d = read_json(Path(folder)/'pools.json')
-    arr = lambda v: None if v is None else np.asarray(v, dtype=np.int64)
-    return {k: ({kk: arr(vv) for kk, vv in v.items()} if isinstance(v, dict) else arr(v) if isinstance(v, list) else v) for k, v in d.items()}
+    "Every row set of a trial (`pools.json`): what a baseline or an audit needs to use exactly the same rows."
+    split = use['search_split']
+    return pools_json(pools, search=use['search_rows'], search_split=None if split is None else {'train': split[0], 'valid': split[1]},
+                      step3_fit=use['fit'], step3_holdout=use['holdout'], text_pretrain=use['pretrain'])
 
 def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|None=None, train_cfg:TrainConfig|None=None,
               device='auto', progress=True, compile=False, fresh=False) -> dict:

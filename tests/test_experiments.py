@@ -151,7 +151,8 @@ def test_cpu_protocol_is_what_make_study_ran():
     as_json = lambda c: json.loads(json.dumps(dataclasses.asdict(c)))
     assert rec['protocol'] == 'cpu'
     assert as_json(scfg) == rec['search_config'] and as_json(tcfg) == rec['train_config']
-    assert [float(r) for r in get_protocol('cpu').r_values] == rec['parameters']['r_values'] or rec['parameters']['r_values'] is None
+    assert [float(r) for r in get_protocol('cpu').r_values] == rec['parameters']['r_values']
+    assert get_protocol('cpu').trials == rec['parameters']['trials']
     # an option given on top of the protocol wins
     args = parser.parse_args(['--data', 'x.hdf5', '--method', 'ssl', '--r', '0.1', '--out', 'o', '--protocol', 'cpu', '--C', '32'])
     assert configs_from_args(args, search_opts, train_opts)[0].C == 32
