@@ -16,10 +16,10 @@ from .genotype import Genotype, plot_genotype
 from .trial import run_trial
 
 # %% auto #0
-__all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'PAPER_TABLE3', 'TRIAL_COLUMNS', 'trial_dir', 'run_sweep', 'write_csv', 'read_csv',
-           'summarise', 'paired_differences', 'plot_r_sweep', 'plot_edge_op_heatmap', 'table3_markdown',
-           'trial_genotypes', 'most_frequent_genotype', 'edge_op_frequency', 'plot_architectures', 'trial_rows',
-           'trial_timings', 'reuse_or_run']
+__all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'METHOD_ORDER', 'PAPER_TABLE3', 'TABLE3_APPROACH', 'TRIAL_COLUMNS', 'trial_dir',
+           'run_sweep', 'write_csv', 'read_csv', 'summarise', 'paired_differences', 'method_label', 'plot_r_sweep',
+           'plot_edge_op_heatmap', 'table3_markdown', 'trial_genotypes', 'most_frequent_genotype', 'edge_op_frequency',
+           'plot_architectures', 'trial_rows', 'trial_timings', 'reuse_or_run']
 
 # %% ../nbs/12_study.ipynb #61dc7af8
 def trial_dir(root, method, r, seed) -> Path:
@@ -62,14 +62,16 @@ def summarise(rows, metric='weighted_f1', by=('method', 'r')) -> list:
     return out
 
 def paired_differences(rows, a='ssl', b='bmnas', metric='weighted_f1', level:float=0.95, n_boot:int=10_000, seed:int=0) -> list:
-    "Per r, over seeds run by both methods: the mean of `a` - `b`, its bootstrap and t intervals, the Wilcoxon p and the smallest p the pairs allow."
+    """Per r, over seeds run by both methods: the mean of `a` - `b` (`mean_diff`), its bootstrap and t intervals, the
+    Wilcoxon p and the smallest p the pairs allow."""
     from scipy.stats import wilcoxon, t as student_t
     by = defaultdict(dict)
     for row in rows: by[(float(row['r']), int(row['seed']))][row['method']] = float(row[metric])
     out, rng = [], np.random.default_rng(seed)
     for r in sorted({k[0] for k in by}):
         d = np.array([v[a] - v[b] for (rr, _), v in sorted(by.items()) if rr == r and a in v and b in v])
-        n, rec = len(d), {'r': r, 'n_pairs': len(d), f'mean_{a}_minus_{b}': float(d.mean()) if len(d) else float('nan')}
+        n = len(d)
+        rec = {'comparison': f'{a} - {b}', 'r': r, 'n_pairs': n, 'mean_diff': float(d.mean()) if n else float('nan')}
         if n >= 2:
             boot = d[rng.integers(0, n, (n_boot, n))].mean(1)
             half = student_t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)
@@ -90,29 +92,37 @@ def _verdict(rec, a, b) -> str:
     if max(highs) < 0: return f'{b} ahead'
     return 'no difference shown'
 
-STATS_COLUMNS = ['r', 'n_pairs', 'mean_ssl_minus_bmnas', 'boot_low', 'boot_high', 't_low', 't_high', 'wilcoxon_p',
+STATS_COLUMNS = ['comparison', 'r', 'n_pairs', 'mean_diff', 'boot_low', 'boot_high', 't_low', 't_high', 'wilcoxon_p',
                  'smallest_possible_p', 'verdict']
 
 # %% ../nbs/12_study.ipynb #9805dccf
-METHOD_LABELS = {'ssl': 'Proposed (self-supervised search)', 'bmnas': 'BM-NAS (supervised search)'}
+METHOD_LABELS = {'ssl': 'Proposed (self-supervised search)', 'bmnas': 'BM-NAS (supervised search)',
+                 'mfas': 'MFAS (supervised search)', 'probe': 'Linear probe (frozen taps)', 'probe_raw': 'Linear probe (raw inputs)',
+                 'image_only': 'Image backbone alone', 'text_only': 'Text backbone alone'}
+METHOD_ORDER = tuple(METHOD_LABELS)   # the searches first, then the baselines
+
+def method_label(m:str) -> str:
+    "How a method is named in figures and tables (`<name>_only` of a file of one's own: '<name> backbone alone')."
+    return METHOD_LABELS.get(m, f'{m[:-len("_only")].capitalize()} backbone alone' if m.endswith('_only') else m)
 
 def plot_r_sweep(rows, path=None, title='Weighted F1 against the labeled fraction r', metric='weighted_f1', level:int=95):
     "Every trial's weighted F1 against r (log scale), each method's mean and its `level`% bootstrap band, like the paper's Fig. 3."
     import pandas as pd, seaborn as sns, matplotlib.pyplot as plt
-    df = pd.DataFrame([{'r': float(t['r']), 'method': METHOD_LABELS.get(t['method'], t['method']), 'F1': 100 * float(t[metric])} for t in rows])
-    order = [METHOD_LABELS.get(m, m) for m in ('ssl', 'bmnas')]
+    df = pd.DataFrame([{'r': float(t['r']), 'method': method_label(t['method']), 'F1': 100 * float(t[metric])} for t in rows])
+    order = [method_label(m) for m in METHOD_ORDER]
     order += [m for m in dict.fromkeys(df['method']) if m not in order]
     order = [m for m in order if m in set(df['method'])]
     with sns.axes_style('whitegrid'):
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        fig, ax = plt.subplots(figsize=(7.2, 4.6))
         sns.lineplot(df, x='r', y='F1', hue='method', hue_order=order, style='method', style_order=order, markers=True, dashes=False,
                      errorbar=('ci', level), n_boot=10_000, seed=0, ax=ax)
-        # the trials themselves, nudged apart along r so the two methods' points do not hide each other
+        # the trials themselves, nudged apart along r so the methods' points do not hide each other
         nudge = {m: 1 + 0.05 * (i - (len(order) - 1) / 2) for i, m in enumerate(order)}
         sns.scatterplot(df.assign(r=df['r'] * df['method'].map(nudge)), x='r', y='F1', hue='method', hue_order=order,
                         alpha=.35, s=18, legend=False, ax=ax)
     ax.set_xscale('log'); ax.set_xlabel('labeled fraction r'); ax.set_ylabel('weighted F1 [%]')
-    ax.set_title(title + f'\nmean of the trials (dots), {level}% bootstrap band', fontsize=9); ax.legend(title=None, fontsize=8)
+    ax.set_title(title + f'\nmean of the trials (dots), {level}% bootstrap band', fontsize=9)
+    ax.legend(title=None, fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1)); fig.tight_layout()
     if path is not None: save_figure(fig, path)
     return fig
 
@@ -134,22 +144,24 @@ def plot_edge_op_heatmap(freq_rows, path=None):
     return fig
 
 # %% ../nbs/12_study.ipynb #30628b1f
-PAPER_TABLE3 = {'MFAS': ('Supervised', '62.50'), 'BM-NAS': ('Supervised', '62.92 ± 0.03'),
-                'Proposed method': ('Self-supervised', '62.46 ± 0.06')}
+PAPER_TABLE3 = {'mfas': '62.50', 'bmnas': '62.92 ± 0.03', 'ssl': '62.46 ± 0.06', 'text_only': '57.54 (Maxout MLP)',
+                'image_only': '49.21 (VGG transfer)'}
+TABLE3_APPROACH = {'ssl': 'Self-supervised search', 'bmnas': 'Supervised search', 'mfas': 'Supervised search',
+                   'probe': 'No search: linear', 'probe_raw': 'No search: linear', 'image_only': 'No search: one modality',
+                   'text_only': 'No search: one modality'}
 
-def table3_markdown(summary, data_note:str) -> str:
-    "Markdown of Table 3: this run's mean ± s.e. weighted F1 [%] beside the paper's figures."
+def table3_markdown(summary, data_note:str, methods=METHOD_ORDER) -> str:
+    """Markdown of Table 3: this run's mean ± s.e. weighted F1 [%] of each of `methods` beside the figures the paper (and
+    BM-NAS's paper, for the baselines) quote on the real MM-IMDB."""
     ours = {p['method']: p for p in summary}
     def cell(m):
         if m not in ours: return 'not run'
         p = ours[m]
         se = '' if math.isnan(p['se']) else f" ± {100 * p['se']:.2f}"
         return f"{100 * p['mean']:.2f}{se} (n = {p['n']})"
-    lines = ['| Method | Approach | Weighted F1 [%], this run | Weighted F1 [%], paper, real MM-IMDB |',
-             '|---|---|---|---|',
-             f"| MFAS | Supervised | not run | {PAPER_TABLE3['MFAS'][1]} |",
-             f"| BM-NAS | Supervised | {cell('bmnas')} | {PAPER_TABLE3['BM-NAS'][1]} |",
-             f"| Proposed method | Self-supervised | {cell('ssl')} | {PAPER_TABLE3['Proposed method'][1]} |"]
+    lines = ['| Method | Approach | Weighted F1 [%], this run | Weighted F1 [%], quoted, real MM-IMDB |', '|---|---|---|---|']
+    lines += [f"| {method_label(m)} | {TABLE3_APPROACH.get(m, '')} | {cell(m)} | {PAPER_TABLE3.get(m, '-')} |"
+              for m in list(methods) + [m for m in ours if m not in methods]]
     return '\n'.join(lines) + f'\n\nThis run: {data_note}. Mean ± standard error over trials.\n'
 
 # %% ../nbs/12_study.ipynb #bf9f40d8

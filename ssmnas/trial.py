@@ -18,19 +18,32 @@ from .backbones import prepare_backbones, image_weights_for
 from .viewbank import build_view_bank
 from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_FILES, SEARCH_OPTIONS
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
+from .loop import Encoder, label_scores
+from .baselines import UnimodalNet, probe_features, linear_probe
 
 # %% auto #0
-__all__ = ['METHODS', 'TRIAL_FILES', 'PROTOCOLS', 'label_use', 'pools_record', 'run_trial', 'Protocol', 'get_protocol',
-           'configs_from_args', 'ssmnas_run']
+__all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'PROTOCOLS', 'trial_methods', 'check_method', 'label_use', 'pools_record',
+           'run_trial', 'Protocol', 'get_protocol', 'configs_from_args', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
-METHODS = ('ssl', 'bmnas')
+METHODS = ('ssl', 'bmnas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
+SEARCHES = {'ssl': 'contrastive', 'bmnas': 'supervised'}   # method -> the objective of its search
+
+def trial_methods(data=None) -> tuple:
+    "The methods a trial can run: the searches, the two linear probes, and one backbone alone per modality of `data`."
+    return METHODS + tuple(f'{m}_only' for m in (data.modalities if data is not None else ()))
+
+def check_method(method:str, data=None) -> str:
+    "`method` if a trial on `data` can run it (any `<name>_only` when `data` is None); one line naming the known ones otherwise."
+    known = trial_methods(data)
+    if method in known or (data is None and isinstance(method, str) and method.endswith('_only')): return method
+    raise SsmnasError(f"method must be one of {', '.join(known)}{'' if data is not None else ' or <modality>_only'}, got {method!r}")
 
 def label_use(pools, method:str, search_cfg:SearchConfig, train_cfg:TrainConfig) -> dict:
-    "Rows of each stage of a trial: search rows and split, step 3's fit and held-out rows, and the text backbone's pretraining rows."
-    objective = 'contrastive' if method == 'ssl' else 'supervised'
-    rows, why = search_rows(pools, objective)
-    split = split_rows(pools.labeled, search_cfg.valid_frac, search_cfg.seed) if method == 'bmnas' else None
+    "Rows of each stage of a trial: search rows and split, step 3's fit and held-out rows, the text backbone's rows."
+    objective = SEARCHES.get(method)
+    rows, why = search_rows(pools, objective) if objective else (None, 'none: no search')
+    split = split_rows(pools.labeled, search_cfg.valid_frac, search_cfg.seed) if objective == 'supervised' else None
     fit, hold = labeled_split(pools.labeled, train_cfg)
     scored = [x for x in (hold, None if split is None else split[1]) if x is not None]
     pretrain = np.setdiff1d(pools.labeled, np.concatenate(scored)) if scored else pools.labeled
@@ -46,19 +59,19 @@ def pools_record(pools, use) -> dict:
 
 def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|None=None, train_cfg:TrainConfig|None=None,
               device='auto', progress=True, compile=False, fresh=False) -> dict:
-    "Run one (method, r, seed) trial into `out`; return its metrics (read back if the trial already finished). `compile`: torch.compile the image backbone (CUDA only); `fresh`: discard the folder's state first."
-    if method not in METHODS: raise SsmnasError(f"method must be one of {METHODS}, got {method!r}")
+    """Run one (method, r, seed) trial into `out`; return its metrics (read back if the trial already finished).
+    `compile`: torch.compile the image backbone (CUDA only); `fresh`: discard the folder's state first."""
+    check_method(method, data)
     out, device = Path(out), pick_device(device)
-    objective = 'contrastive' if method == 'ssl' else 'supervised'
-    search_cfg = replace(search_cfg or SearchConfig(), objective=objective, seed=seed)
+    search_cfg = replace(search_cfg or SearchConfig(), objective=SEARCHES.get(method, 'supervised'), seed=seed)
     train_cfg = replace(train_cfg or TrainConfig(), seed=seed)
-    if method == 'bmnas': train_cfg = replace(train_cfg, rep_epochs=0)
+    if method != 'ssl': train_cfg = replace(train_cfg, rep_epochs=0)     # step 2 is the proposed method's
     identity = data_identity(data)                     # refuses what ssmnas_check refuses, before any slow work
     image_weights_for(data, search_cfg.image_weights)
     pools = make_pools(data, r, seed)
     use = label_use(pools, method, search_cfg, train_cfg)
-    config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
-                                    'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled), 'search_rows': use['search_rows_are'],
+    config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity, 'n_labeled': len(pools.labeled),
+                                    'n_unlabeled': len(pools.unlabeled), 'search_rows': use['search_rows_are'],
                                     'n_text_pretrain': len(use['pretrain']), 'search': asdict(search_cfg), 'train': asdict(train_cfg)}))
     if not fresh and (out/'metrics.json').exists() and (out/'config.json').exists():
         # a finished trial is read back without a lock (nothing is written: its folder may be read-only)
@@ -72,27 +85,54 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
         write_json(out/'pools.json', pools_record(pools, use), indent=None)
         return _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, device, progress, compile)
 
-def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, device, progress, compile) -> dict:
-    timer, rows = Timer(), use['search_rows']
-    with timer('backbones', device): backbones, bb_info = prepare_backbones(data, use['pretrain'], search_cfg, device, compile=compile)
-    bank = None
-    if method == 'ssl' and search_cfg.view_bank:
-        with timer('view_bank', device): bank = build_view_bank(data, rows, backbones, search_cfg, device)
+# %% ../nbs/11_trial.ipynb #e1c3a728
+def _searched_encoder(data, method, out, use, backbones, search_cfg, device, progress, timer, bank) -> tuple:
+    "(encoder, lines describing it): the architecture a search found, or one backbone alone."
+    if method.endswith('_only'):
+        modality = method[:-len('_only')]
+        fusion = UnimodalNet(backbones.tap_names, backbones.tap_shapes(), modality, L=search_cfg.L)
+        tap = backbones.tap_names[fusion.tap]
+        return Encoder(backbones, fusion).to(device), [f'{modality} backbone alone: {tap}, averaged, batch norm -> linear']
     with timer('search', device):
-        genotype = search(data, rows, search_cfg, out/'search', device, backbones=backbones, progress=progress, bank=bank,
-                          split=use['search_split'])
+        genotype = search(data, use['search_rows'], search_cfg, out/'search', device, backbones=backbones, progress=progress,
+                          bank=bank, split=use['search_split'])
     genotype.save(out/'genotype.json')
-    encoder = build_encoder(backbones, genotype, search_cfg).to(device)
-    rep_losses = []
-    if train_cfg.rep_epochs > 0:
-        with timer('representation', device): rep_losses = learn_representation(data, rows, encoder, train_cfg, search_cfg, device, progress, bank=bank)
-    with timer('classifier', device): net, clf_log = train_classifier(data, pools.labeled, encoder, train_cfg, device, progress)
-    amp_dtype = autocast_dtype(train_cfg.amp, device)
-    with timer('evaluation', device): metrics = evaluate(net, data, pools.test, train_cfg.threshold, device, amp_dtype)
-    metrics |= {'method': method, 'r': r, 'seed': seed, 'n_labeled': len(pools.labeled), 'n_search_rows': len(rows),
-                'n_test': len(pools.test), 'genotype': genotype.lines()}
-    write_json(out/'train_log.json', {'text_backbone': bb_info, 'representation_nt_xent': rep_losses, 'classifier': clf_log})
-    write_json(out/'run.json', run_info(device) | {'seed': seed, 'image_weights': bb_info['image_weights'], 'timings_s': timer.seconds})
+    return build_encoder(backbones, genotype, search_cfg).to(device), genotype.lines()
+
+def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tuple:
+    "(test scores, log) of a linear probe fitted to exactly the labeled rows (the penalty chosen on step 3's held-out rows)."
+    kind = 'raw' if method == 'probe_raw' else 'taps'
+    feats = lambda rows: probe_features(data, rows, kind, backbones=backbones, device=device)
+    hold = use['holdout']
+    probe, log = linear_probe(feats(use['fit']), data.labels(use['fit']), None if hold is None else feats(hold),
+                              None if hold is None else data.labels(hold), data.single_label, train_cfg.threshold, train_cfg.seed)
+    scores = label_scores(data.labels(pools.test), probe.predict(feats(pools.test)), data.single_label, train_cfg.threshold)
+    return scores, log | {'features': kind, 'n_features': int(probe.fc.in_features)}
+
+def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, device, progress, compile) -> dict:
+    timer, rows, logs = Timer(), use['search_rows'], {}
+    with timer('backbones', device): backbones, logs['text_backbone'] = prepare_backbones(data, use['pretrain'], search_cfg, device,
+                                                                                       compile=compile)
+    if method.startswith('probe'):
+        with timer('probe', device): metrics, logs['probe'] = _probe_scores(data, method, pools, use, backbones, train_cfg, device)
+        found = [f"linear probe on {logs['probe']['n_features']} {logs['probe']['features']} features, l2 = {logs['probe']['l2']:g}"]
+    else:
+        bank = None
+        if method == 'ssl' and search_cfg.view_bank:
+            with timer('view_bank', device): bank = build_view_bank(data, rows, backbones, search_cfg, device)
+        encoder, found = _searched_encoder(data, method, out, use, backbones, search_cfg, device, progress, timer, bank)
+        logs['representation_nt_xent'] = []
+        if train_cfg.rep_epochs > 0:
+            with timer('representation', device):
+                logs['representation_nt_xent'] = learn_representation(data, rows, encoder, train_cfg, search_cfg, device, progress, bank=bank)
+        with timer('classifier', device): net, logs['classifier'] = train_classifier(data, pools.labeled, encoder, train_cfg, device, progress)
+        amp_dtype = autocast_dtype(train_cfg.amp, device)
+        with timer('evaluation', device): metrics = evaluate(net, data, pools.test, train_cfg.threshold, device, amp_dtype)
+    metrics |= {'method': method, 'r': r, 'seed': seed, 'n_labeled': len(pools.labeled), 'n_search_rows': 0 if rows is None else len(rows),
+                'n_test': len(pools.test), 'genotype': found}
+    write_json(out/'train_log.json', logs)
+    write_json(out/'run.json', run_info(device) | {'seed': seed, 'image_weights': logs['text_backbone']['image_weights'],
+                                                   'timings_s': timer.seconds})
     write_json(out/'metrics.json', metrics)
     return metrics
 
@@ -129,7 +169,9 @@ def _run_parser():
     p = argparse.ArgumentParser(prog='ssmnas_run', description='Run one trial (method, r, seed) of the study.',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data', required=True, help='an MM-IMDB hdf5 file (real or synthetic twin) or another supported layout')
-    p.add_argument('--method', choices=METHODS, required=True, help='ssl: the proposed method; bmnas: the supervised baseline')
+    p.add_argument('--method', required=True, help='ssl: the proposed method; bmnas: the supervised baseline (BM-NAS); '
+                   'probe / probe_raw: a linear probe on the frozen taps / the raw inputs; <modality>_only (e.g. image_only, '
+                   'text_only): that backbone alone')
     p.add_argument('--r', type=float, required=True, help='labeled fraction of the train+dev pool, in (0, 1]')
     p.add_argument('--out', required=True, help='trial folder')
     p.add_argument('--compile', action='store_true', help='torch.compile the image backbone (CUDA only)')
@@ -156,8 +198,10 @@ def ssmnas_run(argv=None):
     parser, search_opts, train_opts = _run_parser()
     a = parser.parse_args(argv)
     # settings, device, data, pools and the output folder are all checked before any slow work
+    check_method(a.method)
     scfg, tcfg = configs_from_args(a, search_opts, train_opts)
     pick_device(a.device)
     data = open_dataset(a.data)
+    check_method(a.method, data)
     m = run_trial(data, a.method, a.r, scfg.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh)
     print(json.dumps({k: m[k] for k in ('method', 'r', 'seed', 'accuracy', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1') if k in m}))

@@ -9,7 +9,8 @@ from ssmnas.synth import make_synthetic_mmimdb
 
 REPO = Path(__file__).resolve().parents[1]
 NBS = REPO/'nbs'/'experiments'
-METHODS, R_VALUES, TRIALS = ['ssl', 'bmnas'], [0.2, 1.0], 2
+METHODS, R_VALUES, TRIALS = ['ssl', 'bmnas', 'probe', 'text_only'], [0.2, 1.0], 2
+SEARCHES = ['ssl', 'bmnas']
 TINY = dict(r_values=R_VALUES, trials=TRIALS, seed_base=0, methods=METHODS, device='cpu', batch_size=32,
             search_epochs=1, rep_epochs=1, clf_epochs=2, C=8, L=4, image_width_div=16, text_pretrain_epochs=1,
             temperature=0.5)
@@ -39,7 +40,7 @@ def study(tmp_path_factory):
     secs['r_sweep'] = _execute('r_sweep', tmp, **common, runs_dir=str(sweep_dir))
     mtimes = _metrics_mtimes(sweep_dir)
     secs['r_sweep_again'] = _execute('r_sweep', tmp, **common, runs_dir=str(sweep_dir))
-    secs['table3'] = _execute('table3', tmp, **common, runs_dir=str(tmp/'runs'/'table3'), bmnas_runs_dir=str(sweep_dir))
+    secs['table3'] = _execute('table3', tmp, **common, runs_dir=str(tmp/'runs'/'table3'), sweep_runs_dir=str(sweep_dir))
     secs['architectures'] = _execute('architectures', tmp, **common, runs_dir=str(sweep_dir))
     return dict(tmp=tmp, reports=tmp/'reports', sweep_dir=sweep_dir, mtimes=mtimes, secs=secs)
 
@@ -65,11 +66,14 @@ def test_r_sweep_reports(study):
     assert {(r['method'], float(r['r']), int(r['seed'])) for r in rows} == \
            {(m, r, s) for m in METHODS for r in R_VALUES for s in range(TRIALS)}
     for r in rows:
-        assert 0 <= float(r['weighted_f1']) <= 1 and r['genotype'].startswith('Cell 1') and ' | Cell 2' in r['genotype']
+        assert 0 <= float(r['weighted_f1']) <= 1
+        if r['method'] in SEARCHES: assert r['genotype'].startswith('Cell 1') and ' | Cell 2' in r['genotype']
+        else: assert int(r['n_search_rows']) == 0 and r['genotype'].startswith({'probe': 'linear probe', 'text_only': 'text'}[r['method']])
     summary = _csv(rep/'r_sweep_summary.csv')
     assert len(summary) == len(METHODS) * len(R_VALUES) and all(int(float(s['n'])) == TRIALS for s in summary)
     stats = _csv(rep/'r_sweep_stats.csv')
-    assert [float(s['r']) for s in stats] == R_VALUES and all(int(s['n_pairs']) == TRIALS for s in stats)
+    assert [(s['comparison'], float(s['r'])) for s in stats] == [(f'ssl - {m}', r) for m in METHODS[1:] for r in R_VALUES]
+    assert all(int(s['n_pairs']) == TRIALS for s in stats)
     assert (rep/'fig3_r_sweep.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     proto = json.loads((rep/'r_sweep_protocol.json').read_text())
     assert proto['parameters']['r_values'] == R_VALUES and proto['parameters']['clf_epochs'] == 2
@@ -88,13 +92,13 @@ def test_r_sweep_rerun_reads_trials_back(study):
 def test_table3_reports(study):
     rep = study['reports']
     md = (rep/'table3.md').read_text()
-    for s in ('62.50', '62.92 ± 0.03', '62.46 ± 0.06', 'paper, real MM-IMDB', 'tiny.hdf5', 'no step 2', 'synthetic twin'):
+    for s in ('62.50', '62.92 ± 0.03', '62.46 ± 0.06', '57.54', 'quoted, real MM-IMDB', 'tiny.hdf5', 'no step 2', 'synthetic twin'):
         assert s in md, s
-    assert md.count('(n = 2)') == 2
+    assert md.count('(n = 2)') == len(METHODS)
     rows = _csv(rep/'table3.csv')
     assert len(rows) == len(METHODS) * TRIALS and all(float(r['r']) == 1.0 for r in rows)
-    for r in rows:   # BM-NAS's r = 1.0 trials of the sweep have the same configuration: reused, not rerun
-        want = study['sweep_dir'] if r['method'] == 'bmnas' else study['tmp']/'runs'/'table3'
+    for r in rows:   # the r = 1.0 trials of the methods without step 2 have the same configuration: reused, not rerun
+        want = study['tmp']/'runs'/'table3' if r['method'] == 'ssl' else study['sweep_dir']
         assert Path(r['trial_dir']).parent == want, r
         if r['method'] == 'ssl':
             assert json.loads((Path(r['trial_dir'])/'config.json').read_text())['train']['rep_epochs'] == 0
@@ -106,9 +110,9 @@ def test_architectures_reports(study):
     assert (rep/'fig4_architectures.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     freq = _csv(rep/'edge_op_frequency.csv')
     assert list(freq[0]) == ['method', 'r', 'kind', 'name', 'count', 'n_trials', 'share']
-    assert {(f['method'], float(f['r'])) for f in freq} == {(m, r) for m in METHODS for r in R_VALUES}
+    assert {(f['method'], float(f['r'])) for f in freq} == {(m, r) for m in SEARCHES for r in R_VALUES}
     assert all(int(float(f['n_trials'])) == TRIALS and 0 < float(f['share']) <= 1 for f in freq)
-    for m in METHODS:   # every trial's architecture has a cell with one op: each (method, r)'s op shares sum to >= 1
+    for m in SEARCHES:   # every trial's architecture has a cell with one op: each (method, r)'s op shares sum to >= 1
         for r in R_VALUES:
             assert sum(float(f['share']) for f in freq if f['method'] == m and float(f['r']) == r and f['kind'] == 'op') >= 1
     nb = json.loads((study['tmp']/'architectures.ipynb').read_text())

@@ -50,3 +50,20 @@ def test_run_cli_bad_r(twin, tmp_path, bad, says):
 def test_search_cli_missing_file(tmp_path):
     res = _cli('ssmnas_search', '--data', tmp_path/'nope.hdf5', '--out', tmp_path/'o', *TINY)
     assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1 and 'nope.hdf5' in res.stderr
+
+@pytest.mark.parametrize('method', ['probe', 'image_only'])
+def test_run_cli_baselines(twin, tmp_path, method):
+    "The baselines run from the shell like the searches, on the same rows (no search)."
+    out = tmp_path/method
+    res = _cli('ssmnas_run', '--data', twin, '--method', method, '--r', '0.5', '--seed', '1', '--out', out, '--clf_epochs', '2', *TINY)
+    assert res.returncode == 0, res.stderr
+    m = json.loads(res.stdout.strip().splitlines()[-1])
+    assert m['method'] == method and 0 <= m['weighted_f1'] <= 1
+    assert json.loads((out/'metrics.json').read_text())['n_search_rows'] == 0 and not (out/'genotype.json').exists()
+
+@pytest.mark.parametrize('method, says', [('supervised', "got 'supervised'"), ('audio_only', "got 'audio_only'")])
+def test_run_cli_bad_method(twin, tmp_path, method, says):
+    res = _cli('ssmnas_run', '--data', twin, '--method', method, '--r', '0.5', '--out', tmp_path/'m', *TINY)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode != 0 and len(lines) == 1 and 'method must be one of' in lines[0] and says in lines[0], res.stderr
+    assert not (tmp_path/'m').exists()
