@@ -5,13 +5,13 @@ BIN    := $(VENV)/bin
 DATA   := data/synthetic_mmimdb.hdf5
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: study test test-slow lint readme install data export-check clean viewbank-effect
+.PHONY: study test test-slow lint readme install data export-check clean viewbank-effect wheelhouse
 
 install: $(STAMP)
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -19,23 +19,28 @@ data: $(DATA)
 $(DATA): | $(STAMP)
 	$(BIN)/ssmnas_synth $(DATA)
 
-# The experiment notebooks, in this order (table3 reuses the sweep's BM-NAS r = 1.0 trials, architectures
-# reads the sweep's trials), each run by papermill; reports go to reports/, executed copies to
-# reports/executed/ (a killed run resumes: finished trials are skipped).
-EXPERIMENTS := nbs/experiments/r_sweep.ipynb nbs/experiments/table3.ipynb nbs/experiments/architectures.ipynb
+# The whole study (scripts/study.py): the experiment notebooks r_sweep, table3 (it reuses the sweep's r = 1.0 trials of
+# the methods without step 2) and architectures (it reads the sweep's trials), each run by papermill; reports go to
+# reports/, executed copies to reports/executed/, wall times to reports/study_run.json (a killed run resumes:
+# finished trials are skipped). On a GPU: make study STUDY_ARGS="--protocol paper --device cuda --runs runs/paper ..."
+STUDY_ARGS ?=
 study: $(STAMP) $(DATA)
-	mkdir -p reports/executed
-	@for nb in $(EXPERIMENTS); do \
-	  echo "== $$nb"; \
-	  $(BIN)/papermill --cwd . -k python3 $$nb reports/executed/$$(basename $$nb) -p data_path $(DATA) || exit 1; \
-	done
+	$(BIN)/python scripts/study.py --data $(DATA) $(STUDY_ARGS)
+
+# papermill, ipykernel and what they need, as wheels for an offline machine (the GPU machine: Python 3.12, x86_64);
+# there: pip install --no-index --find-links wheelhouse papermill ipykernel && python -m ipykernel install --user
+WHEEL_PY ?= 3.12
+wheelhouse: $(STAMP)
+	$(BIN)/pip download -q -d wheelhouse --only-binary=:all: --python-version $(WHEEL_PY) --platform manylinux2014_x86_64 \
+	  --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform linux_x86_64 --platform any papermill ipykernel
+	@echo "wheelhouse/: $$(ls wheelhouse | wc -l) wheels, $$(du -sh wheelhouse | cut -f1)"
 
 # Exp. 1 again with a view bank of 8 views, then the paired comparison with the live sweep of
 # `make study` (reports/viewbank_effect.md).
 viewbank-effect: $(STAMP) $(DATA)
 	mkdir -p reports/executed
 	$(BIN)/papermill --cwd . -k python3 nbs/experiments/r_sweep.ipynb reports/executed/r_sweep_bank8.ipynb -p data_path $(DATA) \
-	  -p runs_dir runs/r_sweep_bank8 -p reports_dir reports/viewbank_k8 -y "extra_search: {view_bank: 8}"
+	  -p runs_dir runs/r_sweep_bank8 -p reports_dir reports/viewbank_k8 -y "{extra_search: {view_bank: 8}, methods: [ssl, bmnas]}"
 	$(BIN)/papermill --cwd . -k python3 nbs/experiments/viewbank_effect.ipynb reports/executed/viewbank_effect.ipynb
 
 # nbdev_export must leave ssmnas/ as committed: the notebooks are the source.

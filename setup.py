@@ -9,6 +9,7 @@ cfg = cfg['DEFAULT']
 
 requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
+ray_requirements = cfg.get('ray_requirements', '').split()   # the `ray` extra: executor='ray' of ssmnas.sweep
 console_scripts = cfg.get('console_scripts', '').split()
 
 setuptools.setup(
@@ -22,7 +23,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['ssmnas', 'ssmnas.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements, 'ray': ray_requirements},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

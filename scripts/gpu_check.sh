@@ -52,11 +52,24 @@ bench() {  # bench NAME TIMEOUT_S ARGS...
   echo "== $name: exit $rc after $((SECONDS - t0)) s"
 }
 
-PHASE="${1:-all}"   # all | smoke | full | compile (one run per device call if time is short)
+PHASE="${1:-all}"   # all | smoke | full | compile | study (one run per device call if time is short)
 # 1. smoke: every loop on CUDA at the small size (search, view bank, tap cache, steps 2-3) + syncs per batch (~1 min)
 case "$PHASE" in all|smoke) bench smoke 100 --device cuda --n_rows 1024 --repeats 1 --view_bank 2 --out "$OUT/smoke" ;; esac
 # 2. the full size, eager: floor, augmentation, contrastive live + view bank of 8, supervised, steps 2-3 (~2.5 min)
 case "$PHASE" in all|full) bench full 220 --device cuda --full --out "$OUT/reports" ;; esac
 # 3. the full size with torch.compile: both floors; the view bank is skipped to save time (it is in run 2) (~4 min)
 case "$PHASE" in all|compile) bench full_compile 270 --device cuda --full --compile --view_bank 0 --out "$OUT/reports" ;; esac
+# 4. the whole study on CUDA at a tiny protocol (papermill notebooks end to end; ~2 min): papermill from wheelhouse/
+#    (`make wheelhouse` here, then carry `wheelhouse` to the machine) when it is not installed
+case "$PHASE" in all|study)
+  if ! "$PY" -c 'import papermill, ipykernel' 2>/dev/null && [ -d wheelhouse ]; then
+    "$PY" -m pip install -q --no-index --find-links wheelhouse papermill ipykernel > "$OUT/wheelhouse.log" 2>&1
+    "$PY" -m ipykernel install --user --name python3 >> "$OUT/wheelhouse.log" 2>&1
+  fi
+  "$PY" -c 'from ssmnas.synth import make_synthetic_mmimdb as m; m("/tmp/ssmnas_twin.hdf5", n_samples=600, height=128, width=80)'
+  t0=$SECONDS
+  timeout 240 "$PY" scripts/study.py --data /tmp/ssmnas_twin.hdf5 --device cuda --runs /tmp/ssmnas_runs --reports "$OUT/study" \
+    -p r_values '[0.1, 1.0]' -p trials 2 -p search_epochs 2 -p rep_epochs 2 -p clf_epochs 5 > "$OUT/study.log" 2>&1
+  echo "== study: exit $? after $((SECONDS - t0)) s"; tail -n 5 "$OUT/study.log" ;;
+esac
 ls -la "$OUT/reports" "$OUT/smoke"

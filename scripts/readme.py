@@ -1,5 +1,6 @@
 """Render nbs/index.ipynb to README.md: markdown cells as they are, code cells in python fences followed
-by their kept text outputs (`#| echo: false` hides a cell's code, `#| output: asis` puts its output in as markdown). (nbdev_readme does this through quarto, which cannot be installed offline.)
+by their kept text outputs (`#| echo: false` hides a cell's code, `#| output: asis` puts its output in as markdown).
+(nbdev_readme does this through quarto, which cannot be installed offline.)
 
     python scripts/readme.py            # write README.md
     python scripts/readme.py --check    # exit 1 if README.md is not what index.ipynb renders to
@@ -21,13 +22,16 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
             lines = [l for l in src.splitlines() if not l.startswith('#|')]
             if not lines or 'hide' in flags: continue
             if 'echo:false' not in flags: parts.append('```python\n' + '\n'.join(lines) + '\n```')
-            out = ''.join(_text(o.get('text', '')) if o['output_type'] == 'stream' else _text(o.get('data', {}).get('text/plain', ''))
+            out = ''.join(_text(o.get('text', '')) if o['output_type'] == 'stream'
+                          else _text(o.get('data', {}).get('text/plain', ''))
                           for o in cell.get('outputs', []) if o['output_type'] in ('stream', 'execute_result'))
-            if out.strip(): parts.append(out.strip('\n') if 'output:asis' in flags else '```\n' + out.strip('\n') + '\n```')
+            if out.strip():
+                parts.append(out.strip('\n') if 'output:asis' in flags else '```\n' + out.strip('\n') + '\n```')
     return '\n\n'.join(parts) + '\n'
 
 if __name__ == '__main__':
     text, readme = render(), ROOT/'README.md'
     if '--check' in sys.argv:
-        if readme.read_text() != text: sys.exit('README.md differs from what nbs/index.ipynb renders to: run `make readme`')
+        if readme.read_text() != text:
+            sys.exit('README.md differs from what nbs/index.ipynb renders to: run `make readme`')
     else: readme.write_text(text)

@@ -1,4 +1,5 @@
-"Execute nbs/index.ipynb in place (outputs kept), from nbs/ as nbdev_test runs it: `make readme` then renders README.md."
+"""Execute nbs/index.ipynb in place (outputs kept), from nbs/ as nbdev_test runs it:
+`make readme` then renders README.md."""
 import os
 from pathlib import Path
 from execnb.nbio import read_nb, write_nb

@@ -39,7 +39,8 @@ class UnimodalNet(nn.Module):
 
 # %% ../nbs/10a_baselines.ipynb #cde9fed4
 class LinearProbe:
-    "Standardisation + a linear layer fitted by L-BFGS: `predict(x)` gives sigmoid (softmax for `single_label`) probabilities."
+    """Standardisation + a linear layer fitted by L-BFGS: `predict(x)` gives sigmoid (softmax for `single_label`)
+    probabilities."""
     def __init__(self, x, y, l2:float=1e-3, single_label:bool=False, max_iter:int=200, seed:int=0):
         x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
         if len(x) < 2: raise SsmnasError(f'a linear probe needs at least 2 labeled rows, got {len(x)}')
@@ -51,7 +52,8 @@ class LinearProbe:
         def closure():
             opt.zero_grad()
             logits = self.fc(z)
-            loss = F.cross_entropy(logits, y.argmax(1)) if single_label else F.binary_cross_entropy_with_logits(logits, y)
+            loss = (F.cross_entropy(logits, y.argmax(1)) if single_label
+                    else F.binary_cross_entropy_with_logits(logits, y))
             loss = loss + l2 * self.fc.weight.pow(2).sum()
             loss.backward()
             return loss
@@ -65,13 +67,15 @@ class LinearProbe:
 # %% ../nbs/10a_baselines.ipynb #940ba851
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
 
-def linear_probe(x_fit, y_fit, x_hold=None, y_hold=None, single_label:bool=False, threshold:float=0.5, seed:int=0) -> tuple:
-    "(probe fitted on fit + held-out rows, record): the L2 penalty in `L2_GRID` with the best held-out weighted F1, else 1e-3."
+def linear_probe(x_fit, y_fit, x_hold=None, y_hold=None, single_label:bool=False, threshold:float=0.5,
+                 seed:int=0) -> tuple:
+    """(probe fitted on fit + held-out rows, record): the L2 penalty in `L2_GRID` with the best held-out weighted F1,
+    else 1e-3."""
     record = {'l2_grid': list(L2_GRID)}
     if x_hold is None: l2, record['selection'] = 1e-3, 'fixed l2 = 1e-3 (no held-out rows)'
     else:
-        scores = [label_scores(y_hold, LinearProbe(x_fit, y_fit, l, single_label, seed=seed).predict(x_hold), single_label,
-                               threshold)['weighted_f1'] for l in L2_GRID]
+        scores = [label_scores(y_hold, LinearProbe(x_fit, y_fit, l, single_label, seed=seed).predict(x_hold),
+                               single_label, threshold)['weighted_f1'] for l in L2_GRID]
         l2 = L2_GRID[int(np.argmax(scores))]
         record |= {'holdout_weighted_f1': scores, 'selection': f'best held-out weighted F1 over {len(x_hold)} rows'}
         x_fit, y_fit = np.concatenate([x_fit, x_hold]), np.concatenate([y_fit, y_hold])
@@ -80,8 +84,10 @@ def linear_probe(x_fit, y_fit, x_hold=None, y_hold=None, single_label:bool=False
 # %% ../nbs/10a_baselines.ipynb #f1f15903
 PROBE_FEATURES = ('taps', 'raw')
 
-def probe_features(data, rows, kind:str='taps', backbones=None, cache=None, batch_size:int=512, device='cpu') -> np.ndarray:
-    "(len(rows), D) features of `rows`: pooled taps (from `cache`, a tap cache holding `rows`, or `backbones`) or raw inputs."
+def probe_features(data, rows, kind:str='taps', backbones=None, cache=None, batch_size:int=512,
+                   device='cpu') -> np.ndarray:
+    """(len(rows), D) features of `rows`: pooled taps (from `cache`, a tap cache holding `rows`, or `backbones`) or raw
+    inputs."""
     if kind not in PROBE_FEATURES: raise SsmnasError(f'probe features must be one of {PROBE_FEATURES}, got {kind!r}')
     rows, out = np.asarray(rows), []
     src = None if cache is not None and kind == 'taps' else BatchSource(data, rows, device=device)
@@ -91,7 +97,8 @@ def probe_features(data, rows, kind:str='taps', backbones=None, cache=None, batc
             else:
                 x = plain_inputs(src.inputs(pos))
                 if kind == 'raw':
-                    out.append(torch.cat([F.adaptive_avg_pool2d(v, (16, 10)).flatten(1) if v.dim() == 4 else v for v in x.values()], 1).cpu())
+                    out.append(torch.cat([F.adaptive_avg_pool2d(v, (16, 10)).flatten(1) if v.dim() == 4 else v
+                                          for v in x.values()], 1).cpu())
                     continue
                 backbones.eval(); taps = backbones(x)
             out.append(torch.cat([global_pool(t) for t in taps], 1).cpu())

@@ -30,12 +30,14 @@ def _one_line(e:BaseException) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 def cli_errors(func):
-    "Wrap a console entry point: `SsmnasError`, any `OSError` (missing, read-only, full disk) and Ctrl-C become one stderr line and exit 2; a closed pipe (`| head`) ends quietly."
+    """Wrap a console entry point: `SsmnasError`, any `OSError` (missing, read-only, full disk) and Ctrl-C become
+    one stderr line and exit 2; a closed pipe (`| head`) ends quietly."""
     @functools.wraps(func)
     def _inner(*args, **kwargs):
         try: return func(*args, **kwargs)
         except BrokenPipeError:
-            # the reader went away (`ssmnas_check ... | head`): no traceback, and none when Python flushes stdout at exit
+            # the reader went away (`ssmnas_check ... | head`): no traceback,
+            # and none when Python flushes stdout at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         except (SsmnasError, OSError, KeyboardInterrupt) as e:
@@ -84,15 +86,18 @@ def read_json(path):
 def save_figure(fig, path, dpi:int=150):
     "Save a matplotlib figure atomically (format from the suffix) and close it; returns `path`."
     import matplotlib.pyplot as plt
-    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip('.') or 'png', bbox_inches='tight')
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip('.') or 'png', bbox_inches='tight')
     plt.close(fig)
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #803f425e
 def ensure_writable_dir(path) -> Path:
-    "Create the folder `path` if needed and prove it writable by creating a file in it; one-line `SsmnasError` otherwise."
+    """Create the folder `path` if needed and prove it writable by creating a file in it;
+    one-line `SsmnasError` otherwise."""
     path = Path(path)
-    if path.exists() and not path.is_dir(): raise SsmnasError(f'{path}: exists and is not a folder (choose another --out)')
+    if path.exists() and not path.is_dir():
+        raise SsmnasError(f'{path}: exists and is not a folder (choose another --out)')
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix='.write-test.', dir=path)
@@ -104,7 +109,8 @@ _HELD_LOCKS = set()
 
 @contextlib.contextmanager
 def run_lock(folder):
-    "Hold an exclusive lock on the run folder `folder` (a `.lock` file) while the block runs; refuse if another process holds it."
+    """Hold an exclusive lock on the run folder `folder` (a `.lock` file) while the block runs;
+    refuse if another process holds it."""
     import fcntl
     folder = ensure_writable_dir(folder)
     key = (threading.get_ident(), str(folder.resolve()))
@@ -116,7 +122,8 @@ def run_lock(folder):
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors='replace').strip() or '?'
-            raise SsmnasError(f'{folder}: another process (pid {holder}) is running in this folder; wait for it or use another --out') from None
+            raise SsmnasError(f'{folder}: another process (pid {holder}) is running in this folder; '
+                              'wait for it or use another --out') from None
         os.ftruncate(fd, 0); os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield folder
     finally:
@@ -127,7 +134,8 @@ def config_diff(old, new, prefix:str='') -> list:
     "Dotted keys whose values differ between two JSON-like configurations."
     if isinstance(old, dict) and isinstance(new, dict):
         return [k for key in sorted(set(old) | set(new), key=str)
-                for k in (config_diff(old.get(key), new.get(key), f'{prefix}{key}.') if key in old and key in new else [f'{prefix}{key}'])]
+                for k in (config_diff(old.get(key), new.get(key), f'{prefix}{key}.') if key in old and key in new
+                          else [f'{prefix}{key}'])]
     return [] if old == new else [prefix.rstrip('.') or '(value)']
 
 def at_least(cfg, **lows):
@@ -177,8 +185,10 @@ def pick_device(device='auto') -> torch.device:
     "`'auto'` is CUDA when available, else CPU; asking for CUDA without one is an error."
     if device in (None, 'auto'): return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     try: device = torch.device(device)
-    except (RuntimeError, TypeError, ValueError): raise SsmnasError(f"device: unknown device {device!r} (use 'cpu', 'cuda', 'cuda:N' or 'auto')") from None
-    if device.type not in ('cpu', 'cuda'): raise SsmnasError(f"device: {device.type} is not supported (use 'cpu', 'cuda', 'cuda:N' or 'auto')")
+    except (RuntimeError, TypeError, ValueError):
+        raise SsmnasError(f"device: unknown device {device!r} (use 'cpu', 'cuda', 'cuda:N' or 'auto')") from None
+    if device.type not in ('cpu', 'cuda'):
+        raise SsmnasError(f"device: {device.type} is not supported (use 'cpu', 'cuda', 'cuda:N' or 'auto')")
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise SsmnasError('device cuda was asked for, but torch sees no CUDA device')
     return device
@@ -206,14 +216,17 @@ class Timer:
 
 # %% ../nbs/00_core.ipynb #e78ea4bb
 def field_comments(cls) -> dict:
-    "The trailing `# comment` of each field of the dataclass `cls`, from its source ({} when the source is not at hand)."
+    """The trailing `# comment` of each field of the dataclass `cls`, from its source
+    ({} when the source is not at hand)."""
     import inspect, re
     try: src = inspect.getsource(cls)
     except (OSError, TypeError): return {}
     return {m[1]: m[2].strip() for m in re.finditer(r'^[ ]+(\w+)[ ]*:[^=\n]*=[^#\n]*#[ ]*(.*)$', src, re.M)}
 
 def add_config_options(parser, cls, names, rename:dict|None=None, bases:dict|None=None) -> dict:
-    "Add `--<name>` (or `--<rename[name]>`) for each field `names` of the dataclass `cls`; returns {option dest: field name}. With `bases` ({label: instance}), an option left out keeps the chosen base's value, and `--help` shows each base's."
+    """Add `--<name>` (or `--<rename[name]>`) for each field `names` of the dataclass `cls`; returns
+    {option dest: field name}. With `bases` ({label: instance}), an option left out keeps the chosen base's value,
+    and `--help` shows each base's."""
     import argparse, dataclasses
     fields_, helps, dests = {f.name: f for f in dataclasses.fields(cls)}, field_comments(cls), {}
     for name in names:
@@ -229,7 +242,8 @@ def add_config_options(parser, cls, names, rename:dict|None=None, bases:dict|Non
     return dests
 
 def config_from_options(cls, args, dests:dict, base=None, **fixed):
-    "The dataclass `cls` from parsed `args` (`dests` from `add_config_options`): `base`'s values (or the defaults), the options given, then `fixed`."
+    """The dataclass `cls` from parsed `args` (`dests` from `add_config_options`): `base`'s values (or the defaults),
+    the options given, then `fixed`."""
     import dataclasses
     values = dataclasses.asdict(base) if base is not None else {}
     values |= {field: getattr(args, dest) for dest, field in dests.items() if hasattr(args, dest)}
@@ -237,13 +251,15 @@ def config_from_options(cls, args, dests:dict, base=None, **fixed):
 
 # %% ../nbs/00_core.ipynb #550e04e1
 def check_losses(losses, stage:str, epoch:int, sizes=None) -> float:
-    "Raise `TrainingDiverged` naming `stage`, `epoch` and the first step whose loss in `losses` (0-d tensors or floats) is NaN or inf; else return their mean, weighted by `sizes` (the batch sizes) when given."
+    """Raise `TrainingDiverged` naming `stage`, `epoch` and the first step whose loss in `losses` (0-d tensors or
+    floats) is NaN or inf; else return their mean, weighted by `sizes` (the batch sizes) when given."""
     if not len(losses): return float('nan')
-    vals = torch.stack([torch.as_tensor(l, dtype=torch.float32).detach().reshape(()) for l in losses]).cpu()   # one host sync
+    # one host sync
+    vals = torch.stack([torch.as_tensor(l, dtype=torch.float32).detach().reshape(()) for l in losses]).cpu()
     bad = ~torch.isfinite(vals)
     if bad.any():
         step = int(bad.nonzero()[0, 0])
-        raise TrainingDiverged(f'{stage}: the loss became {float(vals[step])} at epoch {epoch}, step {step + 1} of {len(vals)}; '
-                               'lower the learning rate or check the inputs')
+        raise TrainingDiverged(f'{stage}: the loss became {float(vals[step])} at epoch {epoch}, '
+                               f'step {step + 1} of {len(vals)}; lower the learning rate or check the inputs')
     w = torch.ones_like(vals) if sizes is None else torch.as_tensor(sizes, dtype=torch.float32)
     return float((vals * w).sum() / w.sum())

@@ -25,7 +25,8 @@ class NTXentLoss(nn.Module):
 
     def forward(self, z_i:torch.Tensor, z_j:torch.Tensor) -> torch.Tensor:
         if z_i.dim() != 2 or z_i.shape != z_j.shape:
-            raise SsmnasError(f'NT-Xent needs two (N, d) batches of one shape, got {tuple(z_i.shape)} and {tuple(z_j.shape)}')
+            raise SsmnasError(f'NT-Xent needs two (N, d) batches of one shape, '
+                              f'got {tuple(z_i.shape)} and {tuple(z_j.shape)}')
         n = z_i.shape[0]
         if n < 2: raise SsmnasError(f'NT-Xent needs N >= 2 samples per batch (a sample has no negatives), got {n}')
         with torch.autocast(z_i.device.type, enabled=False):

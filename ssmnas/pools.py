@@ -20,7 +20,8 @@ MIN_LABELED = 10
 
 @dataclass
 class Pools:
-    "Row indices for one (r, seed) of Experiment 1: `labeled` and `unlabeled` split the train+dev pool; `test` is held out."
+    """Row indices for one (r, seed) of Experiment 1: `labeled` and `unlabeled` split the train+dev pool;
+    `test` is held out."""
     r: float
     seed: int
     labeled: np.ndarray
@@ -28,11 +29,13 @@ class Pools:
     test: np.ndarray
 
     def __repr__(self):
-        return f'Pools(r={self.r}, seed={self.seed}, labeled={len(self.labeled)}, unlabeled={len(self.unlabeled)}, test={len(self.test)})'
+        return (f'Pools(r={self.r}, seed={self.seed}, labeled={len(self.labeled)}, unlabeled={len(self.unlabeled)}, '
+                f'test={len(self.test)})')
 
 def pool_rows(data) -> np.ndarray:
     "The train+dev rows of `data` (18,160 on MM-IMDB), sorted."
-    return np.sort(np.concatenate([data.splits['train'], data.splits.get('dev', np.zeros(0, np.int64))])).astype(np.int64)
+    return np.sort(np.concatenate([data.splits['train'],
+                                   data.splits.get('dev', np.zeros(0, np.int64))])).astype(np.int64)
 
 def _order(n:int, seed:int, salt:int) -> np.ndarray:
     "A permutation of range(n) that depends only on (seed, salt)."
@@ -43,14 +46,16 @@ def n_labeled(r:float, n:int) -> int:
     return int(np.floor(r * n + 0.5))
 
 def make_pools(data, r:float, seed:int=0, min_labeled:int=MIN_LABELED) -> Pools:
-    "Labeled (round(r*N) rows), unlabeled (the rest) of the train+dev pool, and the test split; nested in r for a fixed seed."
+    """Labeled (round(r*N) rows), unlabeled (the rest) of the train+dev pool, and the test split;
+    nested in r for a fixed seed."""
     try: r = float(r)
     except (TypeError, ValueError): raise SsmnasError(f'labeled fraction r must be a number in (0, 1], got {r!r}')
     if not 0 < r <= 1: raise SsmnasError(f'labeled fraction r must lie in (0, 1], got {r}')
     pool = pool_rows(data)
     k = n_labeled(r, len(pool))
     if k < min_labeled:
-        raise SsmnasError(f'labeled fraction r={r} of the {len(pool)} train+dev rows gives {k} labeled rows; at least {min_labeled} are needed')
+        raise SsmnasError(f'labeled fraction r={r} of the {len(pool)} train+dev rows gives {k} labeled rows; '
+                          f'at least {min_labeled} are needed')
     perm = pool[_order(len(pool), seed, 1)]
     return Pools(r, int(seed), np.sort(perm[:k]), np.sort(perm[k:]), np.sort(np.asarray(data.splits['test'], np.int64)))
 
@@ -59,14 +64,17 @@ def _ids(x): return None if x is None else sorted(int(i) for i in x)
 
 def pools_json(pools:Pools, **row_sets) -> dict:
     "`pools` and the named `row_sets` (arrays, None, or dicts of arrays) as JSON-ready sorted row ids."
-    out = {'r': pools.r, 'seed': pools.seed, 'labeled': _ids(pools.labeled), 'unlabeled': _ids(pools.unlabeled), 'test': _ids(pools.test)}
-    return out | {k: {kk: _ids(vv) for kk, vv in v.items()} if isinstance(v, dict) else _ids(v) for k, v in row_sets.items()}
+    out = {'r': pools.r, 'seed': pools.seed, 'labeled': _ids(pools.labeled), 'unlabeled': _ids(pools.unlabeled),
+           'test': _ids(pools.test)}
+    return out | {k: {kk: _ids(vv) for kk, vv in v.items()} if isinstance(v, dict) else _ids(v)
+                  for k, v in row_sets.items()}
 
 def read_pools(folder) -> dict:
     "A run folder's row sets (`pools.json`) as int64 arrays (None where the run has no such set)."
     d = json.loads((Path(folder)/'pools.json').read_text())
     arr = lambda v: None if v is None else np.asarray(v, dtype=np.int64)
-    return {k: ({kk: arr(vv) for kk, vv in v.items()} if isinstance(v, dict) else arr(v) if isinstance(v, list) else v) for k, v in d.items()}
+    return {k: ({kk: arr(vv) for kk, vv in v.items()} if isinstance(v, dict) else arr(v) if isinstance(v, list) else v)
+            for k, v in d.items()}
 
 # %% ../nbs/03_pools.ipynb #7cbb393e
 def split_rows(rows, valid_frac:float=0.15, seed:int=0) -> tuple:

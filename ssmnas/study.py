@@ -4,35 +4,24 @@
 
 # %% ../nbs/12_study.ipynb #592e8af5
 from __future__ import annotations
-import csv, io, math
+import csv, io, json, math
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .core import SsmnasError, write_text, read_json, save_figure
 from .genotype import Genotype, plot_genotype
 from .trial import run_trial
+from .sweep import trial_dir
+from .mfas import plot_mfas
 
 # %% auto #0
-__all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'METHOD_ORDER', 'PAPER_TABLE3', 'TABLE3_APPROACH', 'TRIAL_COLUMNS', 'trial_dir',
-           'run_sweep', 'write_csv', 'read_csv', 'summarise', 'paired_differences', 'method_label', 'plot_r_sweep',
-           'plot_edge_op_heatmap', 'table3_markdown', 'trial_genotypes', 'most_frequent_genotype', 'edge_op_frequency',
-           'plot_architectures', 'trial_rows', 'trial_timings', 'reuse_or_run']
-
-# %% ../nbs/12_study.ipynb #61dc7af8
-def trial_dir(root, method, r, seed) -> Path:
-    "Folder of one trial."
-    return Path(root)/f'{method}_r{r:g}_s{seed}'
-
-def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, device='auto', progress=True) -> list:
-    "Run (or read back) every (method, r, seed) trial; return their metrics dicts."
-    jobs = [(m, r, s) for r in rs for s in seeds for m in methods]
-    results = []
-    for m, r, s in tqdm(jobs, desc='trials', disable=not progress):
-        results.append(run_trial(data, m, r, s, trial_dir(root, m, r, s), search_cfg, train_cfg, device=device, progress=False))
-    return results
+__all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'METHOD_ORDER', 'PAPER_TABLE3', 'TABLE3_APPROACH', 'TRIAL_COLUMNS', 'write_csv',
+           'read_csv', 'summarise', 'paired_differences', 'method_label', 'plot_r_sweep', 'plot_edge_op_heatmap',
+           'table3_markdown', 'trial_genotypes', 'most_frequent_genotype', 'edge_op_frequency',
+           'trial_mfas_architectures', 'most_frequent_mfas', 'plot_architectures', 'trial_rows', 'trial_timings',
+           'reuse_or_run']
 
 # %% ../nbs/12_study.ipynb #436afda5
 def write_csv(path, rows:list, columns:list):
@@ -199,11 +188,23 @@ def edge_op_frequency(root, methods, rs) -> list:
                       'share': c / len(genos)} for (k, name), c in sorted(counts.items())]
     return rows
 
+def trial_mfas_architectures(root, r) -> list:
+    "MFAS's found architectures (`genotype.json` of its finished trials at `r` under `root`), as dicts."
+    return [read_json(d/'genotype.json') for d in sorted(Path(root).glob(f'mfas_r{r:g}_s*')) if (d/'metrics.json').exists()]
+
+def most_frequent_mfas(found):
+    "The MFAS architecture found most often (ties: the first found), with its count."
+    if not found: raise SsmnasError('no finished MFAS trials to take an architecture from')
+    key, n = Counter(json.dumps(f['mfas']) for f in found).most_common(1)[0]
+    return next(f for f in found if json.dumps(f['mfas']) == key), n
+
 def plot_architectures(panels, path=None):
-    "Draw (genotype, title) panels side by side, like the paper's Fig. 4."
+    "Draw (genotype or MFAS architecture dict, title) panels side by side, like the paper's Fig. 4."
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
-    for ax, (g, title) in zip(axes[0], panels): plot_genotype(g, ax=ax, title=title)
+    for ax, (g, title) in zip(axes[0], panels):
+        if isinstance(g, dict): plot_mfas(g['mfas'], g['tap_names'], g['activations'], ax=ax, title=title)
+        else: plot_genotype(g, ax=ax, title=title)
     fig.tight_layout()
     if path is not None: save_figure(fig, path)
     return fig
@@ -228,13 +229,14 @@ def trial_timings(dirs) -> dict:
     return {'n_trials': n, 'total_s': float(sum(by_phase.values())), 'by_phase_s': dict(by_phase), 'missing': missing}
 
 def reuse_or_run(data, method, r, seed, root, reuse_root=None, search_cfg=None, train_cfg=None, device='auto',
-                 progress=False) -> tuple:
-    "(metrics, folder): the finished trial under `reuse_root` if its configuration is identical, else the trial run under `root`."
+                 progress=False, **trial_kw) -> tuple:
+    """(metrics, folder): the finished trial under `reuse_root` if its configuration is identical, else the trial run
+    under `root` (`trial_kw`: more `run_trial` arguments, e.g. `mfas_cfg`)."""
     if reuse_root is not None:
         d = trial_dir(reuse_root, method, r, seed)
         if (d/'metrics.json').exists():
             # run_trial only reads a finished trial back, without a lock (or raises on a config mismatch): nothing is written there
-            try: return run_trial(data, method, r, seed, d, search_cfg, train_cfg, device=device, progress=progress), d
+            try: return run_trial(data, method, r, seed, d, search_cfg, train_cfg, device=device, progress=progress, **trial_kw), d
             except SsmnasError as e: print(f'note: not reused, {str(e).splitlines()[0]}; running the trial under {root}')
     d = trial_dir(root, method, r, seed)
-    return run_trial(data, method, r, seed, d, search_cfg, train_cfg, device=device, progress=progress), d
+    return run_trial(data, method, r, seed, d, search_cfg, train_cfg, device=device, progress=progress, **trial_kw), d

@@ -137,15 +137,18 @@ class FusionSupernet(nn.Module):
     "The continuous fusion search space over `tap_names` (per-sample `tap_shapes`); forward(taps) -> (B, n_cells*C*L)."
     def __init__(self, tap_names, tap_shapes, C:int=192, L:int=16, n_cells:int=2, n_steps:int=1, dropout:float=0.1):
         super().__init__()
-        if len(tap_names) != len(tap_shapes): raise SsmnasError(f'{len(tap_names)} tap names but {len(tap_shapes)} tap shapes')
-        if n_cells < 1 or n_steps < 1: raise SsmnasError(f'need n_cells >= 1 and n_steps >= 1, got {n_cells}, {n_steps}')
+        if len(tap_names) != len(tap_shapes):
+            raise SsmnasError(f'{len(tap_names)} tap names but {len(tap_shapes)} tap shapes')
+        if n_cells < 1 or n_steps < 1:
+            raise SsmnasError(f'need n_cells >= 1 and n_steps >= 1, got {n_cells}, {n_steps}')
         self.tap_names, self.tap_shapes = list(tap_names), [tuple(s) for s in tap_shapes]
         self.C, self.L, self.n_cells, self.n_steps, self.dropout = C, L, n_cells, n_steps, dropout
         n = len(tap_names)
         self.reshapes = nn.ModuleList(Reshape(s, C, L, dropout) for s in self.tap_shapes)
         self.cells = nn.ModuleList(SearchCell(C, L, n_steps, dropout) for _ in range(n_cells))
         self.alphas = nn.ParameterList(nn.Parameter(1e-3 * torch.randn(2, n + c)) for c in range(n_cells))
-        self.betas = nn.ParameterList(nn.Parameter(1e-3 * torch.randn(2, 2 + k)) for c in range(n_cells) for k in range(n_steps))
+        self.betas = nn.ParameterList(nn.Parameter(1e-3 * torch.randn(2, 2 + k))
+                                      for c in range(n_cells) for k in range(n_steps))
         self.gammas = nn.Parameter(1e-3 * torch.randn(n_cells, n_steps, len(PRIMITIVES)))
         self.norm = nn.LayerNorm([n_cells * C, L])
         self.out_dim = n_cells * C * L
@@ -167,7 +170,8 @@ class FusionSupernet(nn.Module):
     def _cell_betas(self, c): return [self.betas[c * self.n_steps + k] for k in range(self.n_steps)]
 
     def forward(self, taps:list) -> torch.Tensor:
-        if len(taps) != len(self.reshapes): raise SsmnasError(f'expected {len(self.reshapes)} taps ({", ".join(self.tap_names)}), got {len(taps)}')
+        if len(taps) != len(self.reshapes):
+            raise SsmnasError(f'expected {len(self.reshapes)} taps ({", ".join(self.tap_names)}), got {len(taps)}')
         cands = [r(t) for r, t in zip(self.reshapes, taps)]
         outs = []
         for c, cell in enumerate(self.cells):
@@ -186,7 +190,8 @@ class FusionSupernet(nn.Module):
             steps = [{'beta': [dict(zip(self.step_candidate_names(k), row)) for row in sm(b)],
                       'gamma': dict(zip(PRIMITIVES, sm(self.gammas[c, k])))}
                      for k, b in enumerate(self._cell_betas(c))]
-            cells.append({'name': cell_name(c), 'alpha': [dict(zip(names, row)) for row in sm(self.alphas[c])], 'steps': steps})
+            cells.append({'name': cell_name(c), 'alpha': [dict(zip(names, row)) for row in sm(self.alphas[c])],
+                          'steps': steps})
         return {'cells': cells}
 
 # %% ../nbs/06_supernet.ipynb #d39f9674

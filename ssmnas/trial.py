@@ -5,7 +5,7 @@
 # %% ../nbs/11_trial.ipynb #599a7c9e
 from __future__ import annotations
 import argparse, json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +20,15 @@ from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 from .loop import Encoder, label_scores
 from .baselines import UnimodalNet, probe_features, linear_probe
+from .mfas import MfasConfig, mfas_search, mfas_encoder, MFAS_FILES
 
 # %% auto #0
-__all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'PROTOCOLS', 'trial_methods', 'check_method', 'label_use', 'pools_record',
-           'run_trial', 'Protocol', 'get_protocol', 'configs_from_args', 'ssmnas_run']
+__all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'PROTOCOLS', 'MFAS_OPTIONS', 'trial_methods', 'check_method', 'label_use',
+           'pools_record', 'run_trial', 'Protocol', 'get_protocol', 'configs_from_args', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
-METHODS = ('ssl', 'bmnas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
-SEARCHES = {'ssl': 'contrastive', 'bmnas': 'supervised'}   # method -> the objective of its search
+METHODS = ('ssl', 'bmnas', 'mfas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
+SEARCHES = {'ssl': 'contrastive', 'bmnas': 'supervised', 'mfas': 'supervised'}   # method -> what its search optimises
 
 def trial_methods(data=None) -> tuple:
     "The methods a trial can run: the searches, the two linear probes, and one backbone alone per modality of `data`."
@@ -58,13 +59,15 @@ def pools_record(pools, use) -> dict:
                       step3_fit=use['fit'], step3_holdout=use['holdout'], text_pretrain=use['pretrain'])
 
 def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|None=None, train_cfg:TrainConfig|None=None,
-              device='auto', progress=True, compile=False, fresh=False) -> dict:
+              device='auto', progress=True, compile=False, fresh=False, mfas_cfg:MfasConfig|None=None) -> dict:
     """Run one (method, r, seed) trial into `out`; return its metrics (read back if the trial already finished).
-    `compile`: torch.compile the image backbone (CUDA only); `fresh`: discard the folder's state first."""
+    `compile`: torch.compile the image backbone (CUDA only); `fresh`: discard the folder's state first; `mfas_cfg`:
+    MFAS's search settings (method 'mfas' only)."""
     check_method(method, data)
     out, device = Path(out), pick_device(device)
     search_cfg = replace(search_cfg or SearchConfig(), objective=SEARCHES.get(method, 'supervised'), seed=seed)
     train_cfg = replace(train_cfg or TrainConfig(), seed=seed)
+    mfas_cfg = replace(mfas_cfg or MfasConfig(), seed=seed) if method == 'mfas' else None
     if method != 'ssl': train_cfg = replace(train_cfg, rep_epochs=0)     # step 2 is the proposed method's
     identity = data_identity(data)                     # refuses what ssmnas_check refuses, before any slow work
     image_weights_for(data, search_cfg.image_weights)
@@ -72,22 +75,30 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     use = label_use(pools, method, search_cfg, train_cfg)
     config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity, 'n_labeled': len(pools.labeled),
                                     'n_unlabeled': len(pools.unlabeled), 'search_rows': use['search_rows_are'],
-                                    'n_text_pretrain': len(use['pretrain']), 'search': asdict(search_cfg), 'train': asdict(train_cfg)}))
+                                    'n_text_pretrain': len(use['pretrain']), 'search': asdict(search_cfg), 'train': asdict(train_cfg)}
+                                   | ({'mfas': asdict(mfas_cfg)} if mfas_cfg else {})
+                                   | ({'view_bank_holds': 'image views; text views live'} if search_cfg.view_bank else {})))
     if not fresh and (out/'metrics.json').exists() and (out/'config.json').exists():
         # a finished trial is read back without a lock (nothing is written: its folder may be read-only)
         refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
         return read_json(out/'metrics.json')
     with run_lock(out):
-        if fresh: discard_files(out, TRIAL_FILES); discard_files(out/'search', SEARCH_FILES)
+        if fresh: discard_files(out, TRIAL_FILES); discard_files(out/'search', SEARCH_FILES + MFAS_FILES)
         if (out/'config.json').exists(): refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
         if (out/'metrics.json').exists(): return read_json(out/'metrics.json')
         write_json(out/'config.json', config)
         write_json(out/'pools.json', pools_record(pools, use), indent=None)
-        return _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, device, progress, compile)
+        return _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress, compile)
 
 # %% ../nbs/11_trial.ipynb #e1c3a728
-def _searched_encoder(data, method, out, use, backbones, search_cfg, device, progress, timer, bank) -> tuple:
+def _searched_encoder(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress, timer, bank) -> tuple:
     "(encoder, lines describing it): the architecture a search found, or one backbone alone."
+    if method == 'mfas':
+        with timer('search', device):
+            arch, rec = mfas_search(data, *use['search_split'], backbones, mfas_cfg, out/'search', device, progress=progress)
+        write_json(out/'genotype.json', {'mfas': [list(t) for t in arch], 'layers': rec['layers'], 'score': rec['score'],
+                                         'tap_names': list(backbones.tap_names), 'activations': list(mfas_cfg.activations)})
+        return mfas_encoder(backbones, arch, mfas_cfg).to(device), rec['layers']
     if method.endswith('_only'):
         modality = method[:-len('_only')]
         fusion = UnimodalNet(backbones.tap_names, backbones.tap_shapes(), modality, L=search_cfg.L)
@@ -109,7 +120,7 @@ def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tup
     scores = label_scores(data.labels(pools.test), probe.predict(feats(pools.test)), data.single_label, train_cfg.threshold)
     return scores, log | {'features': kind, 'n_features': int(probe.fc.in_features)}
 
-def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, device, progress, compile) -> dict:
+def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress, compile) -> dict:
     timer, rows, logs = Timer(), use['search_rows'], {}
     with timer('backbones', device): backbones, logs['text_backbone'] = prepare_backbones(data, use['pretrain'], search_cfg, device,
                                                                                        compile=compile)
@@ -118,9 +129,11 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, de
         found = [f"linear probe on {logs['probe']['n_features']} {logs['probe']['features']} features, l2 = {logs['probe']['l2']:g}"]
     else:
         bank = None
-        if method == 'ssl' and search_cfg.view_bank:
-            with timer('view_bank', device): bank = build_view_bank(data, rows, backbones, search_cfg, device)
-        encoder, found = _searched_encoder(data, method, out, use, backbones, search_cfg, device, progress, timer, bank)
+        if method == 'ssl' and search_cfg.view_bank:   # over all train+dev rows: the seed's trials at every r share it
+            with timer('view_bank', device):
+                bank = build_view_bank(data, np.union1d(pools.labeled, pools.unlabeled), backbones, search_cfg, device)
+        encoder, found = _searched_encoder(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress, timer,
+                                           bank)
         logs['representation_nt_xent'] = []
         if train_cfg.rep_epochs > 0:
             with timer('representation', device):
@@ -145,9 +158,13 @@ class Protocol:
     train: dict
     r_values: tuple
     trials: int
+    mfas: dict = field(default_factory=dict)
     def configs(self, search:dict|None=None, train:dict|None=None) -> tuple:
         "(SearchConfig, TrainConfig) of the protocol, with `search` / `train` fields on top."
         return SearchConfig(**(self.search | (search or {}))), TrainConfig(**(self.train | (train or {})))
+    def mfas_config(self, mfas:dict|None=None) -> MfasConfig:
+        "MFAS's search settings of the protocol, with `mfas` fields on top."
+        return MfasConfig(**(self.mfas | (mfas or {})))
 
 PROTOCOLS = {
     'paper': Protocol("the paper's: 30 search, 30 representation and 30 classifier epochs, C = 192, the full VGG19 "
@@ -169,7 +186,7 @@ def _run_parser():
     p = argparse.ArgumentParser(prog='ssmnas_run', description='Run one trial (method, r, seed) of the study.',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data', required=True, help='an MM-IMDB hdf5 file (real or synthetic twin) or another supported layout')
-    p.add_argument('--method', required=True, help='ssl: the proposed method; bmnas: the supervised baseline (BM-NAS); '
+    p.add_argument('--method', required=True, help='ssl: the proposed method; bmnas: the supervised baseline (BM-NAS); mfas: MFAS; '
                    'probe / probe_raw: a linear probe on the frozen taps / the raw inputs; <modality>_only (e.g. image_only, '
                    'text_only): that backbone alone')
     p.add_argument('--r', type=float, required=True, help='labeled fraction of the train+dev pool, in (0, 1]')
@@ -183,25 +200,32 @@ def _run_parser():
     search_opts = add_config_options(p, SearchConfig, [o for o in SEARCH_OPTIONS if o != 'objective'], rename={'epochs': 'search_epochs'},
                                      bases={k: b[0] for k, b in bases.items()})
     train_opts = add_config_options(p, TrainConfig, ['rep_epochs', 'clf_epochs', 'patience'], bases={k: b[1] for k, b in bases.items()})
-    return p, search_opts, train_opts
+    mfas_opts = add_config_options(p, MfasConfig, MFAS_OPTIONS, rename={k: f'mfas_{k}' for k in MFAS_OPTIONS},
+                                   bases={k: v.mfas_config() for k, v in PROTOCOLS.items()})
+    return p, search_opts, train_opts, mfas_opts
 
-def configs_from_args(a, search_opts, train_opts) -> tuple:
-    "(SearchConfig, TrainConfig) of `ssmnas_run`'s arguments: the protocol's, then the options given."
-    scfg0, tcfg0 = get_protocol(a.protocol).configs()
+MFAS_OPTIONS = ('layers', 'iterations', 'K', 'epochs', 'inner')   # --mfas_layers etc.: MFAS's search (--method mfas)
+
+def configs_from_args(a, search_opts, train_opts, mfas_opts=None) -> tuple:
+    "(SearchConfig, TrainConfig, MfasConfig) of `ssmnas_run`'s arguments: the protocol's, then the options given."
+    proto = get_protocol(a.protocol)
+    scfg0, tcfg0 = proto.configs()
     scfg = config_from_options(SearchConfig, a, search_opts, base=scfg0)
     tcfg = config_from_options(TrainConfig, a, train_opts, base=tcfg0, batch_size=scfg.batch_size, seed=scfg.seed)
-    return scfg, tcfg
+    mcfg = config_from_options(MfasConfig, a, mfas_opts or {}, base=proto.mfas_config(), batch_size=scfg.batch_size, seed=scfg.seed)
+    return scfg, tcfg, mcfg
 
 @cli_errors
 def ssmnas_run(argv=None):
     "Console entry point for one trial."
-    parser, search_opts, train_opts = _run_parser()
+    parser, *options = _run_parser()
     a = parser.parse_args(argv)
     # settings, device, data, pools and the output folder are all checked before any slow work
     check_method(a.method)
-    scfg, tcfg = configs_from_args(a, search_opts, train_opts)
+    scfg, tcfg, mcfg = configs_from_args(a, *options)
     pick_device(a.device)
     data = open_dataset(a.data)
     check_method(a.method, data)
-    m = run_trial(data, a.method, a.r, scfg.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh)
+    m = run_trial(data, a.method, a.r, scfg.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh,
+                  mfas_cfg=mcfg)
     print(json.dumps({k: m[k] for k in ('method', 'r', 'seed', 'accuracy', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1') if k in m}))

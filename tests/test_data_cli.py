@@ -16,7 +16,8 @@ def run(script, *args):
     exe = shutil.which(script)
     if exe: cmd = [exe]
     else:
-        cmd = [sys.executable, '-c', f'import sys; sys.argv[0] = {script!r}; from {ENTRY[script]} import {script}; {script}()']
+        cmd = [sys.executable, '-c',
+               f'import sys; sys.argv[0] = {script!r}; from {ENTRY[script]} import {script}; {script}()']
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')])}
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
 
@@ -71,7 +72,8 @@ def test_check_nan_in_features(twin, tmp_path):
 
 
 def test_check_missing_key(twin, tmp_path):
-    assert_one_line_error(run('ssmnas_check', broken(twin, tmp_path, lambda f: f.__delitem__('genres'))), 'genres: missing key')
+    assert_one_line_error(run('ssmnas_check', broken(twin, tmp_path, lambda f: f.__delitem__('genres'))),
+                          'genres: missing key')
 
 
 def test_check_all_zero_label_row(twin, tmp_path):

@@ -1,4 +1,5 @@
-"The three experiment notebooks (nbs/experiments/) run end to end by papermill on a tiny protocol, in the order of `make study`."
+"""The three experiment notebooks (nbs/experiments/) run end to end by papermill on a tiny protocol,
+in the order of `make study`."""
 import csv, json, time
 from pathlib import Path
 
@@ -9,11 +10,11 @@ from ssmnas.synth import make_synthetic_mmimdb
 
 REPO = Path(__file__).resolve().parents[1]
 NBS = REPO/'nbs'/'experiments'
-METHODS, R_VALUES, TRIALS = ['ssl', 'bmnas', 'probe', 'text_only'], [0.2, 1.0], 2
+METHODS, R_VALUES, TRIALS = ['ssl', 'bmnas', 'mfas', 'probe', 'text_only'], [0.2, 1.0], 2
 SEARCHES = ['ssl', 'bmnas']
 TINY = dict(r_values=R_VALUES, trials=TRIALS, seed_base=0, methods=METHODS, device='cpu', batch_size=32,
             search_epochs=1, rep_epochs=1, clf_epochs=2, C=8, L=4, image_width_div=16, text_pretrain_epochs=1,
-            temperature=0.5)
+            temperature=0.5, extra_mfas={'layers': 2, 'iterations': 1, 'K': 2, 'epochs': 1})
 
 def _execute(name, out_dir, **params):
     t0 = time.perf_counter()
@@ -50,9 +51,10 @@ def test_notebooks_have_parameters_cell():
         params = [c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])]
         assert len(params) == 1, name
         src = ''.join(params[0]['source'])
-        for p in ('data_path', 'protocol', 'runs_dir', 'reports_dir', 'r_values', 'trials', 'seed_base', 'methods', 'device',
-                  'batch_size', 'search_epochs', 'rep_epochs', 'clf_epochs', 'C', 'L', 'image_width_div',
-                  'image_weights', 'text_pretrain_epochs', 'temperature', 'extra_search', 'extra_train'):
+        for p in ('data_path', 'protocol', 'runs_dir', 'reports_dir', 'r_values', 'trials', 'seed_base', 'methods',
+                  'device', 'batch_size', 'search_epochs', 'rep_epochs', 'clf_epochs', 'C', 'L', 'image_width_div',
+                  'image_weights', 'text_pretrain_epochs', 'temperature', 'extra_search', 'extra_train', 'extra_mfas',
+                  'executor', 'gpus_per_trial', 'address'):
             assert f'\n{p} = ' in '\n' + src, (name, p)
     assert (NBS/'.notest').exists()
 
@@ -68,18 +70,22 @@ def test_r_sweep_reports(study):
     for r in rows:
         assert 0 <= float(r['weighted_f1']) <= 1
         if r['method'] in SEARCHES: assert r['genotype'].startswith('Cell 1') and ' | Cell 2' in r['genotype']
-        else: assert int(r['n_search_rows']) == 0 and r['genotype'].startswith({'probe': 'linear probe', 'text_only': 'text'}[r['method']])
+        elif r['method'] == 'mfas': assert r['genotype'].startswith('layer 1: Image_') and int(r['n_search_rows']) > 0
+        else: assert (int(r['n_search_rows']) == 0
+                      and r['genotype'].startswith({'probe': 'linear probe', 'text_only': 'text'}[r['method']]))
     summary = _csv(rep/'r_sweep_summary.csv')
     assert len(summary) == len(METHODS) * len(R_VALUES) and all(int(float(s['n'])) == TRIALS for s in summary)
     stats = _csv(rep/'r_sweep_stats.csv')
-    assert [(s['comparison'], float(s['r'])) for s in stats] == [(f'ssl - {m}', r) for m in METHODS[1:] for r in R_VALUES]
+    assert [(s['comparison'], float(s['r'])) for s in stats] == \
+           [(f'ssl - {m}', r) for m in METHODS[1:] for r in R_VALUES]
     assert all(int(s['n_pairs']) == TRIALS for s in stats)
     assert (rep/'fig3_r_sweep.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     proto = json.loads((rep/'r_sweep_protocol.json').read_text())
     assert proto['parameters']['r_values'] == R_VALUES and proto['parameters']['clf_epochs'] == 2
     assert proto['search_config']['C'] == 8 and proto['train_config']['rep_epochs'] == 1
     assert proto['data']['path'].endswith('tiny.hdf5') and proto['run_info']['device'] == 'cpu'
-    assert proto['trial_timings']['n_trials'] == len(rows) and proto['trial_timings']['total_s'] > 0 and proto['wall_s'] > 0
+    assert (proto['trial_timings']['n_trials'] == len(rows) and proto['trial_timings']['total_s'] > 0
+            and proto['wall_s'] > 0)
 
 def test_r_sweep_rerun_reads_trials_back(study):
     assert len(study['mtimes']) == len(METHODS) * len(R_VALUES) * TRIALS
@@ -92,7 +98,8 @@ def test_r_sweep_rerun_reads_trials_back(study):
 def test_table3_reports(study):
     rep = study['reports']
     md = (rep/'table3.md').read_text()
-    for s in ('62.50', '62.92 ± 0.03', '62.46 ± 0.06', '57.54', 'quoted, real MM-IMDB', 'tiny.hdf5', 'no step 2', 'synthetic twin'):
+    for s in ('62.50', '62.92 ± 0.03', '62.46 ± 0.06', '57.54', 'quoted, real MM-IMDB', 'tiny.hdf5', 'no step 2',
+              'synthetic twin'):
         assert s in md, s
     assert md.count('(n = 2)') == len(METHODS)
     rows = _csv(rep/'table3.csv')
@@ -114,10 +121,11 @@ def test_architectures_reports(study):
     assert all(int(float(f['n_trials'])) == TRIALS and 0 < float(f['share']) <= 1 for f in freq)
     for m in SEARCHES:   # every trial's architecture has a cell with one op: each (method, r)'s op shares sum to >= 1
         for r in R_VALUES:
-            assert sum(float(f['share']) for f in freq if f['method'] == m and float(f['r']) == r and f['kind'] == 'op') >= 1
+            assert sum(float(f['share']) for f in freq
+                       if f['method'] == m and float(f['r']) == r and f['kind'] == 'op') >= 1
     nb = json.loads((study['tmp']/'architectures.ipynb').read_text())
     text = ''.join(''.join(o.get('text', '')) for c in nb['cells'] for o in c.get('outputs', []))
-    assert 'share of trials using the Text modality' in text and 'most frequent' in text
+    assert 'share of trials using the Text modality' in text and 'most frequent' in text and '(d) mfas r = 1' in text
 
 def test_runtime(study):
     print({k: round(v, 1) for k, v in study['secs'].items()})
@@ -140,7 +148,8 @@ def test_notebooks_refuse_bad_data_before_any_trial(tmp_path):
     bad = make_synthetic_mmimdb(tmp_path/'bad.hdf5', n_samples=60, height=32, width=32)
     with h5py.File(bad, 'r+') as f: f['genres'][3] = 0
     with pytest.raises(papermill.PapermillExecutionError, match='genres: row 3 has no label'):
-        _execute('r_sweep', tmp_path, **TINY, data_path=str(bad), reports_dir=str(tmp_path/'reports'), runs_dir=str(tmp_path/'runs'))
+        _execute('r_sweep', tmp_path, **TINY, data_path=str(bad), reports_dir=str(tmp_path/'reports'),
+                 runs_dir=str(tmp_path/'runs'))
     assert not (tmp_path/'runs').exists() and not (tmp_path/'reports').exists()
 
 
@@ -149,14 +158,16 @@ def test_cpu_protocol_is_what_make_study_ran():
     import dataclasses
     from ssmnas.trial import _run_parser, configs_from_args, get_protocol
     rec = json.loads((REPO/'reports'/'r_sweep_protocol.json').read_text())
-    parser, search_opts, train_opts = _run_parser()
+    parser, *options = _run_parser()
     args = parser.parse_args(['--data', 'x.hdf5', '--method', 'ssl', '--r', '0.1', '--out', 'o', '--protocol', 'cpu'])
-    scfg, tcfg = configs_from_args(args, search_opts, train_opts)
+    scfg, tcfg, mcfg = configs_from_args(args, *options)
     as_json = lambda c: json.loads(json.dumps(dataclasses.asdict(c)))
     assert rec['protocol'] == 'cpu'
     assert as_json(scfg) == rec['search_config'] and as_json(tcfg) == rec['train_config']
+    assert as_json(mcfg) == rec['mfas_config']
     assert [float(r) for r in get_protocol('cpu').r_values] == rec['parameters']['r_values']
     assert get_protocol('cpu').trials == rec['parameters']['trials']
     # an option given on top of the protocol wins
-    args = parser.parse_args(['--data', 'x.hdf5', '--method', 'ssl', '--r', '0.1', '--out', 'o', '--protocol', 'cpu', '--C', '32'])
-    assert configs_from_args(args, search_opts, train_opts)[0].C == 32
+    args = parser.parse_args(['--data', 'x.hdf5', '--method', 'ssl', '--r', '0.1', '--out', 'o', '--protocol', 'cpu',
+                              '--C', '32'])
+    assert configs_from_args(args, *options)[0].C == 32

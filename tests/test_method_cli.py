@@ -8,16 +8,20 @@ TINY = ['--batch_size', '32', '--C', '8', '--L', '4', '--image_width_div', '16',
 
 def _cli(name, *args):
     exe = shutil.which(name)
-    cmd = [exe] if exe else [sys.executable, '-c', f'import sys; from ssmnas.{ {"ssmnas_search": "search", "ssmnas_run": "trial"}[name]} import {name}; sys.argv[0] = "{name}"; {name}()']
+    cmd = [exe] if exe else [sys.executable, '-c',
+                             f'import sys; from ssmnas.{ {"ssmnas_search": "search", "ssmnas_run": "trial"}[name]} '
+                             f'import {name}; sys.argv[0] = "{name}"; {name}()']
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=300)
 
 @pytest.fixture(scope='module')
 def twin(tmp_path_factory):
-    return make_synthetic_mmimdb(tmp_path_factory.mktemp('twin')/'twin.hdf5', n_samples=200, height=64, width=40, seed=4)
+    return make_synthetic_mmimdb(tmp_path_factory.mktemp('twin')/'twin.hdf5', n_samples=200, height=64, width=40,
+                                 seed=4)
 
 def test_search_cli_writes_genotype(twin, tmp_path):
     out = tmp_path/'search'
-    res = _cli('ssmnas_search', '--data', twin, '--objective', 'contrastive', '--epochs', '2', '--out', out, '--r', '0.2', *TINY)
+    res = _cli('ssmnas_search', '--data', twin, '--objective', 'contrastive', '--epochs', '2', '--out', out,
+               '--r', '0.2', *TINY)
     assert res.returncode == 0, res.stderr
     geno = json.loads((out/'genotype.json').read_text())
     assert len(geno['cells']) == 2 and all(c['line'] in res.stdout for c in geno['cells'])
@@ -38,7 +42,8 @@ def test_run_cli_and_rerun(twin, tmp_path):
     again = _cli('ssmnas_run', *args)
     assert again.returncode == 0 and (out/'metrics.json').stat().st_mtime_ns == stamp
 
-@pytest.mark.parametrize('bad, says', [(['--r', '0'], 'r must'), (['--r', '1.5'], 'r must'), (['--r', '0.001'], 'labeled')])
+@pytest.mark.parametrize('bad, says', [(['--r', '0'], 'r must'), (['--r', '1.5'], 'r must'),
+                                        (['--r', '0.001'], 'labeled')])
 def test_run_cli_bad_r(twin, tmp_path, bad, says):
     out = tmp_path/'bad'
     res = _cli('ssmnas_run', '--data', twin, '--method', 'ssl', '--seed', '0', '--out', out, *bad, *TINY)
@@ -55,7 +60,8 @@ def test_search_cli_missing_file(tmp_path):
 def test_run_cli_baselines(twin, tmp_path, method):
     "The baselines run from the shell like the searches, on the same rows (no search)."
     out = tmp_path/method
-    res = _cli('ssmnas_run', '--data', twin, '--method', method, '--r', '0.5', '--seed', '1', '--out', out, '--clf_epochs', '2', *TINY)
+    res = _cli('ssmnas_run', '--data', twin, '--method', method, '--r', '0.5', '--seed', '1', '--out', out,
+               '--clf_epochs', '2', *TINY)
     assert res.returncode == 0, res.stderr
     m = json.loads(res.stdout.strip().splitlines()[-1])
     assert m['method'] == method and 0 <= m['weighted_f1'] <= 1
@@ -65,5 +71,6 @@ def test_run_cli_baselines(twin, tmp_path, method):
 def test_run_cli_bad_method(twin, tmp_path, method, says):
     res = _cli('ssmnas_run', '--data', twin, '--method', method, '--r', '0.5', '--out', tmp_path/'m', *TINY)
     lines = res.stderr.strip().splitlines()
-    assert res.returncode != 0 and len(lines) == 1 and 'method must be one of' in lines[0] and says in lines[0], res.stderr
+    assert (res.returncode != 0 and len(lines) == 1 and 'method must be one of' in lines[0]
+            and says in lines[0]), res.stderr
     assert not (tmp_path/'m').exists()

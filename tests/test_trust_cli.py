@@ -20,7 +20,8 @@ def installed(name):
 
 def cli(name, *args, wait=True):
     exe = installed(name)
-    cmd = [exe] if exe else [sys.executable, '-c', f'import sys; from ssmnas.{MODULES[name]} import {name}; sys.argv[0] = "{name}"; {name}()']
+    cmd = [exe] if exe else [sys.executable, '-c',
+                             f'import sys; from ssmnas.{MODULES[name]} import {name}; sys.argv[0] = "{name}"; {name}()']
     cmd += [str(a) for a in args]
     if not wait: return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -47,7 +48,8 @@ def twin(tmp_path_factory):
 
 def edited(twin, tmp_path, edit, name='bad.hdf5'):
     bad = tmp_path/name
-    shutil.copy(twin, bad); shutil.copy(twin.with_name(twin.stem + '.token_vectors.npy'), bad.with_name(bad.stem + '.token_vectors.npy'))
+    shutil.copy(twin, bad)
+    shutil.copy(twin.with_name(twin.stem + '.token_vectors.npy'), bad.with_name(bad.stem + '.token_vectors.npy'))
     with h5py.File(bad, 'r+') as f: edit(f)
     return bad
 
@@ -56,14 +58,16 @@ def _nan_feature(f): f['features'][7, 3] = np.nan
 def _no_label(f): f['genres'][4] = 0
 def _label_two(f): f['genres'][2, 0] = 2
 
-@pytest.mark.parametrize('edit, says', [(_nan_feature, 'features: NaN or inf in row 7'), (_no_label, 'genres: row 4 has no label'),
+@pytest.mark.parametrize('edit, says', [(_nan_feature, 'features: NaN or inf in row 7'),
+                                         (_no_label, 'genres: row 4 has no label'),
                                          (_label_two, 'genres: row 2 holds a value other than 0 or 1')])
 def test_every_entry_point_refuses_what_check_refuses(twin, tmp_path, edit, says):
     bad = edited(twin, tmp_path, edit)
     one_line_error(cli('ssmnas_check', bad), 'ssmnas_check', says)
-    one_line_error(cli('ssmnas_search', '--data', bad, '--epochs', '1', '--out', tmp_path/'s', '--r', '0.3', *TINY), 'ssmnas_search', says)
-    one_line_error(cli('ssmnas_run', '--data', bad, '--method', 'bmnas', '--r', '0.3', '--out', tmp_path/'t', '--search_epochs', '1',
-                       '--clf_epochs', '1', *TINY), 'ssmnas_run', says)
+    one_line_error(cli('ssmnas_search', '--data', bad, '--epochs', '1', '--out', tmp_path/'s', '--r', '0.3', *TINY),
+                   'ssmnas_search', says)
+    one_line_error(cli('ssmnas_run', '--data', bad, '--method', 'bmnas', '--r', '0.3', '--out', tmp_path/'t',
+                       '--search_epochs', '1', '--clf_epochs', '1', *TINY), 'ssmnas_run', says)
     assert nothing_written(tmp_path/'s') and nothing_written(tmp_path/'t')
 
 
@@ -71,8 +75,8 @@ def test_diverging_loss_stops_in_one_line(twin, tmp_path):
     # finite features at float32's edge pass the check but make the text backbone's loss NaN
     def huge(f): f['features'][...] = np.sign(f['features'][...] + 1e-9) * 3e38
     bad = edited(twin, tmp_path, huge)
-    res = cli('ssmnas_run', '--data', bad, '--method', 'ssl', '--r', '0.3', '--out', tmp_path/'t', '--search_epochs', '1', '--rep_epochs', '1',
-              '--clf_epochs', '1', *TINY)
+    res = cli('ssmnas_run', '--data', bad, '--method', 'ssl', '--r', '0.3', '--out', tmp_path/'t',
+              '--search_epochs', '1', '--rep_epochs', '1', '--clf_epochs', '1', *TINY)
     one_line_error(res, 'ssmnas_run', 'text backbone pretraining (BCE): the loss became nan at epoch 1')
     assert not (tmp_path/'t'/'metrics.json').exists()
 
@@ -85,27 +89,32 @@ def test_search_folder_refuses_other_data_and_damaged_checkpoint(twin, tmp_path)
     config = json.loads((out/'config.json').read_text())
     assert config['data']['fingerprint'] and config['data']['bytes'] == twin.stat().st_size
     other = edited(twin, tmp_path, lambda f: f['genres'].__setitem__((5, 22), 1 - f['genres'][5, 22]), 'other.hdf5')
-    one_line_error(cli('ssmnas_search', '--data', other, *args), 'ssmnas_search', 'differs: data.path', 'data.fingerprint', '--fresh')
+    one_line_error(cli('ssmnas_search', '--data', other, *args), 'ssmnas_search',
+                   'differs: data.path', 'data.fingerprint', '--fresh')
     # a truncated checkpoint beside the finished search makes it an unfinished one that cannot resume
     (out/'checkpoint.pt').write_bytes(b'PK\x03\x04 not a whole checkpoint')
-    one_line_error(cli('ssmnas_search', '--data', twin, *args), 'ssmnas_search', 'checkpoint.pt: cannot resume', '--fresh')
+    one_line_error(cli('ssmnas_search', '--data', twin, *args), 'ssmnas_search', 'checkpoint.pt: cannot resume',
+                   '--fresh')
     res = cli('ssmnas_search', '--data', twin, *args, '--fresh')
     assert res.returncode == 0, res.stderr
     assert not (out/'checkpoint.pt').exists() and (out/'genotype.json').exists()
-    for line in (out/'history.jsonl').read_text().splitlines(): json.loads(line, parse_constant=lambda c: pytest.fail(f'{c} in history'))
+    for line in (out/'history.jsonl').read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f'{c} in history'))
 
 
 def test_real_looking_file_needs_named_image_weights(twin, tmp_path):
     real = edited(twin, tmp_path, lambda f: f.attrs.__delitem__('ssmnas_synthetic'), 'real.hdf5')
     args = ['--method', 'bmnas', '--r', '0.3', '--search_epochs', '1', '--clf_epochs', '1', *TINY]
-    one_line_error(cli('ssmnas_run', '--data', real, '--out', tmp_path/'t', *args), 'ssmnas_run', '--image_weights random')
+    one_line_error(cli('ssmnas_run', '--data', real, '--out', tmp_path/'t', *args), 'ssmnas_run',
+                   '--image_weights random')
     assert nothing_written(tmp_path/'t')
     res = cli('ssmnas_run', '--data', real, '--out', tmp_path/'t', *args, '--image_weights', 'random')
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path/'t'/'run.json').read_text())['image_weights'] == 'random'
 
 
-@pytest.mark.parametrize('bad, says', [(['--seed', '-1'], 'seed must be an integer >= 0'), (['--device', 'tpu'], "unknown device 'tpu'"),
+@pytest.mark.parametrize('bad, says', [(['--seed', '-1'], 'seed must be an integer >= 0'),
+                                        (['--device', 'tpu'], "unknown device 'tpu'"),
                                         (['--clf_epochs', '0'], 'clf_epochs must be an integer >= 1'),
                                         (['--rep_epochs', '-2'], 'rep_epochs must be an integer >= 0'),
                                         (['--L', '5'], 'L must be a perfect square')])
@@ -118,19 +127,23 @@ def test_bad_arguments(twin, tmp_path, bad, says):
 def test_output_folder_problems(twin, tmp_path):
     (tmp_path/'afile').write_text('x')
     args = ['--data', twin, '--epochs', '1', '--r', '0.3', *TINY]
-    one_line_error(cli('ssmnas_search', *args, '--out', tmp_path/'afile'), 'ssmnas_search', 'afile: exists and is not a folder')
+    one_line_error(cli('ssmnas_search', *args, '--out', tmp_path/'afile'), 'ssmnas_search',
+                   'afile: exists and is not a folder')
     if Path('/sys').is_dir():     # sysfs refuses new folders even to root, like a read-only mount
-        one_line_error(cli('ssmnas_search', *args, '--out', '/sys/ssmnas_out'), 'ssmnas_search', '/sys/ssmnas_out: cannot write here')
+        one_line_error(cli('ssmnas_search', *args, '--out', '/sys/ssmnas_out'), 'ssmnas_search',
+                       '/sys/ssmnas_out: cannot write here')
 
 
 def test_small_posters_and_closed_pipe(twin, tmp_path):
     res = cli('ssmnas_synth', tmp_path/'small.hdf5', '--n_samples', 30, '--height', 16, '--width', 16)
     one_line_error(res, 'ssmnas_synth', 'height must be an integer >= 32')
     assert not (tmp_path/'small.hdf5').exists()
-    small = edited(twin, tmp_path, lambda f: (f.__delitem__('images'), f.create_dataset('images', data=np.zeros((200, 3, 16, 24), np.int32))))
+    small = edited(twin, tmp_path, lambda f: (f.__delitem__('images'),
+                                              f.create_dataset('images', data=np.zeros((200, 3, 16, 24), np.int32))))
     res = cli('ssmnas_check', small)
     assert res.returncode == 0 and 'warning: modality image: 16 x 24 images are smaller than the 32 x 32' in res.stdout
-    one_line_error(cli('ssmnas_search', '--data', small, '--epochs', '1', '--out', tmp_path/'s', *TINY), 'ssmnas_search', '16 x 24 images')
+    one_line_error(cli('ssmnas_search', '--data', small, '--epochs', '1', '--out', tmp_path/'s', *TINY),
+                   'ssmnas_search', '16 x 24 images')
     exe = installed('ssmnas_check') or pytest.skip('ssmnas_check is not installed')
     piped = subprocess.run(f'"{exe}" "{twin}" | head -1', shell=True, capture_output=True, text=True, timeout=120)
     assert piped.stdout.count('\n') == 1 and piped.stderr == '', piped.stderr
@@ -141,14 +154,16 @@ def test_damaged_hdf5_and_foreign_posters(twin, tmp_path):
     shutil.copy(twin, damaged)
     with open(damaged, 'r+b') as f: f.seek(512); f.write(bytes(3584))
     one_line_error(cli('ssmnas_check', damaged), 'ssmnas_check', 'damaged')
-    uint8 = edited(twin, tmp_path, lambda f: (f.__delitem__('images'), f.create_dataset('images', data=np.zeros((200, 3, 64, 40), np.uint8))))
+    uint8 = edited(twin, tmp_path, lambda f: (f.__delitem__('images'),
+                                              f.create_dataset('images', data=np.zeros((200, 3, 64, 40), np.uint8))))
     one_line_error(cli('ssmnas_check', uint8), 'ssmnas_check', 'images: wrong dtype uint8, expected int32')
 
 
 @pytest.mark.slow
 def test_second_process_on_a_folder_is_refused_and_a_killed_one_leaves_no_lock(twin, tmp_path):
     out = tmp_path/'t'
-    args = ['--data', twin, '--method', 'ssl', '--r', '0.3', '--out', out, '--search_epochs', '30', '--rep_epochs', '1', '--clf_epochs', '1', *TINY]
+    args = ['--data', twin, '--method', 'ssl', '--r', '0.3', '--out', out, '--search_epochs', '30', '--rep_epochs', '1',
+            '--clf_epochs', '1', *TINY]
     first = cli('ssmnas_run', *args, wait=False)
     try:
         for _ in range(600):

@@ -1,0 +1,72 @@
+"""The whole study in one command: Exp. 1 (r_sweep), Exp. 2 (table3) and Fig. 4 (architectures), run in that order by
+papermill with one parameter set, and the wall time of each written to `<reports>/study_run.json`.
+
+    python scripts/study.py --data data/synthetic_mmimdb.hdf5                      # `make study`: the cpu protocol
+    python scripts/study.py --data /data/multimodal_imdb.hdf5 --protocol paper --device cuda \
+        --runs runs/paper --reports reports/paper -p image_weights /models/vgg19.pth
+
+A killed run resumes (finished trials are read back). Needs papermill and ipykernel (`make wheelhouse` collects them
+for a machine without internet).
+"""
+import argparse, json, platform, sys, time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ('r_sweep', 'table3', 'architectures')
+
+
+def _value(text):
+    "A -p value as papermill's -y would read it: JSON where it parses (numbers, lists, dicts, null), else the string."
+    try: return json.loads(text)
+    except json.JSONDecodeError: return text
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(prog='study', description=__doc__.split('\n\n')[0])
+    p.add_argument('--data', required=True, help='the hdf5 file (or another supported layout) every notebook reads')
+    p.add_argument('--protocol', default='cpu', help="'cpu' (make study) or 'paper'")
+    p.add_argument('--device', default='auto')
+    p.add_argument('--runs', default='runs', help='trial folders go to RUNS/r_sweep and RUNS/table3')
+    p.add_argument('--reports', default='reports', help='reports and the executed notebooks (REPORTS/executed)')
+    p.add_argument('-p', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
+                   help='one more notebook parameter, e.g. -p trials 10 -p image_weights /models/vgg19.pth')
+    p.add_argument('--kernel', default='python3')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    a = parse(argv)
+    if not Path(a.data).is_file(): sys.exit(f'study: error: --data {a.data}: no such file')
+    try: import papermill
+    except ImportError: sys.exit("study: error: papermill is not installed "
+                                 "(pip install papermill ipykernel, or from `make wheelhouse`)")
+    runs, reports = Path(a.runs), Path(a.reports)
+    (reports/'executed').mkdir(parents=True, exist_ok=True)
+    common = {'data_path': str(a.data), 'protocol': a.protocol, 'device': a.device, 'reports_dir': str(reports)}
+    common |= {k: _value(v) for k, v in a.p}
+    per_notebook = {'r_sweep': {'runs_dir': str(runs/'r_sweep')},
+                    'table3': {'runs_dir': str(runs/'table3'), 'sweep_runs_dir': str(runs/'r_sweep')},
+                    'architectures': {'runs_dir': str(runs/'r_sweep')}}
+    walls, t0 = {}, time.perf_counter()
+    for name in NOTEBOOKS:
+        print(f'== {name}', flush=True)
+        t = time.perf_counter()
+        papermill.execute_notebook(str(REPO/'nbs'/'experiments'/f'{name}.ipynb'),
+                                   str(reports/'executed'/f'{name}.ipynb'), parameters=common | per_notebook[name],
+                                   kernel_name=a.kernel, cwd=str(REPO))
+        walls[name] = round(time.perf_counter() - t, 1)
+        print(f'== {name}: {walls[name]} s', flush=True)
+    total = round(time.perf_counter() - t0, 1)
+    record = {'what': 'the whole study (Exp. 1, Exp. 2, Fig. 4), one command', 'parameters': common, 'runs': str(runs),
+              'wall_s': walls, 'total_wall_s': total, 'python': platform.python_version(), 'machine': platform.node()}
+    try:
+        import torch
+        record['torch'] = torch.__version__
+        record['gpu'] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError: pass
+    (reports/'study_run.json').write_text(json.dumps(record, indent=1) + '\n')
+    print(f'the whole study: {total} s ({total / 60:.1f} min); {reports/"study_run.json"}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,120 @@
+"A tiny sweep through a local Ray runtime (2 CPUs): the local executor's metrics, a worker killed mid-search, failures."
+import json, os, time
+from pathlib import Path
+
+import pytest
+import torch
+
+ray = pytest.importorskip('ray')
+from ssmnas.core import SsmnasError
+from ssmnas.data import open_dataset
+from ssmnas.synth import make_synthetic_mmimdb
+from ssmnas.sweep import run_sweep, ssmnas_sweep, SweepFailed, trial_dir, _sweep_parser
+from ssmnas.trial import configs_from_args, run_trial
+
+# the sweep as ssmnas_sweep takes it: the configurations below are the command's, so that it reads the trials back
+JOBS = (['ssl', 'bmnas'], [0.5], [0])                # methods, r values, seeds
+SWEEP = ['--methods', 'ssl', 'bmnas', '--r', '0.5', '--seeds', '0', '--device', 'cpu']
+TINY = ['--protocol', 'paper', '--batch_size', '32', '--search_epochs', '2', '--rep_epochs', '1', '--clf_epochs', '2',
+        '--C', '8', '--L', '4', '--image_width_div', '16', '--text_pretrain_epochs', '1']
+
+@pytest.fixture(scope='module')
+def ctx(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('sweep')
+    path = make_synthetic_mmimdb(tmp/'tiny.hdf5', n_samples=200, height=64, width=40)
+    parser, *options = _sweep_parser()
+    scfg, tcfg = configs_from_args(parser.parse_args(['--data', str(path), '--out', str(tmp), *TINY]), *options)[:2]
+    # one torch thread, as each Ray task with one CPU has: the same thread count gives the same bits
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    try: local = run_sweep(open_dataset(path), *JOBS, tmp/'local', scfg, tcfg, device='cpu', progress=False)
+    finally: torch.set_num_threads(threads)
+    secs = {'local': time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    secs['ray_init'] = time.perf_counter() - t0
+    yield dict(tmp=tmp, path=path, scfg=scfg, tcfg=tcfg, local=local, secs=secs)
+    ray.shutdown()
+    print({k: round(v, 1) for k, v in secs.items()})
+
+def _ray_sweep(ctx, root, **kw):
+    return run_sweep(str(ctx['path']), *JOBS, ctx['tmp']/root, ctx['scfg'], ctx['tcfg'], device='cpu', executor='ray',
+                     progress=False, **kw)
+
+def _mtimes(root):
+    return {str(p): p.stat().st_mtime_ns for p in sorted(Path(root).glob('*/metrics.json'))}
+
+def test_ray_matches_local(ctx):
+    t0 = time.perf_counter()
+    got = _ray_sweep(ctx, 'ray')
+    ctx['secs']['ray_sweep'] = time.perf_counter() - t0
+    assert [(m['method'], m['seed']) for m in got] == [('ssl', 0), ('bmnas', 0)]
+    assert got == ctx['local']                          # every metric, to the last bit, and the genotypes
+    for m in ('ssl', 'bmnas'):
+        for f in ('metrics.json', 'genotype.json', 'pools.json'):
+            got, want = (trial_dir(ctx['tmp']/root, m, 0.5, 0)/f for root in ('ray', 'local'))
+            assert got.read_text() == want.read_text(), (m, f)
+    assert ray.is_initialized()                         # a runtime the caller started is left running
+
+def test_ray_rerun_reads_back(ctx):
+    before = _mtimes(ctx['tmp']/'ray')
+    assert len(before) == 2
+    got = _ray_sweep(ctx, 'ray')
+    assert got == ctx['local'] and _mtimes(ctx['tmp']/'ray') == before
+
+def test_worker_killed_mid_search_resumes(ctx):
+    marker = ctx['tmp']/'killed_once'
+
+    def dying_trial(data, *args, **kwargs):
+        # the first attempt ends its worker process after the first of the two search epochs (its checkpoint written)
+        if not marker.exists():
+            import ssmnas.trial
+            search = ssmnas.trial.search
+            def exit_after_epoch_1(epoch):
+                if epoch == 1: marker.write_text(str(os.getpid())); os._exit(1)
+            ssmnas.trial.search = lambda *a, **k: search(*a, **k, on_epoch_end=exit_after_epoch_1)
+        return run_trial(data, *args, **kwargs)
+
+    got = run_sweep(str(ctx['path']), ['ssl'], [0.5], [0], ctx['tmp']/'killed', ctx['scfg'], ctx['tcfg'], device='cpu',
+                    executor='ray', max_retries=2, progress=False, trial_fn=dying_trial)
+    assert marker.exists()                                            # the first attempt did die
+    folder = trial_dir(ctx['tmp']/'killed', 'ssl', 0.5, 0)
+    assert json.loads((folder/'search'/'run.json').read_text())['resumed_from_epoch'] == 1
+    assert got == ctx['local'][:1]                                    # the same metrics as the uninterrupted trial
+
+def test_failed_trial_reported_others_finish(ctx, capsys):
+    def flaky(data, method, r, seed, out, *a, **k):
+        if seed == 1: raise RuntimeError(f'no luck for {method}\nsecond line')
+        return {'method': method, 'seed': seed, 'rows': data.n_rows}
+
+    with pytest.raises(SweepFailed) as e:
+        run_sweep(str(ctx['path']), ['ssl', 'bmnas'], [0.5], [0, 1, 2], ctx['tmp']/'flaky', executor='ray',
+                  trial_fn=flaky)
+    root = ctx['tmp']/'flaky'
+    assert str(e.value).startswith(f"2 of 6 trials failed, the others finished: {root/'ssl_r0.5_s1'} "
+                                   f"(RuntimeError: no luck for ssl); {root/'bmnas_r0.5_s1'} "
+                                   "(RuntimeError: no luck for bmnas)")
+    assert [m and m['seed'] for m in e.value.results] == [0, 0, None, None, 2, 2]
+    assert 'second line' in (root/'ssl_r0.5_s1'/'error.txt').read_text()
+    err = capsys.readouterr().err
+    assert f"trial failed: {root/'bmnas_r0.5_s1'}: RuntimeError: no luck for bmnas" in err
+
+def test_cli_ray_reads_back(ctx, capsys):
+    ssmnas_sweep(['--data', str(ctx['path']), '--out', str(ctx['tmp']/'ray'), '--executor', 'ray', *SWEEP, *TINY])
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x['weighted_f1'] for x in lines] == [m['weighted_f1'] for m in ctx['local']]
+    assert lines[1]['folder'] == str(ctx['tmp']/'ray'/'bmnas_r0.5_s0')
+
+def test_cli_bad_input_is_one_line(ctx, capsys):
+    with pytest.raises(SystemExit) as e:
+        ssmnas_sweep(['--data', str(ctx['path']), '--out', str(ctx['tmp']/'x'), '--executor', 'ray',
+                      '--gpus_per_trial', '1.5'])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'gpus_per_trial must be a fraction in (0, 1] or a whole number, got 1.5' in err[0]
+
+def test_no_room_is_one_line(ctx):
+    with pytest.raises(SsmnasError, match=r'Ray cluster \(0 GPU, 2 CPU\) has no room for one trial \(0 GPU, 3 CPU\)'):
+        _ray_sweep(ctx, 'no_room', cpus_per_trial=3)
+    assert ray.is_initialized()
