@@ -55,9 +55,11 @@ readme: $(STAMP) $(DATA)
 	$(BIN)/nbdev_clean --fname nbs/index.ipynb
 	$(BIN)/python scripts/readme.py
 
-# pyflakes' rules on the package (exported from the notebooks) and the tests
+# pyflakes' rules and lines of at most 120 characters (pyproject.toml) on the package (exported from the notebooks),
+# the tests and the scripts; line_limit.py is ruff's E501 less nbdev's generated `__all__` lines
 lint: $(STAMP)
 	$(BIN)/ruff check --select F --exclude ssmnas/_modidx.py ssmnas tests scripts
+	$(BIN)/python scripts/line_limit.py ssmnas tests scripts
 	$(BIN)/python scripts/readme.py --check
 
 # two notebooks at a time, one torch thread each: two 2-thread workers on 2 cores run 5x slower (measured 90 s vs 19 s)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# One script for a GPU session (about 7-8 minutes on one H100, at most 590 s by its timeouts): a CUDA
-# smoke run of every loop with host-synchronisation counts, then the full-size benchmark without and
-# with torch.compile.
+# One script for a GPU session: a CUDA smoke run of every loop with host-synchronisation counts, the full-size
+# benchmark without and with torch.compile, the whole study at a tiny protocol (papermill from wheelhouse/), and
+# trials per hour with 1, 2 and 4 trials packed on the card. All phases exceed one 10-minute device call: run them
+# as two calls, e.g. `smoke full` work first (`scripts/gpu_check.sh smoke; scripts/gpu_check.sh full`), then
+# `compile`, `study` and `packing`, carrying `wheelhouse` (made by `make wheelhouse`).
 #
 #   OUT=/some/dir scripts/gpu_check.sh [all|smoke|full|compile]   # everything under $OUT (default ./gpu_out)
 #
@@ -52,7 +54,7 @@ bench() {  # bench NAME TIMEOUT_S ARGS...
   echo "== $name: exit $rc after $((SECONDS - t0)) s"
 }
 
-PHASE="${1:-all}"   # all | smoke | full | compile | study (one run per device call if time is short)
+PHASE="${1:-all}"   # all | smoke | full | compile | study | packing (one run per device call if time is short)
 # 1. smoke: every loop on CUDA at the small size (search, view bank, tap cache, steps 2-3) + syncs per batch (~1 min)
 case "$PHASE" in all|smoke) bench smoke 100 --device cuda --n_rows 1024 --repeats 1 --view_bank 2 --out "$OUT/smoke" ;; esac
 # 2. the full size, eager: floor, augmentation, contrastive live + view bank of 8, supervised, steps 2-3 (~2.5 min)
@@ -71,5 +73,13 @@ case "$PHASE" in all|study)
   timeout 240 "$PY" scripts/study.py --data /tmp/ssmnas_twin.hdf5 --device cuda --runs /tmp/ssmnas_runs --reports "$OUT/study" \
     -p r_values '[0.1, 1.0]' -p trials 2 -p search_epochs 2 -p rep_epochs 2 -p clf_epochs 5 > "$OUT/study.log" 2>&1
   echo "== study: exit $? after $((SECONDS - t0)) s"; tail -n 5 "$OUT/study.log" ;;
+esac
+# 5. trials per hour with 1, 2 and 4 trials packed on the card (processes; the GPU machine has no Ray) (~3 min)
+case "$PHASE" in all|packing)
+  "$PY" -c 'from ssmnas.synth import make_synthetic_mmimdb as m; m("/tmp/ssmnas_pack.hdf5", n_samples=3000, height=256, width=160)'
+  timeout 200 "$PY" scripts/sweep_packing.py --data /tmp/ssmnas_pack.hdf5 --out /tmp/ssmnas_packing --protocol paper \
+    --search_epochs 2 --rep_epochs 2 --clf_epochs 2 --device cuda --engine processes --json "$OUT/reports/packing_cuda.json" \
+    > "$OUT/packing.log" 2>&1
+  echo "== packing: exit $?"; tail -n 8 "$OUT/packing.log" ;;
 esac
 ls -la "$OUT/reports" "$OUT/smoke"

@@ -70,7 +70,7 @@ def main(argv=None):
                     cfg = replace(base, objective=objective, seed=seed, **over)
                     pools = make_pools(data, a.r, seed)
                     use = label_use(pools, method, cfg, replace(tcfg, seed=seed))
-                    bb, _ = prepare_backbones(data, use['pretrain'], cfg)
+                    bb, _ = prepare_backbones(data, use['pretrain'], cfg.backbone)
                     s0 = time.perf_counter()
                     g = search(data, use['search_rows'], cfg, Path(tmp)/f'{method}_{len(rows)}_{seed}', backbones=bb,
                                progress=False, split=use['search_split'])

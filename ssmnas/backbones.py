@@ -13,12 +13,14 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import SsmnasError, batches, TrainingDiverged, seed_everything
+from dataclasses import dataclass
+
+from .core import SsmnasError, batches, TrainingDiverged, seed_everything, at_least
 from .check import validate_dataset
 
 # %% auto #0
 __all__ = ['VGG19_CFG', 'VGG19_TAPS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'VGG19Taps', 'Maxout', 'MaxoutMLP', 'fit_text_backbone',
-           'Backbones', 'build_backbones', 'fast_backbones', 'image_weights_for', 'prepare_backbones']
+           'Backbones', 'build_backbones', 'fast_backbones', 'image_weights_for', 'BackboneConfig', 'prepare_backbones']
 
 # %% ../nbs/05_backbones.ipynb #e64d482c
 VGG19_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M']
@@ -250,9 +252,18 @@ def image_weights_for(data, image_weights) -> str|None:
                           "or --image_weights random to use a random image backbone")
     return str(image_weights)
 
-def prepare_backbones(data, labeled_rows, cfg, device='cpu', compile:bool=False):
-    """Check the data, build its backbones (`cfg`: `image_width_div`, `image_weights`, `text_pretrain_epochs`, `seed`,
-    e.g. a `SearchConfig`); pretrain text MLPs on `labeled_rows` only; freeze (`fast_backbones` on CUDA)."""
+@dataclass(frozen=True)
+class BackboneConfig:
+    "The frozen backbones of a run: what `prepare_backbones` needs (`SearchConfig.backbone` gives a run's)."
+    image_width_div: int = 1             # 1 = VGG19; 8 = the width-reduced VGG19 of the CPU default
+    image_weights: str|None = None    # 'random', 'imagenet' or a state_dict file; None: random on a twin, else refused
+    text_pretrain_epochs: int = 30       # Maxout MLP pretraining on the labeled pool (0 = leave it random)
+    seed: int = 0                        # seeds the backbones' initialisation and the text pretraining
+    def __post_init__(self): at_least(self, image_width_div=1, text_pretrain_epochs=0, seed=0)
+
+def prepare_backbones(data, labeled_rows, cfg:BackboneConfig, device='cpu', compile:bool=False):
+    """Check the data, build its backbones (`cfg`: a `BackboneConfig`); pretrain text MLPs on `labeled_rows` only;
+    freeze (`fast_backbones` on CUDA)."""
     validate_dataset(data)
     weights = image_weights_for(data, cfg.image_weights)
     seed_everything(cfg.seed)

@@ -21,7 +21,7 @@ from .batches import BatchSource, plain_inputs
 from .synth import synth_genres, synth_posters, synth_vocab, synth_sequences
 from .augment import make_views
 from .backbones import prepare_backbones, fast_backbones
-from .viewbank import build_view_bank, build_tap_cache
+from .viewbank import build_view_bank, build_tap_cache, forget_view_banks
 from .loop import Objective, train_epoch
 from .search import SearchConfig, search, build_search_network
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
@@ -29,7 +29,8 @@ from .train import TrainConfig, build_encoder, learn_representation, train_class
 # %% auto #0
 __all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'CSV_COLUMNS', 'GPU_COMMANDS', 'bench_twin',
            'sync', 'time_calls', 'EpochClock', 'count_syncs', 'sweep_estimate', 'bench_name', 'run_bench',
-           'render_record', 'render_markdown', 'csv_rows', 'write_reports', 'save_bench', 'ssmnas_bench']
+           'render_record', 'render_markdown', 'csv_rows', 'sweep_section', 'write_reports', 'save_bench',
+           'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -116,8 +117,9 @@ def _sync_report(data, rows, backbones, cfg:SearchConfig, device, amp_dtype, n_b
                  ('contrastive', lambda: Objective('contrastive', views, cfg.temperature, amp_dtype, True)),
              'contrastive, view bank':
                  ('contrastive', lambda: Objective('contrastive', views, cfg.temperature, amp_dtype, True,
-                                                   bank=build_view_bank(data, sub, backbones, replace(cfg, view_bank=2),
-                                                                        device))),
+                                                   bank=build_view_bank(data, sub, backbones,
+                                                                        replace(cfg, view_bank=2).contrastive, cfg.L,
+                                                                        cfg.seed, device, amp_dtype))),
              'supervised, tap cache':
                  ('supervised', lambda: Objective('supervised', None, cfg.temperature, amp_dtype, True,
                                                   bank=build_tap_cache(data, sub, backbones, cfg.L, device,
@@ -267,7 +269,8 @@ def _bench_contrastive(b, floor, view_bank:int) -> tuple:
     b.log(f"(c') view bank of {view_bank}: build, then contrastive search")
     cfg_k = replace(b.cfg, view_bank=view_bank)
     sync(b.dev); t = time.perf_counter()
-    bank = build_view_bank(b.data, b.rows, b.backbones, cfg_k, b.dev)
+    forget_view_banks()                     # time a build, not a bank an earlier measurement left in this process
+    bank = build_view_bank(b.data, b.rows, b.backbones, cfg_k.contrastive, cfg_k.L, cfg_k.seed, b.dev, b.amp_dtype)
     sync(b.dev); build_s = time.perf_counter() - t
     ck = _search_run(b.data, b.rows, cfg_k, b.dev, b.backbones, b.root, 'bank', bank=bank, progress=b.progress)
     b.details['view_bank'] = ({'K': view_bank, 'build_s': build_s, 'bytes': bank.nbytes}
@@ -304,10 +307,11 @@ def _bench_steps23(b, genotype, floor) -> tuple:
     """(e) step 2 and step 3 as a trial runs them, timed by their `on_epoch_end` hooks; returns (step 2, step 3) epoch
     seconds."""
     b.log('(e) step 2 (NT-Xent) and step 3 (classifier)')
-    encoder = build_encoder(b.backbones, genotype, b.cfg).to(b.dev)
+    encoder = build_encoder(b.backbones, genotype, b.cfg.fusion, b.cfg.seed).to(b.dev)
     tcfg = TrainConfig(rep_epochs=1 + b.repeats, clf_epochs=1 + b.repeats, batch_size=b.B, seed=b.seed)
     clock2 = EpochClock(b.dev).start()
-    learn_representation(b.data, b.rows, encoder, tcfg, b.cfg, b.dev, progress=b.progress, on_epoch_end=clock2)
+    learn_representation(b.data, b.rows, encoder, tcfg, b.cfg.contrastive, b.dev, progress=b.progress,
+                         on_epoch_end=clock2)
     b.details['step2'] = step2 = clock2.summary()
     b.figs.append(_fig('e2', 'step 2 epoch (NT-Xent, live views, fixed architecture)', b.N / step2['epoch_s'],
                        'samples/s', 2 * b.N / step2['epoch_s'] / floor, f"set-up {step2['setup_s']:.1f} s"))
@@ -376,7 +380,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
     b.details['twin_s'] = time.perf_counter() - t
     b.cfg = SearchConfig(epochs=1 + repeats, batch_size=B, C=size['C'], L=L, image_width_div=size['image_width_div'],
                          text_pretrain_epochs=0, seed=seed)
-    b.backbones, _ = prepare_backbones(b.data, None, b.cfg, dev)
+    b.backbones, _ = prepare_backbones(b.data, None, b.cfg.backbone, dev)
     floor = _bench_floor(b)
     aug_ips = _bench_augmentation(b, floor)
     with tempfile.TemporaryDirectory(prefix='ssmnas_bench_') as root:
@@ -492,12 +496,42 @@ def csv_rows(rec:dict) -> list:
             **{k: sz[k] for k in ('n_rows', 'height', 'width', 'image_width_div', 'C', 'L', 'text')}}
     return [base | {k: f[k] for k in ('key', 'measure', 'value', 'unit', 'ratio_to_floor', 'note')}
             for f in rec['figures']]
+def sweep_section(records:list, packings:list) -> str:
+    """Markdown of sweeps on several devices: trials per hour with 1, 2 and 4 trials packed on one device (the
+    `packing_*.json` records of `scripts/sweep_packing.py`), and Exp. 1 on 8 GPUs extrapolated from a CUDA record."""
+    lines = ['## Sweeps on several devices', '']
+    for p in packings:
+        sw, sc = p['sweep'], p['search_config']
+        lines += [f"`{p['name']}` ({p['device_name']}, engine {p['engine']}, {p['packings'][0]['trials']} trials per "
+                  f"packing: {', '.join(sw['methods'])} at r {sw['r']}, protocol {sw['protocol']} with {sc['epochs']} "
+                  f"search epochs, C = {sc['C']}; the Exp. 1 column is 140 trials at these settings, not the "
+                  "paper's):", '',
+                  '| trials at once | trials per hour | vs one at a time | Exp. 1 on 8 such devices |',
+                  '|---:|---:|---:|---:|']
+        lines += [f"| {r['packing']} | {r['trials_per_hour']:,.1f} | {r['speedup_vs_first']:.2f} | "
+                  f"{r['exp1_hours_on_8_devices']:.2f} h |" for r in p['packings']]
+        lines.append('')
+    if not any(p['device'].startswith('cuda') for p in packings):
+        lines += ['Trials per hour on one GPU with 1, 2 and 4 trials packed: **not measured yet** (no GPU at hand); '
+                  '`scripts/gpu_check.sh packing` runs `scripts/sweep_packing.py` on CUDA and writes '
+                  '`packing_cuda.json` here.', '']
+    for r in records:
+        est = r.get('estimates', {}).get('exp1', {})
+        if r['device'] == 'cuda' and 'live' in est:
+            h = est['live']['total_s'] / 3600
+            lines.append(f"Exp. 1 on 8 GPUs like `{r['name']}` ({r['device_name']}), **extrapolated, not measured**: "
+                         f"{h:.2f} h on one, one trial at a time (live views) / 8 = {h / 8:.2f} h, if the 140 "
+                         'independent trials balance across the cards (`ssmnas_sweep --executor ray`), plus each '
+                         "trial's start.")
+    return '\n'.join(lines).rstrip() + '\n'
+
 def write_reports(out) -> tuple:
-    "Regenerate `out/benchmarks.md` and `out/benchmarks.csv` from every `out/bench_*.json`."
+    "Regenerate `out/benchmarks.md` and `out/benchmarks.csv` from every `out/bench_*.json` (and `out/packing_*.json`)."
     out = Path(out)
     records = sorted((read_json(p) for p in sorted(out.glob('bench_*.json'))), key=_order)
     if not records: raise SsmnasError(f'no bench_*.json records in {out}')
-    md = write_text(out/'benchmarks.md', render_markdown(records))
+    packings = [read_json(p) | {'name': p.stem} for p in sorted(out.glob('packing_*.json'))]
+    md = write_text(out/'benchmarks.md', render_markdown(records) + '\n' + sweep_section(records, packings))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator='\n')
     w.writeheader()

@@ -229,6 +229,7 @@ def add_config_options(parser, cls, names, rename:dict|None=None, bases:dict|Non
     and `--help` shows each base's."""
     import argparse, dataclasses
     fields_, helps, dests = {f.name: f for f in dataclasses.fields(cls)}, field_comments(cls), {}
+    for part in getattr(cls, 'PARTS', ()): helps = field_comments(part) | helps   # fields a part defines: its help
     for name in names:
         default, opt = fields_[name].default, (rename or {}).get(name, name)
         kw = dict(default=default, help=helps.get(name, ' '))

@@ -11,13 +11,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
-from .core import batches, check_losses
+from dataclasses import dataclass
+
+from .core import SsmnasError, batches, check_losses, at_least
 from .batches import plain_inputs
 from .losses import NTXentLoss
 
 # %% auto #0
-__all__ = ['multilabel_f1', 'label_scores', 'Encoder', 'Network', 'Objective', 'device_batches', 'train_step', 'train_epoch',
-           'validation_score']
+__all__ = ['multilabel_f1', 'label_scores', 'Encoder', 'Network', 'Objective', 'ContrastiveConfig', 'device_batches',
+           'train_step', 'train_epoch', 'validation_score']
 
 # %% ../nbs/08b_loop.ipynb #96c555cb
 def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
@@ -114,6 +116,21 @@ class Objective:
         if getattr(src, 'single_label', False):      # one class per row: softmax cross-entropy against the one-hot rows
             return F.cross_entropy(logits, y), torch.softmax(logits, -1).detach()
         return F.binary_cross_entropy_with_logits(logits, y), torch.sigmoid(logits).detach()
+
+# %% ../nbs/08b_loop.ipynb #e4337fe5
+@dataclass(frozen=True)
+class ContrastiveConfig:
+    "The contrastive side of steps 1 and 2: views, view bank, projection head and NT-Xent's temperature."
+    temperature: float = 0.5             # NT-Xent tau
+    proj_hidden: int = 512               # projection head: hidden width
+    proj_dim: int = 128                  # projection head: output width
+    mask_p: float = 0.2                  # text view: word-drop probability
+    view_bank: int = 0                # K > 1: posters from K pre-computed views per row (08a), text live; 0: all live
+    def __post_init__(self):
+        at_least(self, view_bank=0)
+        if self.view_bank == 1:
+            raise SsmnasError('view_bank must be 0 (live views) or at least 2 (two views per sample), got 1')
+        if not self.temperature > 0: raise SsmnasError(f'temperature must be positive, got {self.temperature}')
 
 # %% ../nbs/08b_loop.ipynb #f7555941
 def device_batches(n:int, batch_size:int, generator=None, device='cpu'):

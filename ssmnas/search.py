@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_search.ipynb #97972083
 from __future__ import annotations
-import argparse, json, math, random, time
+import argparse, json, random, time
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 
@@ -21,10 +21,11 @@ from .check import validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows, pools_json
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache
-from .backbones import prepare_backbones, image_weights_for
-from .supernet import FusionSupernet, ProjectionHead, Classifier
+from .backbones import BackboneConfig, prepare_backbones, image_weights_for
+from .supernet import FusionConfig, FusionSupernet, ProjectionHead, Classifier
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
-from .loop import Encoder, Network, Objective, device_batches, train_step, train_epoch, validation_score
+from .loop import (ContrastiveConfig, Encoder, Network, Objective, device_batches, train_step, train_epoch,
+                         validation_score)
 
 # %% auto #0
 __all__ = ['SEARCH_FILES', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network', 'search_split', 'refuse_other_run', 'search',
@@ -34,7 +35,9 @@ __all__ = ['SEARCH_FILES', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_netwo
 @dataclass
 class SearchConfig:
     """Everything that decides a search run; saved as `config.json` beside its results. Each field's comment is its
-    `--help`."""
+    `--help`. The fusion network's size, the contrastive side and the backbones are defined (defaults, help, checks)
+    by `FusionConfig` (06), `ContrastiveConfig` (08b) and `BackboneConfig` (05); `.fusion`, `.contrastive` and
+    `.backbone` give this run's, and each step takes only its part."""
     # the search (Algorithm 1)
     objective: str = 'contrastive'    # 'contrastive' (NT-Xent, no labels) or 'supervised' (BCE: BM-NAS)
     epochs: int = 30                  # search epochs T_e
@@ -42,18 +45,18 @@ class SearchConfig:
     alternate: str = 'epoch'          # 'epoch' (Algorithm 1) or 'batch' (DARTS)
     valid_frac: float = 0.15          # share of the pool used to update alpha, beta, gamma
     derivation: str = 'bmnas'         # 'bmnas' (a later cell's pair holds an unselected node) or 'independent'
-    # the fusion network (BM-NAS's space)
-    C: int = 192                      # channels of the fusion network
-    L: int = 16                       # sequence length of the fusion network (a square number)
-    n_cells: int = 2                  # fusion cells
-    n_steps: int = 1                  # inner steps per cell
-    dropout: float = 0.1              # dropout in the fusion network
-    # the contrastive objective and views
-    temperature: float = 0.5          # NT-Xent tau
-    proj_hidden: int = 512            # projection head: hidden width
-    proj_dim: int = 128               # projection head: output width
-    mask_p: float = 0.2               # text view: word-drop probability
-    view_bank: int = 0                # K > 1: posters from K pre-computed views per row (08a), text live; 0: all live
+    # the fusion network (BM-NAS's space): FusionConfig
+    C: int = FusionConfig.C
+    L: int = FusionConfig.L
+    n_cells: int = FusionConfig.n_cells
+    n_steps: int = FusionConfig.n_steps
+    dropout: float = FusionConfig.dropout
+    # the contrastive objective and views: ContrastiveConfig
+    temperature: float = ContrastiveConfig.temperature
+    proj_hidden: int = ContrastiveConfig.proj_hidden
+    proj_dim: int = ContrastiveConfig.proj_dim
+    mask_p: float = ContrastiveConfig.mask_p
+    view_bank: int = ContrastiveConfig.view_bank
     # the optimisers (BM-NAS's MM-IMDB settings)
     w_lr: float = 1e-3                # weights: Adam learning rate (cosine schedule)
     w_lr_min: float = 1e-6            # weights: final learning rate
@@ -61,10 +64,10 @@ class SearchConfig:
     arch_lr: float = 3e-4             # alpha, beta, gamma: Adam learning rate
     arch_betas: tuple = (0.5, 0.999)  # alpha, beta, gamma: Adam betas
     arch_weight_decay: float = 1e-3   # alpha, beta, gamma: weight decay
-    # the frozen backbones
-    image_width_div: int = 1          # 1 = VGG19; 8 = the width-reduced VGG19 of the CPU default
-    image_weights: str|None = None    # 'random', 'imagenet' or a state_dict file; None: random on a twin, else refused
-    text_pretrain_epochs: int = 30    # Maxout MLP pretraining on the labeled pool (0 = leave it random)
+    # the frozen backbones: BackboneConfig
+    image_width_div: int = BackboneConfig.image_width_div
+    image_weights: str|None = BackboneConfig.image_weights
+    text_pretrain_epochs: int = BackboneConfig.text_pretrain_epochs
     # speed (the same numbers either way)
     cache_taps: bool = True           # supervised search: compute the frozen backbones' taps once (exact)
     amp: bool = True                  # bf16 autocast for the backbones on CUDA (ignored on CPU)
@@ -73,13 +76,9 @@ class SearchConfig:
     def __post_init__(self):
         if self.objective not in ('contrastive', 'supervised'):
             raise SsmnasError(f"objective must be 'contrastive' or 'supervised', got {self.objective!r}")
-        at_least(self, seed=0, C=1, L=1, n_cells=1, n_steps=1, image_width_div=1, text_pretrain_epochs=0, view_bank=0)
-        if math.isqrt(self.L) ** 2 != self.L:
-            raise SsmnasError(f'L must be a perfect square (the pooled map is sqrt(L) x sqrt(L)), got {self.L}')
-        if self.view_bank == 1:
-            raise SsmnasError('view_bank must be 0 (live views) or at least 2 (two views per sample), got 1')
+        at_least(self, seed=0)
+        for part in self.PARTS: self._part(part)                      # each part checks its own fields
         if not 0 < self.valid_frac < 1: raise SsmnasError(f'valid_frac must lie in (0, 1), got {self.valid_frac}')
-        if not self.temperature > 0: raise SsmnasError(f'temperature must be positive, got {self.temperature}')
         if self.derivation not in DERIVATION_RULES:
             raise SsmnasError(f'derivation must be one of {DERIVATION_RULES}, got {self.derivation!r}')
         if self.alternate not in ('epoch', 'batch'):
@@ -89,6 +88,16 @@ class SearchConfig:
             raise SsmnasError(f'batch_size must be at least 2 (NT-Xent and BatchNorm need two samples), '
                               f'got {self.batch_size}')
         self.arch_betas = tuple(self.arch_betas)
+
+    PARTS = (FusionConfig, ContrastiveConfig, BackboneConfig)   # where the help of their fields is
+
+    def _part(self, cls): return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
+    @property
+    def fusion(self) -> FusionConfig: return self._part(FusionConfig)
+    @property
+    def contrastive(self) -> ContrastiveConfig: return self._part(ContrastiveConfig)
+    @property
+    def backbone(self) -> BackboneConfig: return self._part(BackboneConfig)
 
     @classmethod
     def from_dict(cls, d:dict):
@@ -120,9 +129,9 @@ def _views_record(views, bank) -> dict:
 
 def build_search_network(backbones, n_classes, cfg:SearchConfig):
     "Backbones + `FusionSupernet` + the head the objective needs."
-    fusion = FusionSupernet(backbones.tap_names, backbones.tap_shapes(), C=cfg.C, L=cfg.L,
-                            n_cells=cfg.n_cells, n_steps=cfg.n_steps, dropout=cfg.dropout)
-    head = (ProjectionHead(fusion.out_dim, cfg.proj_hidden, cfg.proj_dim) if cfg.objective == 'contrastive'
+    fusion = FusionSupernet(backbones.tap_names, backbones.tap_shapes(), **asdict(cfg.fusion))
+    con = cfg.contrastive
+    head = (ProjectionHead(fusion.out_dim, con.proj_hidden, con.proj_dim) if cfg.objective == 'contrastive'
             else Classifier(fusion.out_dim, n_classes))
     return Network(Encoder(backbones, fusion), head)
 
@@ -196,11 +205,12 @@ def _optimisers(net, cfg) -> tuple:
 
 def _search_objective(data, rows, backbones, cfg, device, bank=None):
     "(views, bank, objective) of a search: NT-Xent on live or banked views, or BCE on the exact tap cache."
-    views = make_views(data.modalities, cfg.mask_p) if cfg.objective == 'contrastive' else None
-    amp_dtype = autocast_dtype(cfg.amp, device)
+    con, amp_dtype = cfg.contrastive, autocast_dtype(cfg.amp, device)
+    views = make_views(data.modalities, con.mask_p) if cfg.objective == 'contrastive' else None
     if cfg.objective == 'supervised':
         bank = build_tap_cache(data, rows, backbones, cfg.L, device, amp_dtype) if cfg.cache_taps else None
-    elif bank is None and cfg.view_bank: bank = build_view_bank(data, rows, backbones, cfg, device)
+    elif bank is None and con.view_bank:
+        bank = build_view_bank(data, rows, backbones, con, cfg.L, cfg.seed, device, amp_dtype)
     return views, bank, Objective(cfg.objective, views, cfg.temperature, amp_dtype, channels_last=device.type == 'cuda',
                                   bank=bank)
 
@@ -209,7 +219,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     timer = Timer()
     ckpt_path = out/'checkpoint.pt'
     with timer('setup', device):
-        if backbones is None: backbones, _ = prepare_backbones(data, None, cfg, device)
+        if backbones is None: backbones, _ = prepare_backbones(data, None, cfg.backbone, device)
         seed_everything(cfg.seed)
         net = build_search_network(backbones, len(data.label_names), cfg).to(device)
         fusion = net.encoder.fusion
@@ -393,7 +403,7 @@ def ssmnas_search(argv=None):
     pretrain_rows = train_rows if cfg.objective == 'supervised' else pools.labeled
     with run_lock(a.out):
         print(f'searching on {len(rows)} rows ({why}), device {device}')
-        backbones, _ = prepare_backbones(data, pretrain_rows, cfg, device)
+        backbones, _ = prepare_backbones(data, pretrain_rows, cfg.backbone, device)
         genotype = search(data, rows, cfg, a.out, device=device, backbones=backbones, fresh=a.fresh)
         # written once the search accepted the folder (same settings and data)
         write_json(Path(a.out)/'pools.json', pools_json(pools, search_split={'train': train_rows, 'valid': valid_rows},

@@ -10,12 +10,14 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import SsmnasError
+from dataclasses import dataclass
+
+from .core import SsmnasError, at_least
 
 # %% auto #0
 __all__ = ['PRIMITIVES', 'OPS', 'pool_tap', 'pool_taps', 'Reshape', 'Zero', 'Sum', 'ScaleDotAttn', 'LinearGLU', 'ConcatFC',
            'MixedOp', 'CellOutput', 'SearchCell', 'cell_name', 'step_name', 'cell_candidates', 'step_candidates',
-           'FusionSupernet', 'ProjectionHead', 'Classifier']
+           'FusionSupernet', 'ProjectionHead', 'Classifier', 'FusionConfig']
 
 # %% ../nbs/06_supernet.ipynb #550542aa
 def _side(L:int) -> int:
@@ -208,3 +210,16 @@ class Classifier(nn.Module):
         super().__init__()
         self.fc = nn.Linear(in_dim, n_classes)
     def forward(self, h): return self.fc(h)
+
+# %% ../nbs/06_supernet.ipynb #450681ae
+@dataclass(frozen=True)
+class FusionConfig:
+    "The size of a fusion network (BM-NAS's space), shared by the supernet a search trains and the network it derives."
+    C: int = 192                         # channels of the fusion network
+    L: int = 16                          # sequence length of the fusion network (a square number)
+    n_cells: int = 2                     # fusion cells
+    n_steps: int = 1                     # inner steps per cell
+    dropout: float = 0.1                 # dropout in the fusion network
+    def __post_init__(self):
+        at_least(self, C=1, L=1, n_cells=1, n_steps=1)
+        _side(self.L)

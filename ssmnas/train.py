@@ -16,9 +16,9 @@ from .batches import BatchSource, plain_inputs
 from .pools import split_rows
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache
-from .supernet import ProjectionHead, Classifier
+from .supernet import FusionConfig, ProjectionHead, Classifier
 from .genotype import FixedFusionNet
-from .loop import Encoder, Network, Objective, train_epoch, label_scores
+from .loop import ContrastiveConfig, Encoder, Network, Objective, train_epoch, label_scores
 
 # %% auto #0
 __all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'train_classifier']
@@ -52,27 +52,29 @@ def _optimizer(net, cfg, epochs):
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1), eta_min=cfg.lr_min)
 
-def build_encoder(backbones, genotype, scfg):
-    "f(x) with the fixed architecture of `genotype`, sized like the search's supernet, initialised from `scfg.seed`."
-    seed_everything(scfg.seed)   # the init must not depend on what ran before (e.g. a search read back on resume)
-    fusion = FixedFusionNet(genotype, backbones.tap_names, backbones.tap_shapes(), C=scfg.C, L=scfg.L,
-                            dropout=scfg.dropout)
+def build_encoder(backbones, genotype, fusion:FusionConfig, seed:int=0):
+    "f(x) with the fixed architecture of `genotype`, sized by `fusion` like the search's supernet, seeded by `seed`."
+    seed_everything(seed)   # the init must not depend on what ran before (e.g. a search read back on resume)
+    fusion = FixedFusionNet(genotype, backbones.tap_names, backbones.tap_shapes(), C=fusion.C, L=fusion.L,
+                            dropout=fusion.dropout)
     return Encoder(backbones, fusion)
 
 # %% ../nbs/10_train.ipynb #81b58c42
-def learn_representation(data, rows, encoder, cfg:TrainConfig, scfg, device='cpu', progress=True, bank=None,
-                         on_epoch_end=None):
-    """Step 2: train `encoder`'s fusion network with NT-Xent on `rows` (views, head, tau and view bank of `scfg`);
-    `on_epoch_end(epoch)` after each epoch; returns per-epoch losses."""
+def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:ContrastiveConfig, device='cpu',
+                         progress=True, bank=None, on_epoch_end=None):
+    """Step 2: train `encoder`'s fusion network with NT-Xent on `rows` (views, head, tau and view bank of
+    `contrastive`); `on_epoch_end(epoch)` after each epoch; returns per-epoch losses."""
     device = pick_device(device)
     seed_everything(cfg.seed)
-    net = Network(encoder, ProjectionHead(encoder.fusion.out_dim, scfg.proj_hidden, scfg.proj_dim)).to(device)
+    con, amp_dtype = contrastive, autocast_dtype(cfg.amp, device)
+    net = Network(encoder, ProjectionHead(encoder.fusion.out_dim, con.proj_hidden, con.proj_dim)).to(device)
     opt, sched = _optimizer(net, cfg, cfg.rep_epochs)
     src = BatchSource(data, rows, device=device)
-    views = make_views(data.modalities, scfg.mask_p)
-    if bank is None and scfg.view_bank: bank = build_view_bank(data, rows, encoder.backbones, scfg, device)
-    objective = Objective('contrastive', views, scfg.temperature, autocast_dtype(cfg.amp, device),
-                          channels_last=device.type == 'cuda', bank=bank)
+    views = make_views(data.modalities, con.mask_p)
+    if bank is None and con.view_bank:
+        bank = build_view_bank(data, rows, encoder.backbones, con, encoder.fusion.L, cfg.seed, device, amp_dtype)
+    objective = Objective('contrastive', views, con.temperature, amp_dtype, channels_last=device.type == 'cuda',
+                          bank=bank)
     shuffle_gen, aug_gen = (torch.Generator().manual_seed(cfg.seed),
                             torch.Generator(device=device).manual_seed(cfg.seed + 1))
     losses = []

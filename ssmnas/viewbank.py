@@ -9,13 +9,13 @@ import torch
 
 import hashlib
 
-from .core import SsmnasError, batches, autocast_dtype
+from .core import SsmnasError, batches
 from .batches import BatchSource, plain_inputs
 from .supernet import pool_taps
 from .augment import make_views
 
 # %% auto #0
-__all__ = ['ViewBank', 'build_view_bank', 'build_tap_cache']
+__all__ = ['ViewBank', 'forget_view_banks', 'build_view_bank', 'build_tap_cache']
 
 # %% ../nbs/08a_viewbank.ipynb #67b2a956
 class ViewBank:
@@ -80,24 +80,30 @@ class ViewBank:
 # %% ../nbs/08a_viewbank.ipynb #31af47df
 _SHARED_BANK = {}   # the last bank built in this process: {key: ViewBank}
 
+def forget_view_banks():
+    "Drop the shared bank this process holds (its memory is freed once no run uses it)."
+    _SHARED_BANK.clear()
+
 def _weights_sum(module) -> float:
     "A cheap fingerprint of a module's weights (the shared bank is only reused over the very same image backbone)."
     return float(sum(p.detach().double().sum() for p in module.parameters()))
 
-def build_view_bank(data, rows, backbones, cfg, device='cpu') -> ViewBank:
-    """The bank of `cfg.view_bank` augmented views of each of `rows`' posters through the frozen image backbone (text
-    views stay live: they are cheap, and the text backbone differs from one r to the next). Built once per process
-    for the same data, rows, image backbone, seed and settings, and reused: a seed's trials at every r share it."""
+def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device='cpu', amp_dtype=None) -> ViewBank:
+    """The bank of `contrastive.view_bank` augmented views (`contrastive`: a `ContrastiveConfig`, 08b) of each of
+    `rows`' posters through the frozen image backbone, pooled to `L` (text views stay live: they are cheap, and the
+    text backbone differs from one r to the next). Built once per process for the same data, rows, image backbone,
+    seed and settings, and reused: a seed's trials at every r share it."""
     device = torch.device(device)
     images = [m for m, mod in data.modalities.items() if mod.kind == 'image']
     if not images: raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
     key = (str(data.path), data.n_rows, hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
-           cfg.view_bank, cfg.L, cfg.seed, cfg.amp, str(device), tuple(_weights_sum(backbones[m]) for m in images))
+           contrastive.view_bank, contrastive.mask_p, L, seed, str(amp_dtype), str(device),
+           tuple(_weights_sum(backbones[m]) for m in images))
     if key not in _SHARED_BANK:
         _SHARED_BANK.clear()                # one bank at a time: a sweep runs a seed's trials one after the other
-        _SHARED_BANK[key] = ViewBank(data, rows, backbones, make_views(data.modalities, cfg.mask_p), K=cfg.view_bank,
-                                     L=cfg.L, device=device, seed=cfg.seed + 2,
-                                     amp_dtype=autocast_dtype(cfg.amp, device), modalities=images)
+        _SHARED_BANK[key] = ViewBank(data, rows, backbones, make_views(data.modalities, contrastive.mask_p),
+                                     K=contrastive.view_bank, L=L, device=device, seed=seed + 2, amp_dtype=amp_dtype,
+                                     modalities=images)
     return _SHARED_BANK[key]
 
 def build_tap_cache(data, rows, backbones, L, device='cpu', amp_dtype=None) -> ViewBank:

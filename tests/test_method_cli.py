@@ -74,3 +74,36 @@ def test_run_cli_bad_method(twin, tmp_path, method, says):
     assert (res.returncode != 0 and len(lines) == 1 and 'method must be one of' in lines[0]
             and says in lines[0]), res.stderr
     assert not (tmp_path/'m').exists()
+
+def _own_file(path, n=90):
+    "A bring-your-own file (generic layout): a 32 x 32 photo, a caption as tokens, class-index labels."
+    import h5py, numpy as np
+    g = np.random.default_rng(0)
+    y = np.arange(n) % 3
+    with h5py.File(path, 'w') as f:
+        f.attrs['layout'] = 'ssmnas-generic'
+        f.attrs['modalities'] = json.dumps(['photo', 'caption'])
+        f['inputs/photo'] = (g.integers(0, 200, (n, 3, 32, 32)) + 50 * (y == 1)[:, None, None, None]).astype(np.uint8)
+        ids = f.create_group('inputs/caption').create_dataset('ids', (n,), dtype=h5py.vlen_dtype(np.int32))
+        ids[:] = [np.array([y[i], 3 + i % 4], dtype=np.int32) for i in range(n)]
+        f['inputs/caption/table'] = g.normal(size=(7, 8)).astype(np.float32)
+        f['labels'] = y
+        f['labels'].attrs['names'] = json.dumps(['cat', 'dog', 'bird'])
+        f.attrs['split_bounds'] = json.dumps({'train': [0, 54], 'dev': [54, 66], 'test': [66, n]})
+    return path
+
+@pytest.mark.parametrize('method', ['mfas', 'caption_only', 'probe_raw'])
+def test_run_cli_own_file(tmp_path, method):
+    "MFAS and the baselines on a file of one's own from the shell: its modalities' taps, one class per row."
+    own = _own_file(tmp_path/'own.hdf5')
+    out = tmp_path/method
+    mfas = ['--mfas_layers', '2', '--mfas_iterations', '1', '--mfas_K', '2', '--mfas_epochs', '1']
+    res = _cli('ssmnas_run', '--data', own, '--method', method, '--r', '1.0', '--out', out, '--image_weights', 'random',
+               '--clf_epochs', '2', '--text_pretrain_epochs', '2', *mfas, *TINY)
+    assert res.returncode == 0, res.stderr
+    m = json.loads(res.stdout.strip().splitlines()[-1])
+    assert m['method'] == method and 0 <= m['accuracy'] <= 1 and 0 <= m['weighted_f1'] <= 1
+    if method == 'mfas':
+        geno = json.loads((out/'genotype.json').read_text())
+        assert geno['tap_names'][0].startswith('Photo_') and geno['layers'][0].startswith('layer 1: Photo_')
+        assert (out/'search'/'candidates.jsonl').exists()
