@@ -71,7 +71,8 @@ case "$PHASE" in all|study)
   "$PY" -c 'from ssmnas.synth import make_synthetic_mmimdb as m; m("/tmp/ssmnas_twin.hdf5", n_samples=600, height=128, width=80)'
   t0=$SECONDS
   timeout 240 "$PY" scripts/study.py --data /tmp/ssmnas_twin.hdf5 --device cuda --runs /tmp/ssmnas_runs --reports "$OUT/study" \
-    -p r_values '[0.1, 1.0]' -p trials 2 -p search_epochs 2 -p rep_epochs 2 -p clf_epochs 5 > "$OUT/study.log" 2>&1
+    -p r_values '[0.1, 1.0]' -p trials 2 -p search_epochs 2 -p rep_epochs 2 -p clf_epochs 5 \
+    -p extra_mfas '{"iterations": 1, "K": 4, "epochs": 2}' > "$OUT/study.log" 2>&1
   echo "== study: exit $? after $((SECONDS - t0)) s"; tail -n 5 "$OUT/study.log" ;;
 esac
 # 5. trials per hour with 1, 2 and 4 trials packed on the card (processes; the GPU machine has no Ray) (~3 min)

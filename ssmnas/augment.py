@@ -42,6 +42,7 @@ def crop_flip_rotate_theta(area:torch.Tensor, centre:torch.Tensor, flip:torch.Te
     row1 = torch.stack([a * sin * (W / H), a * cos, centre[:, 1]], -1)
     return torch.stack([row0, row1], 1)
 
+# %% ../nbs/04_augment.ipynb #64f6368e
 def warp(x:torch.Tensor, theta:torch.Tensor) -> torch.Tensor:
     "Apply per-sample affine maps `theta` (B,2,3) to images `x` (B,C,H,W): bilinear, border padding."
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
@@ -82,11 +83,13 @@ def colour_matrices(brightness:torch.Tensor, contrast:torch.Tensor, saturation:t
     v = ((1 - contrast) * brightness * luma)[:, None].expand(B, 3)
     return M, v
 
+# %% ../nbs/04_augment.ipynb #9fc23c1c
 def apply_colour(x:torch.Tensor, M:torch.Tensor, v:torch.Tensor) -> torch.Tensor:
     "`y = M x + v` per sample and pixel for `x` (B,3,H,W)."
     B, C, H, W = x.shape
     return torch.baddbmm(v[:, :, None], M, x.reshape(B, C, H * W)).view(B, C, H, W)
 
+# %% ../nbs/04_augment.ipynb #69c211a9
 def mean_gray(x:torch.Tensor) -> torch.Tensor:
     "Each image's mean luma, (B,)."
     return x.mean((2, 3)) @ _consts(x.device, x.dtype)[0]
@@ -96,6 +99,7 @@ def blur_size(side:int) -> int:
     "Odd kernel size about 10% of `side`, at least 3."
     return max(3, 2 * int(0.05 * side) + 1)
 
+# %% ../nbs/04_augment.ipynb #072ff055
 def _kernels(sigma:torch.Tensor, on:torch.Tensor, size:int) -> torch.Tensor:
     r = size // 2
     i = torch.arange(-r, r + 1, device=sigma.device, dtype=sigma.dtype)
@@ -301,6 +305,7 @@ class MultimodalViews:
         "Two independent views (view_i, view_j) of `raw`."
         return self(raw, generator), self(raw, generator)
 
+# %% ../nbs/04_augment.ipynb #3b12f856
 def make_views(modalities:dict, mask_p:float=0.2) -> MultimodalViews:
     """The views of the study: SimCLR's poster views and word masking with probability `mask_p`
     (feature-level views where there are no token vectors)."""

@@ -108,6 +108,7 @@ class Maxout(nn.Module):
         self.lin = nn.Linear(in_dim, out_dim * pieces)
     def forward(self, x): return self.lin(x).view(*x.shape[:-1], self.out_dim, self.pieces).amax(-1)
 
+# %% ../nbs/05_backbones.ipynb #1cf56a1f
 class MaxoutMLP(nn.Module):
     "Maxout blocks with BN + dropout; `forward` returns the block outputs [Text_1, Text_2], `logits` the class scores."
     def __init__(self, in_dim:int=300, hidden=(64, 128), pieces:int=5, dropout:float=0.5, n_classes:int=23):
@@ -207,6 +208,7 @@ class Backbones(nn.ModuleDict):
         for k in self.frozen: self[k].eval()
         return self
 
+# %% ../nbs/05_backbones.ipynb #2b9f84a1
 def build_backbones(modalities, image_width_div:int=1, image_weights=None, text_hidden=(64, 128),
                     n_classes:int=23) -> Backbones:
     "One backbone per modality: VGG19Taps for 'image', MaxoutMLP for 'vector' / 'tokens'."
@@ -241,6 +243,7 @@ def fast_backbones(backbones, device, compile:bool=False):
             net.forward = functools.partial(_nhwc_call, net._compiled_forward)
     return backbones
 
+# %% ../nbs/05_backbones.ipynb #9df2ad22
 def image_weights_for(data, image_weights) -> str|None:
     """The image backbone's weights as a run records them:
     a random VGG19 only on a synthetic twin unless asked for by name."""
@@ -252,6 +255,7 @@ def image_weights_for(data, image_weights) -> str|None:
                           "or --image_weights random to use a random image backbone")
     return str(image_weights)
 
+# %% ../nbs/05_backbones.ipynb #61800bcf
 @dataclass(frozen=True)
 class BackboneConfig:
     "The frozen backbones of a run: what `prepare_backbones` needs (`SearchConfig.backbone` gives a run's)."
@@ -261,6 +265,7 @@ class BackboneConfig:
     seed: int = 0                        # seeds the backbones' initialisation and the text pretraining
     def __post_init__(self): at_least(self, image_width_div=1, text_pretrain_epochs=0, seed=0)
 
+# %% ../nbs/05_backbones.ipynb #cacb72c0
 def prepare_backbones(data, labeled_rows, cfg:BackboneConfig, device='cpu', compile:bool=False):
     """Check the data, build its backbones (`cfg`: a `BackboneConfig`); pretrain text MLPs on `labeled_rows` only;
     freeze (`fast_backbones` on CUDA)."""

@@ -78,6 +78,7 @@ def check_lines(path, token_vectors=None) -> list:
         lines.append('ok: no NaN or inf in the float inputs, every row has a label')
     return lines
 
+# %% ../nbs/01a_check.ipynb #9b19b0dc
 def _too_small(data:MultimodalData) -> list:
     "What is wrong with each image modality whose posters are smaller than the VGG19 backbone takes."
     return [f'modality {m.name}: {m.shape[1]} x {m.shape[2]} images are smaller than the '
@@ -88,6 +89,7 @@ def image_size_warnings(data:MultimodalData) -> list:
     "One 'warning:' line per image modality whose posters are smaller than the VGG19 backbone takes."
     return [f'warning: {w}; search and training will refuse this file' for w in _too_small(data)]
 
+# %% ../nbs/01a_check.ipynb #77f6bb70
 def _check_parser():
     p = argparse.ArgumentParser(prog='ssmnas_check', description='Validate a multimodal dataset and print its splits, '
                                                                  'modalities and label frequencies.')
@@ -190,10 +192,12 @@ def validate_dataset(data:MultimodalData) -> dict:
                     'layout': data.layout, 'n_rows': data.n_rows, 'fingerprint': known['fingerprint']}
     return data.checked
 
+# %% ../nbs/01a_check.ipynb #e37f4bb7
 def data_identity(data:MultimodalData) -> dict:
     "Which data a run used: path, bytes, modification time (ns), layout, rows and content fingerprint."
     return validate_dataset(data)
 
+# %% ../nbs/01a_check.ipynb #2918cf2e
 def same_data(recorded:dict, data:MultimodalData) -> list:
     """Keys of `recorded` (a run's stored identity) that differ from `data`'s;
     empty when the content fingerprint matches."""

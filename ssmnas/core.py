@@ -20,9 +20,11 @@ __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'writ
 class SsmnasError(ValueError):
     "An error in the user's input (file, key, shape, parameter); its message is one line."
 
+# %% ../nbs/00_core.ipynb #d51479aa
 class TrainingDiverged(SsmnasError):
     "A training loss became NaN or inf; the message names the stage, epoch and step."
 
+# %% ../nbs/00_core.ipynb #d62428ad
 def _one_line(e:BaseException) -> str:
     if isinstance(e, KeyboardInterrupt): return 'interrupted'
     if isinstance(e, OSError) and not isinstance(e, SsmnasError) and e.strerror:
@@ -62,11 +64,13 @@ def atomic_path(path, suffix=None):
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
+# %% ../nbs/00_core.ipynb #6735f1f8
 def write_text(path, text:str):
     "Write `text` to `path` atomically."
     with atomic_path(path) as tmp: Path(tmp).write_text(text)
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #42dbd855
 def _to_jsonable(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
@@ -79,10 +83,12 @@ def write_json(path, obj, indent=2):
     "Write `obj` as JSON to `path` atomically (numpy and torch scalars and arrays are converted)."
     return write_text(path, json.dumps(obj, indent=indent, default=_to_jsonable) + '\n')
 
+# %% ../nbs/00_core.ipynb #46bcc3a4
 def read_json(path):
     "Read a JSON file."
     return json.loads(Path(path).read_text())
 
+# %% ../nbs/00_core.ipynb #f7726c94
 def save_figure(fig, path, dpi:int=150):
     "Save a matplotlib figure atomically (format from the suffix) and close it; returns `path`."
     import matplotlib.pyplot as plt
@@ -105,6 +111,7 @@ def ensure_writable_dir(path) -> Path:
     except OSError as e: raise SsmnasError(f'{path}: cannot write here ({e.strerror or type(e).__name__})') from None
     return path
 
+# %% ../nbs/00_core.ipynb #dc218b5e
 _HELD_LOCKS = set()
 
 @contextlib.contextmanager
@@ -130,6 +137,7 @@ def run_lock(folder):
         _HELD_LOCKS.discard(key)
         os.close(fd)   # closing the descriptor releases the lock (so does the process dying)
 
+# %% ../nbs/00_core.ipynb #153292e1
 def config_diff(old, new, prefix:str='') -> list:
     "Dotted keys whose values differ between two JSON-like configurations."
     if isinstance(old, dict) and isinstance(new, dict):
@@ -138,6 +146,7 @@ def config_diff(old, new, prefix:str='') -> list:
                           else [f'{prefix}{key}'])]
     return [] if old == new else [prefix.rstrip('.') or '(value)']
 
+# %% ../nbs/00_core.ipynb #5f689b45
 def at_least(cfg, **lows):
     "Refuse integer settings of `cfg` below their lower bounds, naming the setting: `at_least(cfg, epochs=1, seed=0)`."
     for name, low in lows.items():
@@ -145,6 +154,7 @@ def at_least(cfg, **lows):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
             raise SsmnasError(f'{name} must be an integer >= {low}, got {v!r}')
 
+# %% ../nbs/00_core.ipynb #d42c169d
 def discard_files(folder, names) -> list:
     "Delete the files `names` in `folder` (`--fresh`: start a run over); returns those that were there."
     gone = [n for n in names if (Path(folder)/n).is_file()]
@@ -161,12 +171,14 @@ def library_versions() -> dict:
         except Exception: out[name] = None
     return out
 
+# %% ../nbs/00_core.ipynb #304c898e
 def device_name(device='cpu') -> str:
     "A human name for `device`: the GPU's name, or the CPU's architecture and core count."
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.get_device_name(device)
     return f'CPU {platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)'
 
+# %% ../nbs/00_core.ipynb #412273e3
 def run_info(device='cpu') -> dict:
     "Environment record for a run: versions, device, host, time."
     return {'versions': library_versions(), 'device': str(device), 'device_name': device_name(device),
@@ -177,10 +189,12 @@ def seed_everything(seed:int):
     "Seed Python, numpy and torch (all devices)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
+# %% ../nbs/00_core.ipynb #d1fe83c5
 def autocast_dtype(amp:bool, device) -> torch.dtype|None:
     "bf16 autocast on CUDA when `amp` is on; None (full float32) on the CPU or with `amp` off."
     return torch.bfloat16 if amp and torch.device(device).type == 'cuda' else None
 
+# %% ../nbs/00_core.ipynb #7ba89642
 def pick_device(device='auto') -> torch.device:
     "`'auto'` is CUDA when available, else CPU; asking for CUDA without one is an error."
     if device in (None, 'auto'): return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -223,6 +237,7 @@ def field_comments(cls) -> dict:
     except (OSError, TypeError): return {}
     return {m[1]: m[2].strip() for m in re.finditer(r'^[ ]+(\w+)[ ]*:[^=\n]*=[^#\n]*#[ ]*(.*)$', src, re.M)}
 
+# %% ../nbs/00_core.ipynb #4a24db9f
 def add_config_options(parser, cls, names, rename:dict|None=None, bases:dict|None=None) -> dict:
     """Add `--<name>` (or `--<rename[name]>`) for each field `names` of the dataclass `cls`; returns
     {option dest: field name}. With `bases` ({label: instance}), an option left out keeps the chosen base's value,
@@ -242,6 +257,7 @@ def add_config_options(parser, cls, names, rename:dict|None=None, bases:dict|Non
         dests[opt] = name
     return dests
 
+# %% ../nbs/00_core.ipynb #bcf2d16e
 def config_from_options(cls, args, dests:dict, base=None, **fixed):
     """The dataclass `cls` from parsed `args` (`dests` from `add_config_options`): `base`'s values (or the defaults),
     the options given, then `fixed`."""

@@ -68,6 +68,7 @@ def caffe_bgr_to_rgb_uint8(x:np.ndarray) -> np.ndarray:
     pixels = np.clip(np.rint(x.astype(np.float32) + means), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(pixels[:, ::-1])
 
+# %% ../nbs/01_data.ipynb #a8ab3bb2
 def rgb_uint8_to_caffe_bgr(x:np.ndarray) -> np.ndarray:
     "uint8 RGB (n,3,H,W) -> int32 BGR with the Caffe means subtracted, as in the GMU file."
     means = np.asarray(CAFFE_BGR_MEANS, dtype=np.float32)[None, :, None, None]
@@ -159,6 +160,7 @@ class MultimodalData:
         sp = ', '.join(f'{k}={len(v)}' for k, v in self.splits.items())
         return f'MultimodalData({self.layout}, {self.n_rows} rows [{sp}], {self.n_classes} classes, {mods})'
 
+# %% ../nbs/01_data.ipynb #32e4a049
 def mean_token_vectors(seqs, table:np.ndarray) -> np.ndarray:
     "Plain average of each sequence's token vectors, float32 (n, D); zeros for an empty sequence."
     out = np.zeros((len(seqs), table.shape[1]), dtype=np.float32)

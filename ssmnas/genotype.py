@@ -27,12 +27,14 @@ class StepGene:
     op: str
     inputs: list
 
+# %% ../nbs/08_genotype.ipynb #b35c4afb
 @dataclass
 class CellGene:
     "One fusion cell: two inputs (tap names or 'Cell_k' of earlier cells) and its steps."
     inputs: list
     steps: list
 
+# %% ../nbs/08_genotype.ipynb #3132e4f7
 @dataclass
 class Genotype:
     "A discrete fusion architecture over backbone taps `tap_names`."
@@ -172,6 +174,7 @@ class FixedCell(nn.Module):
         for op, (i, j) in zip(self.ops, self.operands): states.append(op(states[i], states[j]))
         return self.out(states[2:], x1)
 
+# %% ../nbs/08_genotype.ipynb #1e31789c
 class FixedFusionNet(nn.Module):
     "The discrete fusion network of `genotype`; forward(taps) -> (B, n_cells*C*L), taps in `tap_names` order."
     def __init__(self, genotype:Genotype, tap_names=None, tap_shapes=None, C:int=192, L:int=16, dropout:float=0.1):

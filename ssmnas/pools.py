@@ -18,6 +18,7 @@ __all__ = ['MIN_LABELED', 'Pools', 'pool_rows', 'n_labeled', 'make_pools', 'pool
 # %% ../nbs/03_pools.ipynb #9677fd18
 MIN_LABELED = 10
 
+# %% ../nbs/03_pools.ipynb #b063871f
 @dataclass
 class Pools:
     """Row indices for one (r, seed) of Experiment 1: `labeled` and `unlabeled` split the train+dev pool;
@@ -32,19 +33,23 @@ class Pools:
         return (f'Pools(r={self.r}, seed={self.seed}, labeled={len(self.labeled)}, unlabeled={len(self.unlabeled)}, '
                 f'test={len(self.test)})')
 
+# %% ../nbs/03_pools.ipynb #ffe28624
 def pool_rows(data) -> np.ndarray:
     "The train+dev rows of `data` (18,160 on MM-IMDB), sorted."
     return np.sort(np.concatenate([data.splits['train'],
                                    data.splits.get('dev', np.zeros(0, np.int64))])).astype(np.int64)
 
+# %% ../nbs/03_pools.ipynb #d0c10982
 def _order(n:int, seed:int, salt:int) -> np.ndarray:
     "A permutation of range(n) that depends only on (seed, salt)."
     return np.random.default_rng([int(seed), salt]).permutation(n)
 
+# %% ../nbs/03_pools.ipynb #8e0ac801
 def n_labeled(r:float, n:int) -> int:
     "round(r * n), halves rounded up."
     return int(np.floor(r * n + 0.5))
 
+# %% ../nbs/03_pools.ipynb #e03945e8
 def make_pools(data, r:float, seed:int=0, min_labeled:int=MIN_LABELED) -> Pools:
     """Labeled (round(r*N) rows), unlabeled (the rest) of the train+dev pool, and the test split;
     nested in r for a fixed seed."""
@@ -69,6 +74,7 @@ def pools_json(pools:Pools, **row_sets) -> dict:
     return out | {k: {kk: _ids(vv) for kk, vv in v.items()} if isinstance(v, dict) else _ids(v)
                   for k, v in row_sets.items()}
 
+# %% ../nbs/03_pools.ipynb #fc7c9a6f
 def read_pools(folder) -> dict:
     "A run folder's row sets (`pools.json`) as int64 arrays (None where the run has no such set)."
     d = json.loads((Path(folder)/'pools.json').read_text())

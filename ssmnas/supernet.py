@@ -31,10 +31,12 @@ def pool_tap(x:torch.Tensor, L:int) -> torch.Tensor:
     if x.dim() == 2 or tuple(x.shape[-2:]) == (s, s): return x
     return F.adaptive_max_pool2d(x, s)
 
+# %% ../nbs/06_supernet.ipynb #475306c7
 def pool_taps(taps:list, L:int) -> list:
     "`pool_tap` on every tap: what a view bank stores; `Reshape` accepts these unchanged."
     return [pool_tap(t, L) for t in taps]
 
+# %% ../nbs/06_supernet.ipynb #dd989c5f
 class Reshape(nn.Module):
     "A tap of per-sample `shape` (C_in, H, W) or (D,) -> (B, C, L): max-pool, flatten, 1x1 conv, BN, ReLU, dropout."
     def __init__(self, shape, C:int, L:int, dropout:float=0.1):
@@ -57,11 +59,13 @@ class Zero(nn.Module):
     def __init__(self, C, L, dropout=0.): super().__init__()
     def forward(self, x, y): return x.mul(0.)
 
+# %% ../nbs/06_supernet.ipynb #de5632b7
 class Sum(nn.Module):
     "x + y."
     def __init__(self, C, L, dropout=0.): super().__init__()
     def forward(self, x, y): return x + y
 
+# %% ../nbs/06_supernet.ipynb #1523b376
 class ScaleDotAttn(nn.Module):
     "Attention of queries x over keys and values y along L, no projections; dropout, LayerNorm over (C, L)."
     def __init__(self, C, L, dropout=0.):
@@ -71,6 +75,7 @@ class ScaleDotAttn(nn.Module):
         att = torch.softmax(x.transpose(1, 2) @ y / math.sqrt(x.shape[1]), dim=-1)   # (N, L_x, L_y)
         return self.norm(self.drop(y @ att.transpose(1, 2)))
 
+# %% ../nbs/06_supernet.ipynb #a03745f4
 class LinearGLU(nn.Module):
     "[x; y] -> 1x1 conv to 2C -> BN -> GLU -> dropout."
     def __init__(self, C, L, dropout=0.):
@@ -78,6 +83,7 @@ class LinearGLU(nn.Module):
         self.net = nn.Sequential(nn.Conv1d(2 * C, 2 * C, 1), nn.BatchNorm1d(2 * C), nn.GLU(dim=1), nn.Dropout(dropout))
     def forward(self, x, y): return self.net(torch.cat([x, y], 1))
 
+# %% ../nbs/06_supernet.ipynb #e9098940
 class ConcatFC(nn.Module):
     "[x; y] -> 1x1 conv to C -> BN -> ReLU -> dropout."
     def __init__(self, C, L, dropout=0.):
@@ -85,6 +91,7 @@ class ConcatFC(nn.Module):
         self.net = nn.Sequential(nn.Conv1d(2 * C, C, 1), nn.BatchNorm1d(C), nn.ReLU(), nn.Dropout(dropout))
     def forward(self, x, y): return self.net(torch.cat([x, y], 1))
 
+# %% ../nbs/06_supernet.ipynb #c871cb3c
 PRIMITIVES = ['Zero', 'Sum', 'ScaleDotAttn', 'LinearGLU', 'ConcatFC']
 OPS = {'Zero': Zero, 'Sum': Sum, 'ScaleDotAttn': ScaleDotAttn, 'LinearGLU': LinearGLU, 'ConcatFC': ConcatFC}
 
@@ -97,10 +104,12 @@ class MixedOp(nn.Module):
     def forward(self, x, y, w):
         return sum(w[k] * op(x, y) for k, (p, op) in enumerate(zip(PRIMITIVES, self.ops)) if p != 'Zero')
 
+# %% ../nbs/06_supernet.ipynb #15d1a2a4
 def _mix(w, states):
     "Rows of `w` (S, n) mixing `states` (n tensors of one shape) -> S tensors."
     return list(torch.tensordot(w.to(states[0].dtype), torch.stack(states), dims=1).unbind(0))
 
+# %% ../nbs/06_supernet.ipynb #6887abcd
 class CellOutput(nn.Module):
     "Step outputs (1x1-conv projected when several) + the cell's first input, then LayerNorm over (C, L)."
     def __init__(self, C, L, n_steps):
@@ -111,6 +120,7 @@ class CellOutput(nn.Module):
         h = steps[0] if self.proj is None else self.proj(torch.cat(steps, 1))
         return self.norm(h + first)
 
+# %% ../nbs/06_supernet.ipynb #12ad93ac
 class SearchCell(nn.Module):
     "A fusion cell of the supernet: alpha-mixed inputs, beta-mixed operands, gamma-mixed ops."
     def __init__(self, C, L, n_steps=1, dropout=0.1):
@@ -126,10 +136,16 @@ class SearchCell(nn.Module):
 
 # %% ../nbs/06_supernet.ipynb #a796e143
 def cell_name(c:int) -> str: return f'Cell_{c + 1}'
+
+# %% ../nbs/06_supernet.ipynb #6cc996d7
 def step_name(k:int) -> str: return f'Step_{k + 1}'
+
+# %% ../nbs/06_supernet.ipynb #a0ba32f3
 def cell_candidates(tap_names, c:int) -> list:
     "Inputs cell `c` (0-based) may take: every tap, then the cells before it."
     return list(tap_names) + [cell_name(i) for i in range(c)]
+
+# %% ../nbs/06_supernet.ipynb #ce8e2747
 def step_candidates(k:int) -> list:
     "Operands step `k` (0-based) may take: the cell's two inputs, then the steps before it."
     return ['Input_1', 'Input_2'] + [step_name(i) for i in range(k)]
@@ -204,6 +220,7 @@ class ProjectionHead(nn.Module):
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
     def forward(self, h): return self.net(h)
 
+# %% ../nbs/06_supernet.ipynb #3e57e9e5
 class Classifier(nn.Module):
     "A linear layer from h to class logits."
     def __init__(self, in_dim:int, n_classes:int):

@@ -69,6 +69,7 @@ def synth_vocab(seed:int=0) -> tuple:
         if word not in seen: seen.add(word); spellings.append(word)
     return table, spellings
 
+# %% ../nbs/02_synth.ipynb #ce0d659f
 def synth_sequences(genres:np.ndarray, seed:int=0, p_text=SYNTH_PARAMS['p_text'], text_words=SYNTH_PARAMS['text_words'],
                     text_distractors=SYNTH_PARAMS['text_distractors'], plot_words=SYNTH_PARAMS['plot_words'],
                     **_) -> list:
@@ -140,6 +141,7 @@ def synth_posters(genres:np.ndarray, height:int, width:int, rng:np.random.Genera
         out[i] = np.clip(np.rint(img), 0, 255)
     return out
 
+# %% ../nbs/02_synth.ipynb #9690c79b
 def poster_descriptor(images:np.ndarray, bins:int=6) -> np.ndarray:
     """Simple pooled poster features, float32 (n, bins**3 + 24):
     an RGB colour histogram and the mean colour of a 4x2 grid."""
@@ -192,6 +194,7 @@ def _vgg_like(images:np.ndarray, W:np.ndarray) -> np.ndarray:
 SOURCES = ('images', 'features', 'vgg_features', 'sequences', 'three_grams', 'word_grams', 'genres', 'imdb_ids')
 _DIM_LABELS = {'images': ('batch', 'channel', 'height', 'width'), 'sequences': ('batch',), 'imdb_ids': ('batch',)}
 
+# %% ../nbs/02_synth.ipynb #bab5b0a6
 def synth_bounds(n:int) -> dict:
     "Row boundaries of train, dev and test for `n` rows, in MM-IMDB's proportions."
     if n == MMIMDB_ROWS: return dict(MMIMDB_BOUNDS)
@@ -199,6 +202,7 @@ def synth_bounds(n:int) -> dict:
     n_dev = int(round(n * (MMIMDB_BOUNDS['dev'][1] - MMIMDB_BOUNDS['dev'][0]) / MMIMDB_ROWS))
     return {'train': (0, n_train), 'dev': (n_train, n_train + n_dev), 'test': (n_train + n_dev, n)}
 
+# %% ../nbs/02_synth.ipynb #04644f9a
 def fuel_split_array(bounds:dict, sources=SOURCES) -> np.ndarray:
     "A Fuel split attribute: one row per (split, source), contiguous rows, no index lists."
     dt = np.dtype([('split', 'S5'), ('source', 'S12'), ('start', np.int64), ('stop', np.int64),
@@ -207,6 +211,7 @@ def fuel_split_array(bounds:dict, sources=SOURCES) -> np.ndarray:
             for split, (a, b) in bounds.items() for source in sources]
     return np.array(recs, dtype=dt)
 
+# %% ../nbs/02_synth.ipynb #3e1d2d8c
 def _create(f, name, shape, dtype, compress=True):
     row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
     rows = int(np.clip(2**20 // max(row_bytes, 1), 1, max(shape[0], 1)))
