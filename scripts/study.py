@@ -21,6 +21,18 @@ def _value(text):
     except json.JSONDecodeError: return text
 
 
+def notebook_parameters() -> set:
+    "Names set in the `parameters` cell of any of the experiment notebooks."
+    names = set()
+    for name in NOTEBOOKS:
+        nb = json.loads((REPO/'nbs'/'experiments'/f'{name}.ipynb').read_text())
+        for cell in nb['cells']:
+            if 'parameters' in cell.get('metadata', {}).get('tags', []):
+                names |= {line.split('=')[0].strip() for line in ''.join(cell['source']).splitlines()
+                          if '=' in line and not line.startswith((' ', '#'))}
+    return names
+
+
 def parse(argv=None):
     p = argparse.ArgumentParser(prog='study', description=__doc__.split('\n\n')[0])
     p.add_argument('--data', required=True, help='the hdf5 file (or another supported layout) every notebook reads')
@@ -40,6 +52,12 @@ def main(argv=None):
     try: import papermill
     except ImportError: sys.exit("study: error: papermill is not installed "
                                  "(pip install papermill ipykernel, or from `make wheelhouse`)")
+    from ssmnas.core import SsmnasError, pick_device
+    from ssmnas.trial import get_protocol
+    try: get_protocol(a.protocol); pick_device(a.device)
+    except SsmnasError as e: sys.exit(f'study: error: {e}')
+    unknown = sorted({k for k, _ in a.p} - notebook_parameters())
+    if unknown: sys.exit(f"study: error: -p {unknown[0]}: not a parameter of the experiment notebooks")
     runs, reports = Path(a.runs), Path(a.reports)
     (reports/'executed').mkdir(parents=True, exist_ok=True)
     common = {'data_path': str(a.data), 'protocol': a.protocol, 'device': a.device, 'reports_dir': str(reports)}

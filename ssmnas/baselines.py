@@ -69,8 +69,8 @@ L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
 
 def linear_probe(x_fit, y_fit, x_hold=None, y_hold=None, single_label:bool=False, threshold:float=0.5,
                  seed:int=0) -> tuple:
-    """(probe fitted on fit + held-out rows, record): the L2 penalty in `L2_GRID` with the best held-out weighted F1,
-    else 1e-3."""
+    """(probe fitted on the fit rows, record): the L2 penalty in `L2_GRID` with the best held-out weighted F1, else
+    1e-3."""
     record = {'l2_grid': list(L2_GRID)}
     if x_hold is None: l2, record['selection'] = 1e-3, 'fixed l2 = 1e-3 (no held-out rows)'
     else:
@@ -78,7 +78,6 @@ def linear_probe(x_fit, y_fit, x_hold=None, y_hold=None, single_label:bool=False
                                single_label, threshold)['weighted_f1'] for l in L2_GRID]
         l2 = L2_GRID[int(np.argmax(scores))]
         record |= {'holdout_weighted_f1': scores, 'selection': f'best held-out weighted F1 over {len(x_hold)} rows'}
-        x_fit, y_fit = np.concatenate([x_fit, x_hold]), np.concatenate([y_fit, y_hold])
     return LinearProbe(x_fit, y_fit, l2, single_label, seed=seed), record | {'l2': l2}
 
 # %% ../nbs/10a_baselines.ipynb #f1f15903

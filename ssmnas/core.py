@@ -157,7 +157,7 @@ def at_least(cfg, **lows):
 # %% ../nbs/00_core.ipynb #d42c169d
 def discard_files(folder, names) -> list:
     "Delete the files `names` in `folder` (`--fresh`: start a run over); returns those that were there."
-    gone = [n for n in names if (Path(folder)/n).is_file()]
+    gone = [n for n in dict.fromkeys(names) if (Path(folder)/n).is_file()]   # a name listed twice is one file
     for n in gone: (Path(folder)/n).unlink()
     return gone
 

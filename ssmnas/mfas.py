@@ -45,11 +45,13 @@ class MfasConfig:
     # the fusion layers
     inner: int = 16                      # width of every fusion layer (MFAS code's search default, NTU)
     dropout: float = 0.5                 # dropout after every fusion layer (MFAS code default)
+    final_inner: int = 256               # width of the found network's layers when it is trained (MFAS's NTU final)
+    final_dropout: float = 0.4           # dropout of the found network when it is trained (MFAS's NTU final)
     batchnorm: bool = False              # BatchNorm1d after each layer's activation (MFAS code's search default: off)
     activations: tuple = ('relu', 'sigmoid')   # activations a layer may choose (MFAS enumerates these two of its three)
     # training one candidate
     epochs: int = 3                      # epochs per candidate; its score is the best epoch's (MFAS code default)
-    batch_size: int = 96                 # rows per batch (ours: the project's batch; MFAS code default 20)
+    batch_size: int = 20                 # rows per batch of a candidate (MFAS code default)
     lr: float = 1e-3                     # Adam learning rate at the top of each cosine period (MFAS code default)
     lr_min: float = 1e-6                 # learning rate at the bottom of each cosine period (MFAS code default)
     lr_period: int = 1                   # Ti: epochs of the first cosine period (MFAS code default)
@@ -65,15 +67,17 @@ class MfasConfig:
     seed: int = 0                        # seeds the surrogate, the sampling, each candidate's init and order
 
     def __post_init__(self):
-        at_least(self, layers=1, iterations=1, K=1, inner=1, epochs=1, batch_size=2, lr_period=1, lr_period_mult=1,
-                 surrogate_epochs=0, seed=0)
+        at_least(self, layers=1, iterations=1, K=1, inner=1, final_inner=1, epochs=1, batch_size=2, lr_period=1,
+                 lr_period_mult=1, surrogate_epochs=0, seed=0)
         for name in ('T0', 'Tf', 'sigma', 'lr'):
             if not getattr(self, name) > 0: raise SsmnasError(f'{name} must be positive, got {getattr(self, name)}')
         if not 0 <= self.lr_min <= self.lr:
             raise SsmnasError(f'lr_min must lie in [0, lr = {self.lr}], got {self.lr_min}')
         if not self.weight_decay >= 0: raise SsmnasError(f'weight_decay must be >= 0, got {self.weight_decay}')
         if not self.surrogate_lr > 0: raise SsmnasError(f'surrogate_lr must be positive, got {self.surrogate_lr}')
-        if not 0 <= self.dropout < 1: raise SsmnasError(f'dropout must lie in [0, 1), got {self.dropout}')
+        for name in ('dropout', 'final_dropout'):
+            v = getattr(self, name)
+            if not 0 <= v < 1: raise SsmnasError(f'{name} must lie in [0, 1), got {v}')
         if not 0 < self.threshold < 1: raise SsmnasError(f'threshold must lie in (0, 1), got {self.threshold}')
         acts = (self.activations,) if isinstance(self.activations, str) else tuple(self.activations)
         bad = [a for a in acts if a not in _ACTIVATIONS]
@@ -187,11 +191,13 @@ class MfasFusion(nn.Module):
             h = layer(torch.cat([self._vector(taps, i), self._vector(taps, j)] + ([] if h is None else [h]), 1))
         return h
 
-def mfas_encoder(backbones, arch, cfg:MfasConfig|None=None) -> Encoder:
-    """f(x) of an MFAS architecture: `GlobalPoolTaps(backbones)` -> `MfasFusion` sized by `cfg`;
-    ready for `train_classifier`, with a tap cache or without."""
+def mfas_encoder(backbones, arch, cfg:MfasConfig|None=None, final:bool=False) -> Encoder:
+    """f(x) of an MFAS architecture: `GlobalPoolTaps(backbones)` -> `MfasFusion` sized by `cfg` (the search's size, or
+    with `final` the found network's: `final_inner`, `final_dropout`); ready for `train_classifier`, with a tap cache
+    or without."""
     cfg = cfg or MfasConfig()
-    fusion = MfasFusion(arch, backbones.tap_names, backbones.tap_shapes(), cfg.inner, cfg.dropout, cfg.activations,
+    inner, dropout = (cfg.final_inner, cfg.final_dropout) if final else (cfg.inner, cfg.dropout)
+    fusion = MfasFusion(arch, backbones.tap_names, backbones.tap_shapes(), inner, dropout, cfg.activations,
                         cfg.batchnorm)
     return Encoder(GlobalPoolTaps(backbones), fusion)
 

@@ -251,7 +251,7 @@ def reuse_or_run(data, method, r, seed, root, reuse_root=None, search_cfg=None, 
     under `root` (`trial_kw`: more `run_trial` arguments, e.g. `mfas_cfg`)."""
     if reuse_root is not None:
         d = trial_dir(reuse_root, method, r, seed)
-        if (d/'metrics.json').exists():
+        if (d/'metrics.json').exists() and (d/'config.json').exists():   # else run_trial would run it there
             # run_trial only reads a finished trial back, without a lock (or raises on a config mismatch): nothing is
             # written there
             try: return run_trial(data, method, r, seed, d, search_cfg, train_cfg, device=device, progress=progress,

@@ -145,7 +145,7 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
         if hold_rows is not None:
             rec['holdout_weighted_f1'] = evaluate(net, data, hold_rows, cfg.threshold, device, amp_dtype, cache,
                                                   hold_src)['weighted_f1']
-            if rec['holdout_weighted_f1'] > best:
+            if rec['holdout_weighted_f1'] >= best:     # a tie keeps the later, more trained epoch
                 best, best_state, since_best = rec['holdout_weighted_f1'], copy.deepcopy(net.state_dict()), 0
             else: since_best += 1
         log['epochs'].append(rec)

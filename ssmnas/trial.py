@@ -21,7 +21,7 @@ from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 from .loop import Encoder, label_scores
 from .baselines import UnimodalNet, probe_features, linear_probe
-from .mfas import MfasConfig, mfas_search, mfas_encoder, MFAS_FILES
+from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FILES
 
 # %% auto #0
 __all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'PROTOCOLS', 'MFAS_OPTIONS', 'trial_methods', 'check_method', 'label_use',
@@ -76,6 +76,11 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     train_cfg = replace(train_cfg or TrainConfig(), seed=seed)
     mfas_cfg = replace(mfas_cfg or MfasConfig(), seed=seed) if method == 'mfas' else None
     if method != 'ssl': train_cfg = replace(train_cfg, rep_epochs=0)     # step 2 is the proposed method's
+    kinds = [m.kind for m in data.modalities.values()]
+    if method == 'ssl' and search_cfg.view_bank and 'image' not in kinds:
+        raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
+    if method == 'mfas' and len(kinds) < 2:
+        raise SsmnasError(f'method mfas fuses two modalities; the data has {len(kinds)} ({", ".join(data.modalities)})')
     identity = data_identity(data)                     # refuses what ssmnas_check refuses, before any slow work
     image_weights_for(data, search_cfg.image_weights)
     pools = make_pools(data, r, seed)
@@ -102,7 +107,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
                           compile)
 
 # %% ../nbs/11_trial.ipynb #e1c3a728
-def _searched_encoder(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress, timer, bank) -> tuple:
+def _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress, timer, bank) -> tuple:
     "(encoder, lines describing it): the architecture a search found, or one backbone alone."
     if method == 'mfas':
         with timer('search', device):
@@ -111,12 +116,13 @@ def _searched_encoder(data, method, out, use, backbones, search_cfg, mfas_cfg, d
         write_json(out/'genotype.json', {'mfas': [list(t) for t in arch], 'layers': rec['layers'],
                                          'score': rec['score'], 'tap_names': list(backbones.tap_names),
                                          'activations': list(mfas_cfg.activations)})
-        return mfas_encoder(backbones, arch, mfas_cfg).to(device), rec['layers']
+        return mfas_encoder(backbones, arch, mfas_cfg, final=True).to(device), rec['layers']
     if method.endswith('_only'):
         modality = method[:-len('_only')]
-        fusion = UnimodalNet(backbones.tap_names, backbones.tap_shapes(), modality, L=search_cfg.L)
+        pooled = GlobalPoolTaps(backbones)     # averaged before any cache: training, selection and test see one feature
+        fusion = UnimodalNet(pooled.tap_names, pooled.tap_shapes(), modality, L=1)
         tap = backbones.tap_names[fusion.tap]
-        return (Encoder(backbones, fusion).to(device),
+        return (Encoder(pooled, fusion).to(device),
                 [f'{modality} backbone alone: {tap}, averaged, batch norm -> linear'])
     with timer('search', device):
         genotype = search(data, use['search_rows'], search_cfg, out/'search', device, backbones=backbones,
@@ -155,7 +161,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
                 pool = np.union1d(pools.labeled, pools.unlabeled)
                 bank = build_view_bank(data, pool, backbones, search_cfg.contrastive, search_cfg.L, seed, device,
                                        autocast_dtype(search_cfg.amp, device))
-        encoder, found = _searched_encoder(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress,
+        encoder, found = _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress,
                                            timer, bank)
         logs['representation_nt_xent'] = []
         if train_cfg.rep_epochs > 0:
@@ -250,8 +256,7 @@ def configs_from_args(a, search_opts, train_opts, mfas_opts=None) -> tuple:
     scfg0, tcfg0 = proto.configs()
     scfg = config_from_options(SearchConfig, a, search_opts, base=scfg0)
     tcfg = config_from_options(TrainConfig, a, train_opts, base=tcfg0, batch_size=scfg.batch_size, seed=scfg.seed)
-    mcfg = config_from_options(MfasConfig, a, mfas_opts or {}, base=proto.mfas_config(), batch_size=scfg.batch_size,
-                               seed=scfg.seed)
+    mcfg = config_from_options(MfasConfig, a, mfas_opts or {}, base=proto.mfas_config(), seed=scfg.seed)
     return scfg, tcfg, mcfg
 
 @cli_errors

@@ -11,6 +11,7 @@ import hashlib
 
 from .core import SsmnasError, batches
 from .batches import BatchSource, plain_inputs
+from .check import data_identity
 from .supernet import pool_taps
 from .augment import make_views
 
@@ -96,7 +97,8 @@ def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device=
     device = torch.device(device)
     images = [m for m, mod in data.modalities.items() if mod.kind == 'image']
     if not images: raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
-    key = (str(data.path), data.n_rows, hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
+    key = (data_identity(data)['fingerprint'], data.n_rows,   # the content (a path says nothing of in-memory data)
+           hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
            contrastive.view_bank, contrastive.mask_p, L, seed, str(amp_dtype), str(device),
            tuple(_weights_sum(backbones[m]) for m in images))
     if key not in _SHARED_BANK:
