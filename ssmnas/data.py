@@ -447,7 +447,8 @@ def write_generic_example(path):
     return Path(path)
 
 # %% ../nbs/01_data.ipynb #52b1a0e8
-def _open_generic(path:Path, f:h5py.File, token_vectors) -> MultimodalData:
+def _generic_labels(f:h5py.File) -> tuple:
+    "(rows, class names, 'index' or 'multihot', label source) of a generic file's `labels`."
     labels = _need(f, 'labels')
     if not isinstance(labels, h5py.Dataset): raise SsmnasError('labels: expected a dataset, found a group')
     n = labels.shape[0] if labels.shape else 0
@@ -464,45 +465,49 @@ def _open_generic(path:Path, f:h5py.File, token_vectors) -> MultimodalData:
         n_classes, label_format, label_src = labels.shape[1], 'multihot', labels
     names = names or [f'class_{i}' for i in range(n_classes)]
     if len(names) != n_classes: raise SsmnasError(f'labels: names lists {len(names)} names for {n_classes} classes')
-    group = _need(f, 'inputs')
-    if not isinstance(group, h5py.Group): raise SsmnasError('inputs: expected a group with one entry per modality')
-    order = _names(f.attrs['modalities']) if 'modalities' in f.attrs else sorted(group.keys())
-    if not order: raise SsmnasError('inputs: no modalities')
-    inputs, modalities = {}, {}
-    for name in order:
-        key = f'inputs/{name}'
-        obj = _need(f, key)
-        declared = _text(obj.attrs['kind']) if 'kind' in obj.attrs else None
-        if isinstance(obj, h5py.Group):
-            ids, table_ds = _need(f, key + '/ids'), _need(f, key + '/table')
-            _check_vlen_ids(ids, key + '/ids', n)
-            _check_array(key + '/table', table_ds.shape, table_ds.dtype, 2, 'f', 'a float (V, D) token vector table')
-            table = np.asarray(table_ds[()], dtype=np.float32)
-            feats = f[key + '/features'] if 'features' in obj else None
-            if feats is not None:
-                _check_array(key + '/features', feats.shape, feats.dtype, 2, 'f',
-                             f'float (N, {table.shape[1]}) features', n, table.shape[1])
-            kind = 'vector' if token_vectors is False else 'tokens'
-            inputs[name] = _Input(key + '/features' if feats is not None else key + '/ids', feats, ids=ids, table=table,
-                                  ids_key=key + '/ids', table_key=key + '/table',
-                                  dtype=f'vlen {h5py.check_vlen_dtype(ids.dtype)} ids, '
-                                        f'{table.shape[0]}-token {table.dtype} table')
-            shape, actual = (table.shape[1],), 'tokens'
-        elif len(obj.shape) == 4:
-            _check_array(key, obj.shape, obj.dtype, 4, 'uf', 'uint8 RGB or float RGB in [0, 1], (N, 3, H, W)', n)
-            if obj.shape[1] != 3 or (obj.dtype.kind == 'u' and obj.dtype != np.uint8):
-                raise SsmnasError(f'{key}: expected uint8 or float (N, 3, H, W) RGB images, '
-                                  f'got {obj.dtype} {obj.shape}')
-            inputs[name] = _Input(key, obj, encoding='uint8' if obj.dtype == np.uint8 else 'float01',
-                                  dtype=str(obj.dtype))
-            kind = actual = 'image'; shape = tuple(obj.shape[1:])
-        else:
-            _check_array(key, obj.shape, obj.dtype, 2, 'f', 'float (N, D) vectors', n)
-            inputs[name] = _Input(key, obj, dtype=str(obj.dtype))
-            kind = actual = 'vector'; shape = (obj.shape[1],)
-        if declared is not None and declared != actual:
-            raise SsmnasError(f'{key}: attribute kind is {declared!r}, but the data is laid out as {actual!r}')
-        modalities[name] = Modality(name, kind, shape)
+    return n, names, label_format, label_src
+
+def _generic_tokens(f:h5py.File, key:str, n:int, token_vectors) -> tuple:
+    "(input, kind, shape) of a token modality: a group of vlen `ids`, a vector `table` and optional `features`."
+    ids, table_ds = _need(f, key + '/ids'), _need(f, key + '/table')
+    _check_vlen_ids(ids, key + '/ids', n)
+    _check_array(key + '/table', table_ds.shape, table_ds.dtype, 2, 'f', 'a float (V, D) token vector table')
+    table = np.asarray(table_ds[()], dtype=np.float32)
+    feats = f[key + '/features'] if 'features' in f[key] else None
+    if feats is not None:
+        _check_array(key + '/features', feats.shape, feats.dtype, 2, 'f',
+                     f'float (N, {table.shape[1]}) features', n, table.shape[1])
+    kind = 'vector' if token_vectors is False else 'tokens'
+    inp = _Input(key + '/features' if feats is not None else key + '/ids', feats, ids=ids, table=table,
+                 ids_key=key + '/ids', table_key=key + '/table',
+                 dtype=f'vlen {h5py.check_vlen_dtype(ids.dtype)} ids, {table.shape[0]}-token {table.dtype} table')
+    return inp, kind, (table.shape[1],)
+
+def _generic_input(f:h5py.File, name:str, n:int, token_vectors) -> tuple:
+    "(input, modality) of `inputs/<name>`: token group, (N, 3, H, W) images or (N, D) vectors."
+    key = f'inputs/{name}'
+    obj = _need(f, key)
+    declared = _text(obj.attrs['kind']) if 'kind' in obj.attrs else None
+    if isinstance(obj, h5py.Group):
+        inp, kind, shape = _generic_tokens(f, key, n, token_vectors)
+        actual = 'tokens'
+    elif len(obj.shape) == 4:
+        _check_array(key, obj.shape, obj.dtype, 4, 'uf', 'uint8 RGB or float RGB in [0, 1], (N, 3, H, W)', n)
+        if obj.shape[1] != 3 or (obj.dtype.kind == 'u' and obj.dtype != np.uint8):
+            raise SsmnasError(f'{key}: expected uint8 or float (N, 3, H, W) RGB images, '
+                              f'got {obj.dtype} {obj.shape}')
+        inp = _Input(key, obj, encoding='uint8' if obj.dtype == np.uint8 else 'float01', dtype=str(obj.dtype))
+        kind = actual = 'image'; shape = tuple(obj.shape[1:])
+    else:
+        _check_array(key, obj.shape, obj.dtype, 2, 'f', 'float (N, D) vectors', n)
+        inp = _Input(key, obj, dtype=str(obj.dtype))
+        kind = actual = 'vector'; shape = (obj.shape[1],)
+    if declared is not None and declared != actual:
+        raise SsmnasError(f'{key}: attribute kind is {declared!r}, but the data is laid out as {actual!r}')
+    return inp, Modality(name, kind, shape)
+
+def _generic_splits(f:h5py.File, n:int) -> dict:
+    "The splits of a generic file: a `splits` group of row indices or a `split_bounds` root attribute."
     if 'splits' in f:
         splits = {}
         for k in f['splits']:
@@ -514,9 +519,18 @@ def _open_generic(path:Path, f:h5py.File, token_vectors) -> MultimodalData:
         except (KeyError, ValueError, TypeError):
             raise SsmnasError('split_bounds: expected JSON {"train": [start, stop], "dev": [...], "test": [...]}')
     else: raise SsmnasError('splits: missing key (give a splits group of row indices or a split_bounds root attribute)')
-    splits = _check_splits(splits, n, 'splits')
-    return MultimodalData(path, 'generic', n, splits, names, modalities, inputs, label_src, 'labels', label_format,
-                          file=f)
+    return _check_splits(splits, n, 'splits')
+
+def _open_generic(path:Path, f:h5py.File, token_vectors) -> MultimodalData:
+    n, names, label_format, label_src = _generic_labels(f)
+    group = _need(f, 'inputs')
+    if not isinstance(group, h5py.Group): raise SsmnasError('inputs: expected a group with one entry per modality')
+    order = _names(f.attrs['modalities']) if 'modalities' in f.attrs else sorted(group.keys())
+    if not order: raise SsmnasError('inputs: no modalities')
+    inputs, modalities = {}, {}
+    for name in order: inputs[name], modalities[name] = _generic_input(f, name, n, token_vectors)
+    return MultimodalData(path, 'generic', n, _generic_splits(f, n), names, modalities, inputs, label_src, 'labels',
+                          label_format, file=f)
 
 # %% ../nbs/01_data.ipynb #d16ad557
 def _memory_input(name:str, x, n:int) -> tuple:

@@ -424,6 +424,28 @@ def _search_context(data, train_rows, valid_rows, backbones, cfg, device) -> dic
             'tap_names': list(backbones.tap_names), 'tap_shapes': backbones.tap_shapes(),
             'n_classes': len(data.label_names)}
 
+def _record_step(step_path, i, cfg, temps, cands, chosen, predicted):
+    "Append step `i`'s choice to `steps.jsonl` (a resumed search replays it)."
+    _append_jsonl(step_path, {'step': i, 'iteration': i // cfg.layers + 1, 'layer': i % cfg.layers + 1,
+                              'temperature': temps[i], 'n_candidates': len(cands),
+                              'chosen': [[list(t) for t in a] for a in chosen], 'predicted': predicted})
+
+def _choose_step(i, cands, steps_done, surrogate, cfg, temps, rng, timer, step_path) -> tuple:
+    """(architectures, surrogate predictions) to train at step `i`: every one-layer network at step 0, the recorded
+    choice of a resumed step, else K sampled by the surrogate's scores at the step's temperature."""
+    if i == 0: return cands, [None] * len(cands)
+    if i in steps_done:
+        chosen, predicted = [_arch_key(a) for a in steps_done[i]['chosen']], steps_done[i]['predicted']
+        if not set(chosen) <= set(cands):
+            raise SsmnasError(f'{step_path}: step {i} chose architectures this search cannot reach; '
+                              'rerun with --fresh (fresh=True)')
+        return chosen, predicted
+    with timer('surrogate'): pred = surrogate.predict(cands)
+    idx = sample_candidates(pred, cfg.K, temps[i], rng)
+    chosen, predicted = [cands[k] for k in idx], [float(pred[k]) for k in idx]
+    _record_step(step_path, i, cfg, temps, cands, chosen, predicted)
+    return chosen, predicted
+
 def _mfas_search(data, train_rows, valid_rows, backbones, cfg, out, device, progress, on_candidate):
     t_start, timer = time.perf_counter(), Timer()
     cand_path, step_path = out/'candidates.jsonl', out/'steps.jsonl'
@@ -462,26 +484,11 @@ def _mfas_search(data, train_rows, valid_rows, backbones, cfg, out, device, prog
         bar.update(); bar.set_postfix(best=f"{max(r['score'] for r in st['history']):.3f}")
         return rec['score']
 
-    def record_step(i, cands, chosen, predicted):
-        _append_jsonl(step_path, {'step': i, 'iteration': i // cfg.layers + 1, 'layer': i % cfg.layers + 1,
-                                  'temperature': temps[i], 'n_candidates': len(cands),
-                                  'chosen': [[list(t) for t in a] for a in chosen], 'predicted': predicted})
-
     prev = []
     for i in range(cfg.n_steps):
         cands = expand_candidates(prev, options, i % cfg.layers)
         rng = np.random.default_rng([cfg.seed, i])
-        if i == 0: chosen, predicted = cands, [None] * len(cands)          # step 0 trains every one-layer network
-        elif i in steps_done:                                               # resumed: the recorded choice
-            chosen, predicted = [_arch_key(a) for a in steps_done[i]['chosen']], steps_done[i]['predicted']
-            if not set(chosen) <= set(cands):
-                raise SsmnasError(f'{step_path}: step {i} chose architectures this search cannot reach; '
-                                  'rerun with --fresh (fresh=True)')
-        else:
-            with timer('surrogate'): pred = surrogate.predict(cands)
-            idx = sample_candidates(pred, cfg.K, temps[i], rng)
-            chosen, predicted = [cands[k] for k in idx], [float(pred[k]) for k in idx]
-            record_step(i, cands, chosen, predicted)
+        chosen, predicted = _choose_step(i, cands, steps_done, surrogate, cfg, temps, rng, timer, step_path)
         scores = [score_of(i, slot, a, p) for slot, (a, p) in enumerate(zip(chosen, predicted))]
         with timer('surrogate'):
             surrogate.add(chosen, scores)
@@ -490,7 +497,7 @@ def _mfas_search(data, train_rows, valid_rows, backbones, cfg, out, device, prog
         elif 0 in steps_done: prev = [_arch_key(a) for a in steps_done[0]['chosen']]
         else:                                                               # K one-layer networks, by real scores
             prev = [cands[k] for k in sample_candidates(scores, cfg.K, temps[0], rng)]
-            record_step(0, cands, prev, None)
+            _record_step(step_path, 0, cfg, temps, cands, prev, None)
     bar.close()
     seconds = time.perf_counter() - t_start + st['read_back_seconds']
     return _finish(out, st['history'], backbones.tap_names, cfg, device, timer, seconds, st['trained'], st['mse'],

@@ -214,6 +214,23 @@ def _search_objective(data, rows, backbones, cfg, device, bank=None):
     return views, bank, Objective(cfg.objective, views, cfg.temperature, amp_dtype, channels_last=device.type == 'cuda',
                                   bank=bank)
 
+def _alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, shuffle_gen, aug_gen, epoch) -> tuple:
+    "(train loss, architecture-step loss) of one search epoch: a w pass then an architecture pass, or per batch."
+    if cfg.alternate == 'batch':
+        return _batch_alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, shuffle_gen, aug_gen, epoch)
+    train_loss, _ = train_epoch(net, src_train, objective, w_opt, cfg.batch_size, shuffle_gen, aug_gen,
+                                f'search (w step, {cfg.objective})', epoch)
+    valid_loss, _ = train_epoch(net, src_valid, objective, a_opt, cfg.batch_size, shuffle_gen, aug_gen,
+                                f'search (architecture step, {cfg.objective})', epoch)
+    return train_loss, valid_loss
+
+def _save_checkpoint(path, net, w_opt, a_opt, sched, gens, epoch, history, best):
+    "Everything a resumed search needs, written atomically after each epoch."
+    with atomic_path(path) as tmp:
+        torch.save({'net': net.state_dict(), 'w_opt': w_opt.state_dict(), 'a_opt': a_opt.state_dict(),
+                    'sched': sched.state_dict(), 'rng': _rng_state(gens), 'epoch': epoch, 'history': history,
+                    'best': best}, tmp)
+
 def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress, on_epoch_end,
             bank):
     timer = Timer()
@@ -240,14 +257,8 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     for epoch in bar:
         t0 = time.perf_counter()
         with timer('epochs', device):
-            if cfg.alternate == 'epoch':
-                train_loss, _ = train_epoch(net, src_train, objective, w_opt, cfg.batch_size, shuffle_gen, aug_gen,
-                                            f'search (w step, {cfg.objective})', epoch + 1)
-                valid_loss, _ = train_epoch(net, src_valid, objective, a_opt, cfg.batch_size, shuffle_gen, aug_gen,
-                                            f'search (architecture step, {cfg.objective})', epoch + 1)
-            else:
-                train_loss, valid_loss = _batch_alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg,
-                                                            shuffle_gen, aug_gen, epoch + 1)
+            train_loss, valid_loss = _alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg,
+                                                  shuffle_gen, aug_gen, epoch + 1)
             sched.step()
         with timer('validation', device):
             scored = validation_score(net, src_valid, objective, cfg.batch_size, cfg.seed + 3)
@@ -261,10 +272,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
         if best is None or scored['score'] > best['score']:
             best = {'score': scored['score'], 'epoch': epoch + 1, 'genotype': geno.to_dict()}
         bar.set_postfix(train=f"{rec['train_loss']:.3f}", valid=f"{rec['valid_eval_loss']:.3f}")
-        with atomic_path(ckpt_path) as tmp:
-            torch.save({'net': net.state_dict(), 'w_opt': w_opt.state_dict(), 'a_opt': a_opt.state_dict(),
-                        'sched': sched.state_dict(), 'rng': _rng_state([shuffle_gen, aug_gen]), 'epoch': epoch + 1,
-                        'history': history, 'best': best}, tmp)
+        _save_checkpoint(ckpt_path, net, w_opt, a_opt, sched, [shuffle_gen, aug_gen], epoch + 1, history, best)
         if on_epoch_end is not None: on_epoch_end(epoch + 1)
 
     _write_history(out/'history.jsonl', history)
