@@ -56,6 +56,7 @@ def test_search_cli_missing_file(tmp_path):
     res = _cli('ssmnas_search', '--data', tmp_path/'nope.hdf5', '--out', tmp_path/'o', *TINY)
     assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1 and 'nope.hdf5' in res.stderr
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method', ['probe', 'image_only'])
 def test_run_cli_baselines(twin, tmp_path, method):
     "The baselines run from the shell like the searches, on the same rows (no search)."
@@ -67,7 +68,7 @@ def test_run_cli_baselines(twin, tmp_path, method):
     assert m['method'] == method and 0 <= m['weighted_f1'] <= 1
     assert json.loads((out/'metrics.json').read_text())['n_search_rows'] == 0 and not (out/'genotype.json').exists()
 
-@pytest.mark.parametrize('method, says', [('supervised', "got 'supervised'"), ('audio_only', "got 'audio_only'")])
+@pytest.mark.parametrize('method, says', [('audio_only', "got 'audio_only'")])   # unknown names: 11_trial's tests
 def test_run_cli_bad_method(twin, tmp_path, method, says):
     res = _cli('ssmnas_run', '--data', twin, '--method', method, '--r', '0.5', '--out', tmp_path/'m', *TINY)
     lines = res.stderr.strip().splitlines()
@@ -92,6 +93,7 @@ def _own_file(path, n=90):
         f.attrs['split_bounds'] = json.dumps({'train': [0, 54], 'dev': [54, 66], 'test': [66, n]})
     return path
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method', ['mfas', 'caption_only', 'probe_raw'])
 def test_run_cli_own_file(tmp_path, method):
     "MFAS and the baselines on a file of one's own from the shell: its modalities' taps, one class per row."
