@@ -266,6 +266,8 @@ def ssmnas_run(argv=None):
     a = parser.parse_args(argv)
     # settings, device, data, pools and the output folder are all checked before any slow work
     check_method(a.method)
+    given = [f'--{o}' for o in options[2] if hasattr(a, o)]
+    if given and a.method != 'mfas': raise SsmnasError(f'{given[0]} applies to --method mfas only, not {a.method}')
     scfg, tcfg, mcfg = configs_from_args(a, *options)
     pick_device(a.device)
     data = open_dataset(a.data)
