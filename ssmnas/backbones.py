@@ -20,7 +20,8 @@ from .check import validate_dataset
 
 # %% auto #0
 __all__ = ['VGG19_CFG', 'VGG19_TAPS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'VGG19Taps', 'Maxout', 'MaxoutMLP', 'fit_text_backbone',
-           'Backbones', 'build_backbones', 'fast_backbones', 'image_weights_for', 'BackboneConfig', 'prepare_backbones']
+           'Backbones', 'tap_modality', 'build_backbones', 'fast_backbones', 'image_weights_for', 'BackboneConfig',
+           'prepare_backbones']
 
 # %% ../nbs/05_backbones.ipynb #e64d482c
 VGG19_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M']
@@ -207,6 +208,11 @@ class Backbones(nn.ModuleDict):
         super().train(mode)
         for k in self.frozen: self[k].eval()
         return self
+
+# %% ../nbs/05_backbones.ipynb #7fe67ac7
+def tap_modality(tap_name:str) -> str:
+    "The modality a tap belongs to, as `Backbones` names taps (`Image_3` -> 'Image')."
+    return tap_name.rsplit('_', 1)[0]
 
 # %% ../nbs/05_backbones.ipynb #2b9f84a1
 def build_backbones(modalities, image_width_div:int=1, image_weights=None, text_hidden=(64, 128),

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from .core import SsmnasError, seed_everything
 from .batches import BatchSource, plain_inputs
 from .loop import label_scores
+from .backbones import tap_modality
 
 # %% auto #0
 __all__ = ['L2_GRID', 'PROBE_FEATURES', 'modality_taps', 'global_pool', 'UnimodalNet', 'LinearProbe', 'linear_probe',
@@ -20,7 +21,7 @@ __all__ = ['L2_GRID', 'PROBE_FEATURES', 'modality_taps', 'global_pool', 'Unimoda
 # %% ../nbs/10a_baselines.ipynb #5e051b1a
 def modality_taps(tap_names, modality:str) -> list:
     "Positions in `tap_names` of the taps of `modality` (tap names are `Modality_i`, see `Backbones`)."
-    pos = [i for i, n in enumerate(tap_names) if n.rsplit('_', 1)[0].lower() == modality.lower()]
+    pos = [i for i, n in enumerate(tap_names) if tap_modality(n).lower() == modality.lower()]
     if not pos: raise SsmnasError(f'modality {modality!r} has no taps (taps: {", ".join(tap_names)})')
     return pos
 

@@ -13,6 +13,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .core import SsmnasError, write_text
+from .backbones import tap_modality
 from .supernet import (PRIMITIVES, OPS, Reshape, CellOutput, FusionSupernet, cell_name, step_name,
                              cell_candidates, step_candidates)
 
@@ -213,11 +214,11 @@ _MODALITY_COLOURS = ['#4c72b0', '#dd8452', '#55a868', '#c44e52', '#8172b3', '#93
 
 def _tap_positions(taps) -> tuple:
     "y of each tap, top to bottom with a gap between modalities; and the modalities in order."
-    mods = list(dict.fromkeys(n.rsplit('_', 1)[0] for n in taps))
+    mods = list(dict.fromkeys(tap_modality(n) for n in taps))
     pos, y = {}, 0.
     for m in mods:
         for n in taps:
-            if n.rsplit('_', 1)[0] == m: pos[n] = y; y -= 1.
+            if tap_modality(n) == m: pos[n] = y; y -= 1.
         y -= 0.6
     return pos, mods, y + 1.6
 
@@ -225,7 +226,7 @@ def _draw_taps(ax, genotype, pos, colour, boxes, tw=1.3, th=0.6):
     from matplotlib.patches import FancyBboxPatch
     used = set(genotype.used_taps)
     for n, y in pos.items():
-        m, on = n.rsplit('_', 1)[0], n in used
+        m, on = tap_modality(n), n in used
         ax.add_patch(FancyBboxPatch((0, y - th / 2), tw, th, boxstyle='round,pad=0.05', zorder=2,
                                     fc=colour[m] if on else 'white', ec=colour[m], lw=2 if on else 1))
         ax.text(tw / 2, y, n, ha='center', va='center', fontsize=9, zorder=3,

@@ -14,15 +14,17 @@ from torch import nn
 
 from .core import (SsmnasError, TrainingDiverged, write_json, read_json, atomic_path, run_lock, run_info,
                          seed_everything, pick_device, Timer, autocast_dtype, batches, at_least, check_losses,
-                         config_diff, discard_files)
-from .check import data_identity, same_data
+                         discard_files)
+from .check import data_identity
 from .batches import BatchSource
 from .viewbank import build_tap_cache
 from .supernet import Classifier
 from .loop import Encoder, Objective, device_batches, train_step, label_scores
+from .backbones import tap_modality
+from .baselines import global_pool
+from .search import refuse_other_run, _jsonable
 
-try: from tqdm.auto import tqdm        # optional: without it, no progress bar
-except ImportError: tqdm = None
+from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['MFAS_FILES', 'MfasConfig', 'tap_groups', 'layer_options', 'GlobalPoolTaps', 'MfasFusion', 'mfas_encoder', 'Surrogate',
@@ -30,6 +32,10 @@ __all__ = ['MFAS_FILES', 'MfasConfig', 'tap_groups', 'layer_options', 'GlobalPoo
 
 # %% ../nbs/11a_mfas.ipynb #87780178
 _ACTIVATIONS = {'relu': nn.ReLU, 'sigmoid': nn.Sigmoid, 'leakyrelu': nn.LeakyReLU}   # MFAS's ids 0, 1, 2
+
+def _as_tuple(names) -> tuple:
+    "One name or several, as a tuple (`activations='relu'` or `('relu', 'sigmoid')`)."
+    return (names,) if isinstance(names, str) else tuple(names)
 
 @dataclass
 class MfasConfig:
@@ -79,7 +85,7 @@ class MfasConfig:
             v = getattr(self, name)
             if not 0 <= v < 1: raise SsmnasError(f'{name} must lie in [0, 1), got {v}')
         if not 0 < self.threshold < 1: raise SsmnasError(f'threshold must lie in (0, 1), got {self.threshold}')
-        acts = (self.activations,) if isinstance(self.activations, str) else tuple(self.activations)
+        acts = _as_tuple(self.activations)
         bad = [a for a in acts if a not in _ACTIVATIONS]
         if not acts or bad or len(set(acts)) != len(acts):
             raise SsmnasError(f'activations must be distinct names among {", ".join(_ACTIVATIONS)}, '
@@ -96,14 +102,12 @@ class MfasConfig:
         return cls(**d)
 
 # %% ../nbs/11a_mfas.ipynb #bb323c44
-def _modality_of(tap_name:str) -> str: return tap_name.rsplit('_', 1)[0]
-
 def tap_groups(tap_names) -> tuple:
     """(A, B): positions in `tap_names` of the first and the second modality's taps
     (tap names are `<Modality>_<k>`, grouped by modality)."""
-    mods = list(dict.fromkeys(_modality_of(n) for n in tap_names))
+    mods = list(dict.fromkeys(tap_modality(n) for n in tap_names))
     if len(mods) < 2: raise SsmnasError(f'MFAS fuses two modalities; the taps ({", ".join(tap_names)}) are of one')
-    return tuple([i for i, n in enumerate(tap_names) if _modality_of(n) == m] for m in mods[:2])
+    return tuple([i for i, n in enumerate(tap_names) if tap_modality(n) == m] for m in mods[:2])
 
 def layer_options(n_a:int, n_b:int, n_act:int) -> list:
     "All M*N*P layer triples (a, b, activation), A outermost, activation innermost (MFAS's order)."
@@ -122,16 +126,12 @@ def _check_arch(arch, n_a:int, n_b:int, n_act:int) -> tuple:
     return arch
 
 # %% ../nbs/11a_mfas.ipynb #d426c339
-def _pooled(t:torch.Tensor) -> torch.Tensor:
-    "A tap batch (B, C, *spatial) global-average-pooled to (B, C), in float32; (B, D) vectors unchanged."
-    return t.float().flatten(2).mean(-1) if t.dim() > 2 else t
-
 class _PooledNet(nn.Module):
     "One modality's backbone with its map taps global-average-pooled."
     def __init__(self, net):
         super().__init__()
         self.net = net
-    def forward(self, x) -> list: return [_pooled(t) for t in self.net(x)]
+    def forward(self, x) -> list: return [global_pool(t) for t in self.net(x)]
 
 class GlobalPoolTaps(nn.Module):
     """`backbones` whose map taps come out global-average-pooled, (B, C) per tap:
@@ -147,7 +147,7 @@ class GlobalPoolTaps(nn.Module):
     def tap_shapes(self) -> list: return [tuple(s[:1]) for s in self.backbones.tap_shapes()]
     def freeze(self, names=None): self.backbones.freeze(names); return self
     def unfreeze(self, names=None): self.backbones.unfreeze(names); return self
-    def forward(self, inputs:dict) -> list: return [_pooled(t) for t in self.backbones(inputs)]
+    def forward(self, inputs:dict) -> list: return [global_pool(t) for t in self.backbones(inputs)]
 
 class MfasFusion(nn.Module):
     """MFAS's fusion network of `arch` ((a, b, activation) triples): h_1 = act(W[a; b]),
@@ -158,7 +158,7 @@ class MfasFusion(nn.Module):
         self.tap_names, self.tap_shapes = list(tap_names), [tuple(s) for s in tap_shapes]
         if len(self.tap_names) != len(self.tap_shapes):
             raise SsmnasError(f'{len(self.tap_names)} tap names but {len(self.tap_shapes)} tap shapes')
-        self.activations = (activations,) if isinstance(activations, str) else tuple(activations)
+        self.activations = _as_tuple(activations)
         bad = [a for a in self.activations if a not in _ACTIVATIONS]
         if bad: raise SsmnasError(f'unknown activation {bad[0]!r} (one of {", ".join(_ACTIVATIONS)})')
         A, B = tap_groups(self.tap_names)
@@ -177,7 +177,7 @@ class MfasFusion(nn.Module):
     def _vector(self, taps, i) -> torch.Tensor:
         t, shape = taps[i], self.tap_shapes[i]
         if t.dim() == 2 and t.shape[1] == shape[0]: return t
-        if tuple(t.shape[1:]) == shape: return _pooled(t)
+        if tuple(t.shape[1:]) == shape: return global_pool(t)
         raise SsmnasError(f'tap {self.tap_names[i]}: expected its map {shape} or its averaged ({shape[0]},) vector '
                           'per sample, '
                           f'got {tuple(t.shape[1:])}; a max-pooled tap cache (pool_tap) is not a global average: '
@@ -345,16 +345,6 @@ def _train_candidate(arch, ctx, cfg, seed:int) -> dict:
 # %% ../nbs/11a_mfas.ipynb #04891f8d
 MFAS_FILES = ('config.json', 'candidates.jsonl', 'steps.jsonl', 'mfas.json')
 
-class _NoBar:
-    "Stands in for a tqdm bar when tqdm is not installed."
-    def __init__(self, *args, **kwargs): pass
-    def update(self, n=1): pass
-    def set_postfix(self, **kwargs): pass
-    def close(self): pass
-
-def _progress(total:int, desc:str, enabled:bool):
-    return tqdm(total=total, desc=desc, disable=not enabled) if tqdm is not None else _NoBar()
-
 def _fingerprint(rows) -> str: return hashlib.sha1(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 def _read_jsonl(path) -> list:
@@ -393,20 +383,14 @@ def mfas_search(data, train_rows, valid_rows, backbones, cfg:MfasConfig, out, de
     if np.intersect1d(train_rows, valid_rows).size:
         raise SsmnasError('MFAS: the search-train and search-validation rows overlap')
     tap_groups(backbones.tap_names)
-    wanted = json.loads(json.dumps(asdict(cfg) | {
+    wanted = _jsonable(asdict(cfg) | {
         'data': data_identity(data), 'tap_names': list(backbones.tap_names), 'n_search_train': len(train_rows),
         'n_search_valid': len(valid_rows), 'train_rows': _fingerprint(train_rows),
-        'valid_rows': _fingerprint(valid_rows)}))
+        'valid_rows': _fingerprint(valid_rows)})
     with run_lock(out):
         if fresh: discard_files(out, MFAS_FILES)
         if (out/'config.json').exists() and any((out/n).exists() for n in MFAS_FILES[1:]):
-            had = read_json(out/'config.json')
-            differ = config_diff({k: v for k, v in had.items() if k != 'data'},
-                                 {k: v for k, v in wanted.items() if k != 'data'})
-            differ += same_data(had.get('data'), data)
-            if differ:
-                raise SsmnasError(f'{out} holds an MFAS search of other settings, rows or data '
-                                  f'(differs: {", ".join(differ[:6])}); use another --out, or --fresh to discard it')
+            refuse_other_run(out, read_json(out/'config.json'), wanted, data, what='search (MFAS)')
             if (out/'mfas.json').exists():
                 rec = read_json(out/'mfas.json')
                 return [tuple(t) for t in rec['arch']], rec
@@ -459,7 +443,7 @@ def _mfas_search(data, train_rows, valid_rows, backbones, cfg, out, device, prog
         torch.manual_seed(cfg.seed)
         surrogate = Surrogate(counts if cfg.surrogate_scaled else None, lr=cfg.surrogate_lr)
     st = {'ctx': None, 'trained': 0, 'read_back_seconds': 0.0, 'history': [], 'mse': []}
-    bar = _progress(len(options) + (cfg.n_steps - 1) * cfg.K, 'MFAS candidates', progress)
+    bar = tqdm(total=len(options) + (cfg.n_steps - 1) * cfg.K, desc='MFAS candidates', disable=not progress)
 
     def score_of(step, slot, arch, predicted=None) -> float:
         "The candidate's real score: read back from `candidates.jsonl`, or trained now and appended to it."
@@ -532,7 +516,7 @@ def _finish(out, history, tap_names, cfg, device, timer, seconds, trained_now, s
 def mfas_text(arch, tap_names, activations=('relu', 'sigmoid')) -> str:
     "One line per layer: `layer 2: Image_1 + Text_1 + layer 1 -> sigmoid`."
     A, B = tap_groups(tap_names)
-    activations = (activations,) if isinstance(activations, str) else tuple(activations)
+    activations = _as_tuple(activations)
     arch = _check_arch(arch, len(A), len(B), len(activations))
     return '\n'.join(f'layer {l + 1}: {tap_names[A[a]]} + {tap_names[B[b]]}' + (f' + layer {l}' if l else '')
                      + f' -> {activations[p]}' for l, (a, b, p) in enumerate(arch))
@@ -544,7 +528,7 @@ def plot_mfas(arch, tap_names, activations=('relu', 'sigmoid'), ax=None, title:s
     from matplotlib.patches import FancyBboxPatch
     from ssmnas.genotype import _MODALITY_COLOURS
     A, B = tap_groups(tap_names)
-    activations = (activations,) if isinstance(activations, str) else tuple(activations)
+    activations = _as_tuple(activations)
     arch = _check_arch(arch, len(A), len(B), len(activations))
     taps = [tap_names[i] for i in A + B]
     used = {tap_names[A[a]] for a, _, _ in arch} | {tap_names[B[b]] for _, b, _ in arch}
@@ -555,9 +539,9 @@ def plot_mfas(arch, tap_names, activations=('relu', 'sigmoid'), ax=None, title:s
     y_bot = y + 1.6
     cw, gap = 1.7, 0.9
     if ax is None: _, ax = plt.subplots(figsize=(3.6 + 1.2 * (cw + gap) * len(arch), max(3., 0.55 * -y_bot + 1.8)))
-    colour = {m: _MODALITY_COLOURS[k] for k, m in enumerate(dict.fromkeys(_modality_of(n) for n in taps))}
+    colour = {m: _MODALITY_COLOURS[k] for k, m in enumerate(dict.fromkeys(tap_modality(n) for n in taps))}
     for n in taps:
-        m, on = _modality_of(n), n in used
+        m, on = tap_modality(n), n in used
         ax.add_patch(FancyBboxPatch((0, ys[n] - 0.3), 1.3, 0.6, boxstyle='round,pad=0.05', zorder=2,
                                     fc=colour[m] if on else 'white', ec=colour[m], lw=2 if on else 1))
         ax.text(0.65, ys[n], n, ha='center', va='center', fontsize=9, zorder=3, color='white' if on else '0.45',
@@ -573,7 +557,7 @@ def plot_mfas(arch, tap_names, activations=('relu', 'sigmoid'), ax=None, title:s
                 zorder=3)
         for n, dy in ((tap_names[A[a]], 0.15), (tap_names[B[b]], -0.15)):
             ax.annotate('', xy=(x0 - 0.05, yc + dy), xytext=(1.35, ys[n]), zorder=4 if l else 1,
-                        arrowprops=arrow | dict(color=colour[_modality_of(n)]))
+                        arrowprops=arrow | dict(color=colour[tap_modality(n)]))
         if l: ax.annotate('', xy=(x0 - 0.05, yc), xytext=(x0 - gap + 0.05, yc),
                           arrowprops=arrow | dict(color='#c0392b'))
     xo = 2.4 + (cw + gap) * len(arch)

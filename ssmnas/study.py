@@ -12,6 +12,7 @@ import numpy as np
 
 from .core import SsmnasError, write_text, read_json, save_figure
 from .genotype import Genotype, plot_genotype
+from .backbones import tap_modality
 from .trial import run_trial
 from .sweep import trial_dir
 from .mfas import plot_mfas
@@ -196,7 +197,7 @@ def edge_op_frequency(root, methods, rs) -> list:
                 for cell in d['cells']:
                     picked |= {('edge', f"{i} -> {cell['name']}") for i in cell['inputs']}
                     picked |= {('op', s['op']) for s in cell['steps']}
-                picked |= {('modality', t.rsplit('_', 1)[0]) for t in g.used_taps}
+                picked |= {('modality', tap_modality(t)) for t in g.used_taps}
                 counts.update(picked)
             rows += [{'method': m, 'r': r, 'kind': k, 'name': name, 'count': c, 'n_trials': len(genos),
                       'share': c / len(genos)} for (k, name), c in sorted(counts.items())]

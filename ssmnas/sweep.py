@@ -287,9 +287,8 @@ def ssmnas_sweep(argv=None):
     "Console entry point for a sweep."
     parser, *options = _sweep_parser()
     a = parser.parse_args(argv)
-    configs = configs_from_args(a, *options)            # (search, train[, MFAS]) settings
-    scfg, tcfg = configs[:2]
-    trial_kw = {'compile': a.compile} | ({'mfas_cfg': configs[2]} if len(configs) > 2 else {})
+    scfg, tcfg, mcfg = configs_from_args(a, *options)
+    trial_kw = {'compile': a.compile, 'mfas_cfg': mcfg}
     proto = get_protocol(a.protocol)
     if a.trials is not None and a.trials < 1: raise SsmnasError(f'trials must be at least 1, got {a.trials}')
     rs = a.r if a.r else list(proto.r_values)

@@ -131,7 +131,7 @@ def _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device
     return build_encoder(backbones, genotype, search_cfg.fusion, search_cfg.seed).to(device), genotype.lines()
 
 def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tuple:
-    """(test scores, log) of a linear probe fitted to exactly the labeled rows (the penalty chosen on step 3's held-out
+    """(test scores, log) of a linear probe fitted to step 3's fit rows (its penalty chosen on step 3's held-out
     rows)."""
     kind = 'raw' if method == 'probe_raw' else 'taps'
     feats = lambda rows: probe_features(data, rows, kind, backbones=backbones, device=device)
@@ -146,9 +146,10 @@ def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tup
 def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
                compile) -> dict:
     timer, rows, logs = Timer(), use['search_rows'], {}
-    with timer('backbones', device):
-        backbones, logs['text_backbone'] = prepare_backbones(data, use['pretrain'], search_cfg.backbone, device,
-                                                             compile=compile)
+    with timer('backbones', device):       # the raw-input probe reads no backbone: none is built or pretrained
+        backbones, logs['text_backbone'] = (
+            (None, {'image_weights': image_weights_for(data, search_cfg.image_weights)}) if method == 'probe_raw'
+            else prepare_backbones(data, use['pretrain'], search_cfg.backbone, device, compile=compile))
     if method.startswith('probe'):
         with timer('probe', device):
             metrics, logs['probe'] = _probe_scores(data, method, pools, use, backbones, train_cfg, device)

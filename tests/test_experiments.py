@@ -171,3 +171,18 @@ def test_cpu_protocol_is_what_make_study_ran():
     args = parser.parse_args(['--data', 'x.hdf5', '--method', 'ssl', '--r', '0.1', '--out', 'o', '--protocol', 'cpu',
                               '--C', '32'])
     assert configs_from_args(args, *options)[0].C == 32
+
+
+@pytest.mark.parametrize('args, says', [
+    (['-p', 'trial', '10'], '-p trial: not a parameter of the experiment notebooks'),
+    (['--protocol', 'gpu'], "unknown protocol 'gpu'"),
+    (['--device', 'tpu'], "unknown device 'tpu'")])
+def test_whole_study_command_refuses_bad_input(tmp_path, args, says):
+    "scripts/study.py (make study) refuses a misspelt parameter, protocol or device in one line, before any notebook."
+    import subprocess, sys
+    data = tmp_path/'d.hdf5'; data.write_bytes(b'')
+    res = subprocess.run([sys.executable, str(REPO/'scripts'/'study.py'), '--data', str(data), '--reports',
+                          str(tmp_path/'reports'), *args], capture_output=True, text=True, timeout=120)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode != 0 and len(lines) == 1 and says in lines[0], res.stderr
+    assert not (tmp_path/'reports').exists()
