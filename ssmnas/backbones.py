@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from dataclasses import dataclass
 
-from .core import SsmnasError, batches, TrainingDiverged, seed_everything, at_least
+from .core import adam, SsmnasError, batches, TrainingDiverged, seed_everything, at_least
 from .check import validate_dataset
 
 # %% auto #0
@@ -143,7 +143,7 @@ def fit_text_backbone(mlp:MaxoutMLP, features, labels, epochs:int=30, batch_size
     if len(X) < 2: raise SsmnasError(f'need at least 2 labeled rows to train the text backbone, got {len(X)}')
     params = [p for p in mlp.parameters() if p.requires_grad]
     if not params: raise SsmnasError('the text backbone is frozen; unfreeze it before training')
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    opt = adam(params, lr=lr, weight_decay=weight_decay)
     g = torch.Generator().manual_seed(seed)
     was_training, losses = mlp.training, []
     mlp.train()
@@ -237,14 +237,14 @@ def _nhwc_call(fn, x):
     return fn(x.contiguous(memory_format=torch.channels_last) if torch.is_tensor(x) and x.dim() == 4 else x)
 
 def fast_backbones(backbones, device, compile:bool=False):
-    """On CUDA: image backbones in channels_last, cuDNN autotuning, and with `compile` their forward through
-    torch.compile. CPU: unchanged."""
-    if torch.device(device).type != 'cuda': return backbones
-    torch.backends.cudnn.benchmark = True
+    """Image backbones in channels_last (any device); on CUDA also cuDNN autotuning, and with `compile` their forward
+    through torch.compile."""
+    cuda = torch.device(device).type == 'cuda'
+    if cuda: torch.backends.cudnn.benchmark = True
     for name, mod in backbones.modalities.items():
         if mod.kind != 'image': continue
         net = backbones[name].to(memory_format=torch.channels_last)
-        if compile and getattr(net, '_compiled_forward', None) is None:
+        if cuda and compile and getattr(net, '_compiled_forward', None) is None:
             net._compiled_forward = torch.compile(type(net).forward.__get__(net))
             net.forward = functools.partial(_nhwc_call, net._compiled_forward)
     return backbones
@@ -274,7 +274,7 @@ class BackboneConfig:
 # %% ../nbs/05_backbones.ipynb #cacb72c0
 def prepare_backbones(data, labeled_rows, cfg:BackboneConfig, device='cpu', compile:bool=False):
     """Check the data, build its backbones (`cfg`: a `BackboneConfig`); pretrain text MLPs on `labeled_rows` only;
-    freeze (`fast_backbones` on CUDA)."""
+    freeze; `fast_backbones`."""
     validate_dataset(data)
     weights = image_weights_for(data, cfg.image_weights)
     seed_everything(cfg.seed)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .core import SsmnasError
+from .core import SsmnasError, batches
 from .data import MultimodalData, READ_CHUNK
 
 # %% auto #0
@@ -70,9 +70,20 @@ class BatchSource:
         self.single_label = data.single_label
         self._tables = {n: torch.from_numpy(data.token_table(n)).to(self.device)
                         for n, m in self.modalities.items() if m.kind == 'tokens'}
+        self._host_lengths = {}
         self._resident = {n: self._load(n, m) for n, m in self.modalities.items()} if cache else {}
 
     def __len__(self): return len(self.rows)
+
+    def batch_positions(self, batch_size:int, generator=None, shuffle:bool=True) -> list:
+        """`batches` of positions 0..len-1 (shuffled by `generator` when `shuffle`), moved to the device in one copy
+        (a copy per batch would synchronise per batch); each carries `token_counts` {modality: total tokens}, summed
+        on the host, so `inputs` gathers its tokens without reading anything back."""
+        chunks = batches(np.arange(len(self)), batch_size, shuffle=shuffle, generator=generator)
+        out = list(torch.cat(chunks).to(self.device).split([len(c) for c in chunks]))
+        for host, pos in zip(chunks, out):
+            pos.token_counts = {n: int(l[host.numpy()].sum()) for n, l in self._host_lengths.items()}
+        return out
 
     def _chunks(self):
         for i in range(0, len(self.rows), READ_CHUNK): yield i, self.rows[i:i + READ_CHUNK]
@@ -89,6 +100,7 @@ class BatchSource:
             self._check_ids(name, ids)
             offsets = torch.cumsum(lengths, 0) - lengths
             feats = torch.from_numpy(np.concatenate(feats) if feats else np.zeros((0,) + mod.shape, np.float32))
+            self._host_lengths[name] = lengths.numpy()   # token counts of a batch without a look at the device
             return {k: v.to(self.device)
                     for k, v in dict(ids=ids, lengths=lengths, offsets=offsets, features=feats).items()}
         image = mod.kind == 'image'
@@ -107,7 +119,8 @@ class BatchSource:
     def _gather_tokens(self, name, pos) -> Tokens:
         r = self._resident[name]
         lengths, starts = r['lengths'][pos], r['offsets'][pos]
-        total = int(lengths.sum())
+        counts = getattr(pos, 'token_counts', None)      # from `batch_positions`; else read back (one sync)
+        total = counts[name] if counts is not None else int(lengths.sum())
         # position t of the batch's flat ids reads the resident id at starts[b] + (t - first t of sample b)
         shift = torch.repeat_interleave(starts - (torch.cumsum(lengths, 0) - lengths), lengths, output_size=total)
         ids = r['ids'][torch.arange(total, device=self.device) + shift]

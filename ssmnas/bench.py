@@ -15,7 +15,7 @@ import torch
 
 import ssmnas
 from .core import (SsmnasError, cli_errors, write_json, write_text, read_json, run_info, device_name, pick_device,
-                         seed_everything, batches, autocast_dtype)
+                         seed_everything, batches, autocast_dtype, adam)
 from .data import GENRES, MultimodalData
 from .batches import BatchSource, plain_inputs
 from .synth import synth_genres, synth_posters, synth_vocab, synth_sequences
@@ -127,7 +127,7 @@ def _sync_report(data, rows, backbones, cfg:SearchConfig, device, amp_dtype, n_b
     out = {}
     for name, (kind, make) in loops.items():
         net = build_search_network(backbones, len(data.label_names), replace(cfg, objective=kind)).to(device)
-        opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=1e-4)
+        opt = adam([p for p in net.parameters() if p.requires_grad], lr=1e-4)
         obj, g = make(), torch.Generator().manual_seed(0)
         aug = torch.Generator(device=device).manual_seed(0)
         train_epoch(net, src, obj, opt, cfg.batch_size, g, aug)

@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
            'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'library_versions',
-           'device_name', 'run_info', 'seed_everything', 'autocast_dtype', 'pick_device', 'batches', 'Timer',
+           'device_name', 'run_info', 'seed_everything', 'autocast_dtype', 'pick_device', 'batches', 'adam', 'Timer',
            'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
@@ -215,6 +215,11 @@ def batches(idx, batch_size:int, shuffle=False, generator:torch.Generator|None=N
     chunks = list(idx.split(batch_size))
     if len(chunks) > 1 and len(chunks[-1]) == 1: chunks[-2:] = [torch.cat(chunks[-2:])]
     return chunks
+
+# %% ../nbs/00_core.ipynb #72f8b243
+def adam(params, **kw) -> torch.optim.Adam:
+    "`torch.optim.Adam(params, **kw)` with the fused kernel (one update for every tensor, CPU or CUDA)."
+    return torch.optim.Adam(list(params), fused=True, **kw)
 
 # %% ../nbs/00_core.ipynb #7f63cbde
 class Timer:

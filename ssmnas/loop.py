@@ -13,13 +13,13 @@ from sklearn.metrics import f1_score
 
 from dataclasses import dataclass
 
-from .core import SsmnasError, batches, check_losses, at_least
+from .core import SsmnasError, check_losses, at_least
 from .batches import plain_inputs
 from .losses import NTXentLoss
 
 # %% auto #0
-__all__ = ['multilabel_f1', 'label_scores', 'Encoder', 'Network', 'Objective', 'ContrastiveConfig', 'device_batches',
-           'train_step', 'train_epoch', 'validation_score']
+__all__ = ['multilabel_f1', 'label_scores', 'Encoder', 'Network', 'Objective', 'ContrastiveConfig', 'train_step', 'train_epoch',
+           'validation_score']
 
 # %% ../nbs/08b_loop.ipynb #96c555cb
 def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
@@ -133,12 +133,6 @@ class ContrastiveConfig:
         if not self.temperature > 0: raise SsmnasError(f'temperature must be positive, got {self.temperature}')
 
 # %% ../nbs/08b_loop.ipynb #f7555941
-def device_batches(n:int, batch_size:int, generator=None, device='cpu'):
-    """Shuffled `batches` of positions 0..n-1, moved to `device` in one copy
-    (a copy per batch would synchronise per batch)."""
-    chunks = batches(np.arange(n), batch_size, shuffle=True, generator=generator)
-    return list(torch.cat(chunks).to(device).split([len(c) for c in chunks]))
-
 def train_step(net, src, objective, opt, pos, aug_gen=None):
     "One optimiser step on the batch at `pos`. Returns (loss, probabilities or None)."
     loss, p = objective(net, src, pos, aug_gen)
@@ -152,7 +146,7 @@ def train_epoch(net, src, objective, opt, batch_size, shuffle_gen=None, aug_gen=
     and the step. Returns (mean loss, [(positions, probs)])."""
     net.train()
     losses, sizes, probs = [], [], []
-    for pos in device_batches(len(src), batch_size, shuffle_gen, src.labels.device):
+    for pos in src.batch_positions(batch_size, shuffle_gen):   # one copy to the device, no read-back per batch
         loss, p = train_step(net, src, objective, opt, pos, aug_gen)
         losses.append(loss); sizes.append(len(pos))
         if p is not None: probs.append((pos, p))
@@ -165,9 +159,8 @@ def validation_score(net, src, objective, batch_size, seed:int=0) -> dict:
     net.eval()
     dev = src.labels.device
     gen = torch.Generator(device=dev).manual_seed(seed)
-    chunks = batches(np.arange(len(src)), batch_size)
     total, probs = torch.zeros((), device=dev), []
-    for pos in torch.cat(chunks).to(dev).split([len(c) for c in chunks]):
+    for pos in src.batch_positions(batch_size, shuffle=False):
         loss, p = objective(net, src, pos, gen)
         total += loss * len(pos)
         if p is not None: probs.append(p)

@@ -12,14 +12,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import (SsmnasError, TrainingDiverged, write_json, read_json, atomic_path, run_lock, run_info,
+from .core import (adam, SsmnasError, TrainingDiverged, write_json, read_json, atomic_path, run_lock, run_info,
                          seed_everything, pick_device, Timer, autocast_dtype, batches, at_least, check_losses,
                          discard_files)
 from .check import data_identity
 from .batches import BatchSource
 from .viewbank import build_tap_cache
 from .supernet import Classifier
-from .loop import Encoder, Objective, device_batches, train_step, label_scores
+from .loop import Encoder, Objective, train_step, label_scores
 from .backbones import tap_modality
 from .baselines import global_pool
 from .search import refuse_other_run, _jsonable
@@ -215,7 +215,7 @@ class Surrogate(nn.Module):
         self.register_buffer('scale', torch.ones(3) if option_counts is None
                              else torch.tensor([max(int(n) - 1, 1) for n in option_counts], dtype=torch.float32))
         self.seen = {}                     # depth -> {architecture: best score}, depths in the order first seen
-        self.opt = torch.optim.Adam(self.parameters(), lr=lr)
+        self.opt = adam(self.parameters(), lr=lr)
 
     def encode(self, archs) -> torch.Tensor:
         "Architectures of one depth as the (depth, n, 3) float input."
@@ -324,7 +324,7 @@ def _train_candidate(arch, ctx, cfg, seed:int) -> dict:
     fusion = MfasFusion(arch, ctx['tap_names'], ctx['tap_shapes'], cfg.inner, cfg.dropout, cfg.activations,
                         cfg.batchnorm)
     net = _TapNet(fusion, Classifier(cfg.inner, ctx['n_classes'])).to(ctx['device'])
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     src = ctx['train']
     sched = _lr_schedule(opt, len(batches(np.arange(len(src)), cfg.batch_size)), cfg)
     gen = torch.Generator().manual_seed(seed)
@@ -332,7 +332,7 @@ def _train_candidate(arch, ctx, cfg, seed:int) -> dict:
     for epoch in range(cfg.epochs):
         net.train()
         losses, sizes = [], []
-        for pos in device_batches(len(src), cfg.batch_size, gen, src.labels.device):
+        for pos in src.batch_positions(cfg.batch_size, gen):
             loss, _ = train_step(net, src, ctx['objective'], opt, pos)
             sched.step(); losses.append(loss); sizes.append(len(pos))
         try: check_losses(losses, 'MFAS candidate', epoch + 1, sizes)

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json,
                          read_json, run_info, seed_everything, save_figure, pick_device, Timer, check_losses, at_least,
-                         run_lock, config_diff, discard_files, autocast_dtype)
+                         run_lock, config_diff, discard_files, autocast_dtype, adam)
 from .data import open_dataset
 from .batches import BatchSource
 from .check import validate_dataset, data_identity, same_data
@@ -24,7 +24,7 @@ from .viewbank import build_view_bank, build_tap_cache
 from .backbones import BackboneConfig, prepare_backbones, image_weights_for
 from .supernet import FusionConfig, FusionSupernet, ProjectionHead, Classifier
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
-from .loop import (ContrastiveConfig, Encoder, Network, Objective, device_batches, train_step, train_epoch,
+from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, train_epoch,
                          validation_score)
 
 # %% auto #0
@@ -198,9 +198,9 @@ def _optimisers(net, cfg) -> tuple:
     arch_params = net.encoder.fusion.arch_parameters()
     arch_ids = {id(p) for p in arch_params}
     w_params = [p for p in net.parameters() if p.requires_grad and id(p) not in arch_ids]
-    w_opt = torch.optim.Adam(w_params, lr=cfg.w_lr, weight_decay=cfg.w_weight_decay)
+    w_opt = adam(w_params, lr=cfg.w_lr, weight_decay=cfg.w_weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=cfg.epochs, eta_min=cfg.w_lr_min)
-    return w_opt, sched, torch.optim.Adam(arch_params, lr=cfg.arch_lr, betas=cfg.arch_betas,
+    return w_opt, sched, adam(arch_params, lr=cfg.arch_lr, betas=cfg.arch_betas,
                                           weight_decay=cfg.arch_weight_decay)
 
 def _search_objective(data, rows, backbones, cfg, device, bank=None):
@@ -294,11 +294,11 @@ def _batch_alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, 
     valid) losses."""
     net.train()
     t_losses, v_losses, t_n, v_n, valid_batches = [], [], [], [], []
-    for pos in device_batches(len(src_train), cfg.batch_size, shuffle_gen, src_train.labels.device):
+    for pos in src_train.batch_positions(cfg.batch_size, shuffle_gen):
         loss, _ = train_step(net, src_train, objective, w_opt, pos, aug_gen)
         t_losses.append(loss); t_n.append(len(pos))
         if not valid_batches:
-            valid_batches = device_batches(len(src_valid), cfg.batch_size, shuffle_gen, src_valid.labels.device)
+            valid_batches = src_valid.batch_positions(cfg.batch_size, shuffle_gen)
         vpos = valid_batches.pop(0)
         vloss, _ = train_step(net, src_valid, objective, a_opt, vpos, aug_gen)
         v_losses.append(vloss); v_n.append(len(vpos))

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import SsmnasError, seed_everything, pick_device, at_least, autocast_dtype
+from .core import adam, SsmnasError, seed_everything, pick_device, at_least, autocast_dtype
 from .batches import BatchSource, plain_inputs
 from .pools import split_rows
 from .augment import make_views
@@ -49,7 +49,7 @@ class TrainConfig:
 # %% ../nbs/10_train.ipynb #1bd217e1
 def _optimizer(net, cfg, epochs):
     params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1), eta_min=cfg.lr_min)
 
 def build_encoder(backbones, genotype, fusion:FusionConfig, seed:int=0):
