@@ -42,6 +42,8 @@ def parse(argv=None):
     p.add_argument('--reports', default='reports', help='reports and the executed notebooks (REPORTS/executed)')
     p.add_argument('-p', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'),
                    help='one more notebook parameter, e.g. -p trials 10 -p image_weights /models/vgg19.pth')
+    p.add_argument('--workers', type=int, default=1,
+                   help="Exp. 1's trials at once, each in a process of its own (make study: 2, for 2 cores)")
     p.add_argument('--kernel', default='python3')
     return p.parse_args(argv)
 
@@ -54,15 +56,17 @@ def main(argv=None):
                                  "(pip install papermill ipykernel, or from `make wheelhouse`)")
     from ssmnas.core import SsmnasError, pick_device
     from ssmnas.trial import get_protocol
+    if a.workers < 1: sys.exit(f'study: error: --workers must be at least 1, got {a.workers}')
     try: get_protocol(a.protocol); pick_device(a.device)
     except SsmnasError as e: sys.exit(f'study: error: {e}')
     unknown = sorted({k for k, _ in a.p} - notebook_parameters())
     if unknown: sys.exit(f"study: error: -p {unknown[0]}: not a parameter of the experiment notebooks")
+    if any(k == 'workers' for k, _ in a.p): sys.exit('study: error: -p workers: use --workers')
     runs, reports = Path(a.runs), Path(a.reports)
     (reports/'executed').mkdir(parents=True, exist_ok=True)
     common = {'data_path': str(a.data), 'protocol': a.protocol, 'device': a.device, 'reports_dir': str(reports)}
     common |= {k: _value(v) for k, v in a.p}
-    per_notebook = {'r_sweep': {'runs_dir': str(runs/'r_sweep')},
+    per_notebook = {'r_sweep': {'runs_dir': str(runs/'r_sweep'), 'workers': a.workers},
                     'table3': {'runs_dir': str(runs/'table3'), 'sweep_runs_dir': str(runs/'r_sweep')},
                     'architectures': {'runs_dir': str(runs/'r_sweep')}}
     walls, t0 = {}, time.perf_counter()

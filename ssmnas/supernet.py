@@ -97,12 +97,14 @@ OPS = {'Zero': Zero, 'Sum': Sum, 'ScaleDotAttn': ScaleDotAttn, 'LinearGLU': Line
 
 # %% ../nbs/06_supernet.ipynb #84bec331
 class MixedOp(nn.Module):
-    "sum_k w_k op_k(x, y) over PRIMITIVES (Zero skipped: it adds 0)."
+    "sum_k w_k op_k(x, y) over PRIMITIVES (Zero, the first, skipped: it adds 0); one weighted sum of the stacked ops."
     def __init__(self, C, L, dropout=0.1):
         super().__init__()
+        assert PRIMITIVES[0] == 'Zero' and 'Zero' not in PRIMITIVES[1:]
         self.ops = nn.ModuleList(OPS[p](C, L, dropout) for p in PRIMITIVES)
     def forward(self, x, y, w):
-        return sum(w[k] * op(x, y) for k, (p, op) in enumerate(zip(PRIMITIVES, self.ops)) if p != 'Zero')
+        outs = torch.stack([op(x, y) for op in self.ops[1:]])
+        return torch.tensordot(w[1:].to(outs.dtype), outs, dims=1)
 
 # %% ../nbs/06_supernet.ipynb #15d1a2a4
 def _mix(w, states):

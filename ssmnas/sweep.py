@@ -4,7 +4,9 @@
 
 # %% ../nbs/12a_sweep.ipynb #4988a654
 from __future__ import annotations
-import argparse, json, math, os, sys, time, traceback
+import argparse, json, math, multiprocessing, os, sys, time, traceback
+import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
 from collections import deque
 from pathlib import Path
 
@@ -137,7 +139,9 @@ def _worker_data(path:str, cache:bool):
         _WORKER_DATA[key] = open_dataset(path, cache=cache)
     return _WORKER_DATA[key]
 
-def _ray_task(trial_fn, data_path, data_cache, threads, method, r, seed, out, search_cfg, train_cfg, trial_kw, device):
+def _worker_task(trial_fn, data_path, data_cache, threads, method, r, seed, out, search_cfg, train_cfg, trial_kw,
+                 device):
+    "One trial in a worker process (a Ray task, or one of the local executor's `workers`)."
     import torch
     torch.set_num_threads(threads)
     data = _worker_data(data_path, data_cache)
@@ -165,21 +169,25 @@ def _slots(resources:dict, use_gpu:bool, gpus_per_trial, cpus_per_trial) -> int:
 # %% ../nbs/12a_sweep.ipynb #66468064
 def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, device='auto', progress=True,
               executor='local', gpus_per_trial=1.0, address=None, max_retries=3, cpus_per_trial=1.0,
-              data_cache=True, trial_kw=None, trial_fn=None) -> list:
+              data_cache=True, trial_kw=None, trial_fn=None, workers=1) -> list:
     "Run (or read back) every (method, r, seed) trial under `root`, here or on Ray; their metrics in the sweep's order."
     jobs = sweep_jobs(methods, rs, seeds, root)
     if executor not in ('local', 'ray'): raise SsmnasError(f"executor must be 'local' or 'ray', got {executor!r}")
     trial_fn, trial_kw = trial_fn or run_trial, dict(trial_kw or {})
-    if executor == 'local': pick_device(device)
+    if executor == 'local':
+        pick_device(device)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise SsmnasError(f'workers must be a whole number >= 1, got {workers!r}')
     else:
         _whole_or_fraction('gpus_per_trial', gpus_per_trial); _whole_or_fraction('cpus_per_trial', cpus_per_trial)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise SsmnasError(f'max_retries must be an integer >= 0, got {max_retries!r}')
         kind, ray = _device_kind(device), _import_ray()
     if isinstance(data, (str, os.PathLike)):
-        data = open_dataset(data, cache=data_cache and executor == 'local', check=True)
-    if executor == 'ray' and data.layout == 'memory':
-        raise SsmnasError("executor 'ray' needs the data in a file (each task opens it), not an in-memory dataset")
+        data = open_dataset(data, cache=data_cache and executor == 'local' and workers == 1, check=True)
+    if (executor == 'ray' or workers > 1) and data.layout == 'memory':
+        raise SsmnasError(f"{'executor ray' if executor == 'ray' else 'workers > 1'} needs the data in a file "
+                          "(each worker opens it), not an in-memory dataset")
     for m in dict.fromkeys(j[0] for j in jobs): check_method(m, data)     # e.g. a modality the data lacks
     for r in dict.fromkeys(j[1] for j in jobs): make_pools(data, r, 0)     # too few labeled rows: one line, now
 
@@ -197,7 +205,8 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
             except Exception as e: raise SsmnasError(f'{d}: cannot read the trial back ({error_line(e)})') from e
             prog.finish(ran=False)
         run = (data, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw)
-        if executor == 'local': _run_local(*run, device)
+        if executor == 'local' and workers > 1 and todo: _run_processes(*run, device, workers, data_cache)
+        elif executor == 'local': _run_local(*run, device)
         elif todo: _run_ray(ray, *run, kind, gpus_per_trial, cpus_per_trial, address, max_retries, data_cache)
     finally: prog.close()
     if failures: raise SweepFailed(failures, results)
@@ -210,6 +219,28 @@ def _run_local(data, jobs, todo, results, failures, prog, trial_fn, search_cfg, 
         try: results[i] = trial_fn(data, m, r, s, d, search_cfg, train_cfg, device=device, progress=False, **trial_kw)
         except Exception as e: _record_failure(jobs[i], e, prog, failures)
         else: _clear_error(d); prog.finish()
+
+def _run_processes(data, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw, device,
+                   workers, data_cache):
+    "`workers` trials at a time, each in a spawned process, this process's torch threads shared out among them."
+    import torch
+    threads, path, running = max(1, torch.get_num_threads() // workers), str(Path(data.path).resolve()), {}
+    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')) as pool:
+        while todo or running:
+            while todo and len(running) < workers:
+                i = todo.popleft()
+                m, r, s, d = jobs[i]
+                try: f = pool.submit(_worker_task, trial_fn, path, data_cache, threads, m, r, s, str(d), search_cfg,
+                                     train_cfg, trial_kw, device)
+                except BrokenProcessPool as e: _record_failure(jobs[i], e, prog, failures, ran=False); continue
+                running[f] = i
+                prog.start()
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for f in done:
+                i = running.pop(f)
+                try: results[i] = f.result()
+                except Exception as e: _record_failure(jobs[i], e, prog, failures)
+                else: _clear_error(jobs[i][3]); prog.finish()
 
 def _run_ray(ray, data, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw, kind,
              gpus_per_trial, cpus_per_trial, address, max_retries, data_cache):
@@ -225,7 +256,7 @@ def _run_ray(ray, data, jobs, todo, results, failures, prog, trial_fn, search_cf
             res = ray.cluster_resources()
             raise SsmnasError(f"the Ray cluster ({res.get('GPU', 0):g} GPU, {res.get('CPU', 0):g} CPU) has no room "
                               f'for one trial ({gpus_per_trial if use_gpu else 0:g} GPU, {cpus_per_trial:g} CPU)')
-        task = ray.remote(_ray_task).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial if use_gpu else 0,
+        task = ray.remote(_worker_task).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial if use_gpu else 0,
                                              max_retries=max_retries, retry_exceptions=False)
         path, threads = str(Path(data.path).resolve()), max(1, int(cpus_per_trial))
         while todo or inflight:
@@ -269,7 +300,9 @@ def _sweep_parser():
     seeds.add_argument('--seeds', nargs='+', type=int, help='the seeds to run, instead of --trials')
     p.add_argument('--out', required=True, help='root folder of the trial folders {method}_r{r}_s{seed}')
     p.add_argument('--executor', choices=('local', 'ray'), default='local',
-                   help='local: one trial after another here; ray: every trial a Ray task')
+                   help='local: the trials here (--workers at a time); ray: every trial a Ray task')
+    p.add_argument('--workers', type=int, default=1,
+                   help="local: trials at once, each in its own process with this process's threads shared out")
     p.add_argument('--gpus_per_trial', type=float, default=1.0,
                    help='ray: GPUs per trial (0.5, 0.25: 2, 4 trials share a card)')
     p.add_argument('--cpus_per_trial', type=float, default=1.0, help='ray: CPUs per trial (and its torch threads)')
@@ -299,6 +332,6 @@ def ssmnas_sweep(argv=None):
             print(json.dumps({k: res[k] for k in _PRINTED if k in res} | {'folder': str(d)}), flush=True)
     try: results = run_sweep(a.data, a.methods, rs, seeds, a.out, scfg, tcfg, device=a.device, executor=a.executor,
                              gpus_per_trial=a.gpus_per_trial, cpus_per_trial=a.cpus_per_trial, address=a.address,
-                             max_retries=a.max_retries, trial_kw=trial_kw)
+                             max_retries=a.max_retries, trial_kw=trial_kw, workers=a.workers)
     except SweepFailed as e: show(e.results); raise
     show(results)

@@ -118,3 +118,30 @@ def test_no_room_is_one_line(ctx):
     with pytest.raises(SsmnasError, match=r'Ray cluster \(0 GPU, 2 CPU\) has no room for one trial \(0 GPU, 3 CPU\)'):
         _ray_sweep(ctx, 'no_room', cpus_per_trial=3)
     assert ray.is_initialized()
+
+def _flaky_trial(data, method, r, seed, out, *a, **k):
+    "A stand-in trial at module level (a worker process imports it by name): seed 1 fails."
+    if seed == 1: raise RuntimeError(f'no luck for {method}\nsecond line')
+    return {'method': method, 'seed': seed, 'rows': data.n_rows, 'threads': torch.get_num_threads()}
+
+def test_local_workers_match_one_after_another(ctx):
+    "Two trials at once in worker processes (one torch thread each here): the same bits as one after another."
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)                            # shared out: one thread per worker, as the local run had
+    try: got = run_sweep(str(ctx['path']), *JOBS, ctx['tmp']/'workers', ctx['scfg'], ctx['tcfg'], device='cpu',
+                         progress=False, workers=2)
+    finally: torch.set_num_threads(threads)
+    assert got == ctx['local']
+    for m in ('ssl', 'bmnas'):
+        got, want = (trial_dir(ctx['tmp']/root, m, 0.5, 0)/'genotype.json' for root in ('workers', 'local'))
+        assert got.read_text() == want.read_text(), m
+
+def test_local_workers_report_a_failure_others_finish(ctx, capsys):
+    root = ctx['tmp']/'workers_flaky'
+    with pytest.raises(SweepFailed) as e:
+        run_sweep(str(ctx['path']), ['ssl', 'bmnas'], [0.5], [0, 1], root, trial_fn=_flaky_trial, workers=2)
+    assert str(e.value).startswith('2 of 4 trials failed, the others finished: ')  # in the order they ended
+    for m in ('ssl', 'bmnas'): assert f"{root/f'{m}_r0.5_s1'} (RuntimeError: no luck for {m})" in str(e.value)
+    assert [m and m['seed'] for m in e.value.results] == [0, 0, None, None]
+    assert e.value.results[0]['rows'] == 200
+    assert 'second line' in (root/'bmnas_r0.5_s1'/'error.txt').read_text()
