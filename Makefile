@@ -22,10 +22,13 @@ $(DATA): | $(STAMP)
 # The whole study (scripts/study.py): the experiment notebooks r_sweep, table3 (it reuses the sweep's r = 1.0 trials of
 # the methods without step 2) and architectures (it reads the sweep's trials), each run by papermill; reports go to
 # reports/, executed copies to reports/executed/, wall times to reports/study_run.json (a killed run resumes:
-# finished trials are skipped). On a GPU: make study STUDY_ARGS="--protocol paper --device cuda --runs runs/paper ..."
+# finished trials are skipped). On a GPU:
+#   make study STUDY_WORKERS=1 STUDY_ARGS="--protocol paper --device cuda --runs runs/paper ..."
+# Exp. 1 runs two trials at a time (one torch thread each; 1.4x one two-thread trial after another on 2 cores).
 STUDY_ARGS ?=
+STUDY_WORKERS ?= 2
 study: $(STAMP) $(DATA)
-	$(BIN)/python scripts/study.py --data $(DATA) $(STUDY_ARGS)
+	$(BIN)/python scripts/study.py --data $(DATA) --workers $(STUDY_WORKERS) $(STUDY_ARGS)
 
 # papermill, ipykernel and what they need, as wheels for an offline machine (the GPU machine: Python 3.12, x86_64);
 # there: pip install --no-index --find-links wheelhouse papermill ipykernel && python -m ipykernel install --user

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One script for a GPU session: a CUDA smoke run of every loop with host-synchronisation counts, the full-size
-# benchmark without and with torch.compile, the whole study at a tiny protocol (papermill from wheelhouse/), and
-# trials per hour with 1, 2 and 4 trials packed on the card. All phases exceed one 10-minute device call: run them
-# as two calls, e.g. `smoke full` work first (`scripts/gpu_check.sh smoke; scripts/gpu_check.sh full`), then
-# `compile`, `study` and `packing`, carrying `wheelhouse` (made by `make wheelhouse`).
+# benchmark without and with torch.compile, the fusion path alone (eager and compiled, batch 96 and 256), the whole
+# study at a tiny protocol (papermill from wheelhouse/), and trials per hour with 1, 2 and 4 trials packed on the
+# card. All phases exceed one 10-minute device call: run `smoke` and `fusion` first (issue 10's open targets), then
+# `full`, `compile`, `study` and `packing`, carrying `wheelhouse` (made by `make wheelhouse`) for `study`.
 #
-#   OUT=/some/dir scripts/gpu_check.sh [all|smoke|full|compile]   # everything under $OUT (default ./gpu_out)
+#   OUT=/some/dir scripts/gpu_check.sh [all|smoke|full|compile|fusion|study|packing]   # everything under $OUT (default ./gpu_out)
 #
 # Needs torch (CUDA), torchvision, numpy, h5py, scikit-learn, matplotlib. The package runs from
 # this checkout through PYTHONPATH (no `pip install` needed; `pip install -e . --no-deps` also
@@ -42,7 +42,7 @@ fi
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/nvidia_smi.txt"
 "$PY" -c 'import torch, torchvision, numpy, h5py, sklearn, ssmnas; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))' 2>&1 | tee "$OUT/versions.txt" || exit 1
-cp reports/bench_cpu*.json "$OUT/reports/" 2>/dev/null || true
+cp reports/bench_cpu*.json reports/fusion_cpu*.json "$OUT/reports/" 2>/dev/null || true
 
 bench() {  # bench NAME TIMEOUT_S ARGS...
   local name=$1 limit=$2; shift 2
@@ -54,13 +54,16 @@ bench() {  # bench NAME TIMEOUT_S ARGS...
   echo "== $name: exit $rc after $((SECONDS - t0)) s"
 }
 
-PHASE="${1:-all}"   # all | smoke | full | compile | study | packing (one run per device call if time is short)
+PHASE="${1:-all}"   # all | smoke | full | compile | fusion | study | packing (one run per device call if time is short)
 # 1. smoke: every loop on CUDA at the small size (search, view bank, tap cache, steps 2-3) + syncs per batch (~1 min)
 case "$PHASE" in all|smoke) bench smoke 100 --device cuda --n_rows 1024 --repeats 1 --view_bank 2 --out "$OUT/smoke" ;; esac
 # 2. the full size, eager: floor, augmentation, contrastive live + view bank of 8, supervised, steps 2-3 (~2.5 min)
 case "$PHASE" in all|full) bench full 220 --device cuda --full --out "$OUT/reports" ;; esac
 # 3. the full size with torch.compile: both floors; the view bank is skipped to save time (it is in run 2) (~4 min)
 case "$PHASE" in all|compile) bench full_compile 270 --device cuda --full --compile --view_bank 0 --out "$OUT/reports" ;; esac
+# 3b. the fusion path alone (view-bank epochs at batch 96 and 256, eager and through compile_fusion; issue 10's 4x
+#     target): writes fusion_cuda.json (~3 min, most of it compiling)
+case "$PHASE" in all|fusion) bench fusion 300 --device cuda --full --fusion --view_bank 2 --out "$OUT/reports" ;; esac
 # 4. the whole study on CUDA at a tiny protocol (papermill notebooks end to end; ~2 min): papermill from wheelhouse/
 #    (`make wheelhouse` here, then carry `wheelhouse` to the machine) when it is not installed
 case "$PHASE" in all|study)

@@ -27,10 +27,10 @@ from .search import SearchConfig, search, build_search_network
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
 
 # %% auto #0
-__all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'CSV_COLUMNS', 'GPU_COMMANDS', 'bench_twin',
-           'sync', 'time_calls', 'EpochClock', 'count_syncs', 'sweep_estimate', 'bench_name', 'run_bench',
-           'render_record', 'render_markdown', 'csv_rows', 'sweep_section', 'write_reports', 'save_bench',
-           'ssmnas_bench']
+__all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'FUSION_REFERENCE', 'CSV_COLUMNS',
+           'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls', 'EpochClock', 'count_syncs', 'sweep_estimate',
+           'bench_name', 'run_bench', 'bench_fusion', 'render_record', 'render_markdown', 'csv_rows', 'sweep_section',
+           'fusion_section', 'write_reports', 'save_bench', 'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -180,12 +180,12 @@ def _cpu_model() -> str:
     except OSError: pass
     return platform.processor() or platform.machine()
 
-def _search_run(data, rows, cfg, device, backbones, root, name, bank=None, progress=False) -> dict:
+def _search_run(data, rows, cfg, device, backbones, root, name, bank=None, progress=False, compile=False) -> dict:
     "One real `search()`; per-epoch times: end to end (one epoch's end to the next) and the two phases alone."
     stamps = []
     t0 = time.perf_counter()
     genotype = search(data, rows, cfg, Path(root)/name, device=device, backbones=backbones, progress=progress,
-                      bank=bank, on_epoch_end=lambda e: stamps.append(time.perf_counter()))
+                      bank=bank, on_epoch_end=lambda e: stamps.append(time.perf_counter()), compile=compile)
     total = time.perf_counter() - t0
     hist = [json.loads(l) for l in (Path(root)/name/'history.jsonl').read_text().splitlines()]
     phases = [h['seconds'] for h in hist]
@@ -259,7 +259,8 @@ def _bench_contrastive(b, floor, view_bank:int) -> tuple:
     """(c) a contrastive search, live views; (c') with a view bank of `view_bank`; returns (live run, bank costs per row
     or None)."""
     b.log('(c) contrastive search, live views')
-    c = _search_run(b.data, b.rows, b.cfg, b.dev, b.backbones, b.root, 'contrastive', progress=b.progress)
+    c = _search_run(b.data, b.rows, b.cfg, b.dev, b.backbones, b.root, 'contrastive', progress=b.progress,
+                    compile=b.compile)
     b.details['contrastive'] = {k: v for k, v in c.items() if k != 'genotype'}
     N, views_ps = b.N, 2 * b.N / c['epoch_s']
     b.figs.append(_fig('c', 'contrastive search epoch, live views, end to end', N / c['epoch_s'], 'samples/s',
@@ -272,7 +273,8 @@ def _bench_contrastive(b, floor, view_bank:int) -> tuple:
     forget_view_banks()                     # time a build, not a bank an earlier measurement left in this process
     bank = build_view_bank(b.data, b.rows, b.backbones, cfg_k.contrastive, cfg_k.L, cfg_k.seed, b.dev, b.amp_dtype)
     sync(b.dev); build_s = time.perf_counter() - t
-    ck = _search_run(b.data, b.rows, cfg_k, b.dev, b.backbones, b.root, 'bank', bank=bank, progress=b.progress)
+    ck = _search_run(b.data, b.rows, cfg_k, b.dev, b.backbones, b.root, 'bank', bank=bank, progress=b.progress,
+                     compile=b.compile)
     b.details['view_bank'] = ({'K': view_bank, 'build_s': build_s, 'bytes': bank.nbytes}
                               | {k: v for k, v in ck.items() if k != 'genotype'})
     del bank; _free(b.dev)
@@ -296,7 +298,7 @@ def _bench_supervised(b, floor) -> dict:
     b.figs.append(_fig('d1', 'tap cache build: one plain view per row', N / cache_s, 'samples/s', N / cache_s / floor,
                        f'{cache_s:.1f} s'))
     s = _search_run(b.data, b.rows, replace(b.cfg, objective='supervised'), b.dev, b.backbones, b.root, 'supervised',
-                    progress=b.progress)
+                    progress=b.progress, compile=b.compile)
     b.details['supervised'] = {'cache_build_s': cache_s} | {k: v for k, v in s.items() if k != 'genotype'}
     b.figs.append(_fig('d2', 'supervised search epoch (BM-NAS), tap cache, end to end', N / s['epoch_s'], 'samples/s',
                        N / s['epoch_s'] / floor, f"set-up incl. its own cache {s['setup_s']:.1f} s"))
@@ -311,12 +313,13 @@ def _bench_steps23(b, genotype, floor) -> tuple:
     tcfg = TrainConfig(rep_epochs=1 + b.repeats, clf_epochs=1 + b.repeats, batch_size=b.B, seed=b.seed)
     clock2 = EpochClock(b.dev).start()
     learn_representation(b.data, b.rows, encoder, tcfg, b.cfg.contrastive, b.dev, progress=b.progress,
-                         on_epoch_end=clock2)
+                         on_epoch_end=clock2, compile=b.compile)
     b.details['step2'] = step2 = clock2.summary()
     b.figs.append(_fig('e2', 'step 2 epoch (NT-Xent, live views, fixed architecture)', b.N / step2['epoch_s'],
                        'samples/s', 2 * b.N / step2['epoch_s'] / floor, f"set-up {step2['setup_s']:.1f} s"))
     clock3 = EpochClock(b.dev).start()
-    _, clf_log = train_classifier(b.data, b.rows, encoder, tcfg, b.dev, progress=b.progress, on_epoch_end=clock3)
+    _, clf_log = train_classifier(b.data, b.rows, encoder, tcfg, b.dev, progress=b.progress, on_epoch_end=clock3,
+                                  compile=b.compile)
     b.details['step3'] = step3 = clock3.summary() | {'n_fit': clf_log['n_fit'], 'n_holdout': clf_log['n_holdout']}
     b.figs.append(_fig('e3', 'step 3 epoch (classifier, tap cache, + held-out F1)', b.N / step3['epoch_s'], 'samples/s',
                        b.N / step3['epoch_s'] / floor, f"set-up incl. tap cache {step3['setup_s']:.1f} s"))
@@ -346,7 +349,8 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
         'peak_gpu_memory_gib': torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else None,
         'precision': ('bf16 autocast, channels_last VGG19, cuDNN autotuning' if dev.type == 'cuda' else 'fp32'),
         'compile': b.compile,
-        'compile_note': ('torch.compile on the image backbone (default mode, dynamic batch after the first recompile)'
+        'compile_note': ('torch.compile on the image backbone (default mode, dynamic batch after the first recompile) '
+                         'and on the fusion network with its head (`compile_fusion`)'
                          if b.compile
                          else 'asked for, but torch.compile is used on CUDA only' if compile_asked else 'off'),
         'batch_size': b.B, 'size_label': label, 'size': size | {'L': b.cfg.L, 'text': text,
@@ -400,6 +404,44 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
 
 def _free(dev):
     if torch.device(dev).type == 'cuda': torch.cuda.empty_cache()
+
+# %% ../nbs/13_bench.ipynb #00c814ce
+FUSION_REFERENCE = {'card': 'NVIDIA H100 80GB HBM3', 'batch_size': 256, 'samples_per_s': 10012.0,
+                    'source': 'reports/gpu_h100/h100_bench_eager.md (torch 2.11, eager bf16, view bank of 8)'}
+
+def bench_fusion(device='auto', full:bool=False, batch_sizes=(96, 256), compile:bool=True, view_bank:int=2,
+                 repeats:int=2, n_rows=None, C=None, seed:int=0, log=_log) -> dict:
+    "Samples/s of contrastive search epochs from a view bank, eager and through `compile_fusion`, per batch size."
+    dev = pick_device(device)
+    if view_bank < 2: raise SsmnasError(f'view_bank must be at least 2, got {view_bank}')
+    if repeats < 1: raise SsmnasError(f'repeats must be at least 1, got {repeats}')
+    size, label = _size(full, n_rows=n_rows, C=C)
+    N, t_start = size['n_rows'], time.perf_counter()
+    data = bench_twin(N, size['height'], size['width'], seed=seed)
+    cfg = SearchConfig(epochs=1 + repeats, C=size['C'], L=16, image_width_div=size['image_width_div'],
+                       text_pretrain_epochs=0, seed=seed, view_bank=view_bank)
+    backbones, _ = prepare_backbones(data, None, cfg.backbone, dev)
+    sync(dev); t = time.perf_counter()
+    bank = build_view_bank(data, np.arange(N), backbones, cfg.contrastive, cfg.L, seed, dev, autocast_dtype(True, dev))
+    sync(dev); build_s = time.perf_counter() - t
+    runs = []
+    with tempfile.TemporaryDirectory(prefix='ssmnas_fusion_') as root:
+        for B in batch_sizes:
+            for compiled in (False, True) if compile else (False,):
+                log(f"fusion path: batch {B}, {'compiled' if compiled else 'eager'}")
+                r = _search_run(data, np.arange(N), replace(cfg, batch_size=B), dev, backbones, root,
+                                f'b{B}_{compiled}', bank=bank, compile=compiled)
+                runs.append({'batch_size': B, 'compiled': compiled, 'samples_per_s': N / r['epoch_s'],
+                             'epoch_s': r['epoch_s'], 'first_epoch_s': r['warmup_epoch_s']})
+                _free(dev)
+    eager = {r['batch_size']: r['samples_per_s'] for r in runs if not r['compiled']}
+    for r in runs: r['vs_eager'] = r['samples_per_s'] / eager[r['batch_size']]
+    forget_view_banks()
+    return {'bench': 'ssmnas_bench --fusion', 'name': 'fusion' + bench_name(dev.type, False, label)[len('bench'):],
+            'device': dev.type, 'device_name': device_name(dev), 'torch': torch.__version__,
+            'size_label': label, 'size': size | {'L': cfg.L, 'view_bank': view_bank, 'repeats': repeats},
+            'bank_build_s': build_s, 'runs': runs, 'reference': FUSION_REFERENCE, 'target_vs_reference': 4.0,
+            'wall_s': time.perf_counter() - t_start, 'run_info': run_info(dev)}
 
 # %% ../nbs/13_bench.ipynb #867f54ff
 CSV_COLUMNS = ['name', 'device', 'device_name', 'cpu_model', 'torch', 'precision', 'compile', 'batch_size', 'n_rows',
@@ -525,13 +567,41 @@ def sweep_section(records:list, packings:list) -> str:
                          "trial's start.")
     return '\n'.join(lines).rstrip() + '\n'
 
+def fusion_section(fusions:list) -> str:
+    "Markdown of the `fusion_*.json` records of `bench_fusion`: the fusion path eager and compiled, per batch size."
+    ref = FUSION_REFERENCE
+    lines = ['## The fusion path: view-bank epochs, eager and compiled', '']
+    for f in fusions:
+        sz = f['size']
+        lines += [f"`{f['name']}` ({f['device_name']}, torch {f['torch']}): {sz['n_rows']:,} rows, C = {sz['C']}, "
+                  f"VGG19 width 1/{sz['image_width_div']} (bank of {sz['view_bank']} poster views built in "
+                  f"{f['bank_build_s']:.1f} s; text views live), median of {sz['repeats']} epochs after the first.", '',
+                  '| batch | path | samples/s | vs eager (same run) | first epoch (incl. compiling) |',
+                  '|---:|---|---:|---:|---:|']
+        lines += [f"| {r['batch_size']} | {'compiled' if r['compiled'] else 'eager'} | {r['samples_per_s']:,.0f} | "
+                  f"{r['vs_eager']:.2f} | {r['first_epoch_s']:.1f} s |" for r in f['runs']]
+        at_ref = [r for r in f['runs'] if r['batch_size'] == ref['batch_size']]
+        if f['device_name'] == ref['card'] and at_ref:
+            best = max(r['samples_per_s'] for r in at_ref)
+            lines += ['', f"At batch {ref['batch_size']} the best path gives {best / ref['samples_per_s']:.2f}x the "
+                          f"{ref['samples_per_s']:,.0f} samples/s measured on this card before the fast path "
+                          f"({ref['source']}; another run and torch version); target {f['target_vs_reference']:.0f}x."]
+        lines.append('')
+    if not any(f['device'] == 'cuda' for f in fusions):
+        lines += ['On a GPU: **not measured yet** (no GPU at hand); `scripts/gpu_check.sh fusion` runs '
+                  '`ssmnas_bench --device cuda --full --fusion` and writes `fusion_cuda.json` here.', '']
+    return '\n'.join(lines).rstrip() + '\n'
+
 def write_reports(out) -> tuple:
-    "Regenerate `out/benchmarks.md` and `out/benchmarks.csv` from every `out/bench_*.json` (and `out/packing_*.json`)."
+    """Regenerate `out/benchmarks.md` and `out/benchmarks.csv` from every `out/bench_*.json` (and `out/packing_*.json`,
+    `out/fusion_*.json`)."""
     out = Path(out)
     records = sorted((read_json(p) for p in sorted(out.glob('bench_*.json'))), key=_order)
     if not records: raise SsmnasError(f'no bench_*.json records in {out}')
     packings = [read_json(p) | {'name': p.stem} for p in sorted(out.glob('packing_*.json'))]
-    md = write_text(out/'benchmarks.md', render_markdown(records) + '\n' + sweep_section(records, packings))
+    fusions = [read_json(p) for p in sorted(out.glob('fusion_*.json'))]
+    md = write_text(out/'benchmarks.md', render_markdown(records) + '\n' + sweep_section(records, packings)
+                    + ('\n' + fusion_section(fusions) if fusions else ''))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator='\n')
     w.writeheader()
@@ -561,13 +631,17 @@ def _bench_parser():
     p.add_argument('--L', type=int, default=16)
     p.add_argument('--batch_size', type=int, default=None, help='rows per batch (default 96; 256 with --full)')
     p.add_argument('--compile', action='store_true',
-                   help='torch.compile the image backbone (CUDA only); the floor is measured with and without')
+                   help='torch.compile the image backbone and the fusion network (CUDA only); the floor is measured '
+                        'with and without')
     p.add_argument('--view_bank', type=int, default=8, help='K views per row for (c\'); 0 skips it')
     p.add_argument('--repeats', type=int, default=2, help='timed repeats (epochs) after the warm-up')
     p.add_argument('--text', choices=['tokens', 'vector'], default='tokens',
                    help='tokens: word masking (the twin); vector: averaged features only '
                         '(MM-IMDB without token vectors)')
     p.add_argument('--no_sync_check', action='store_true', help='skip counting host synchronisations (CUDA)')
+    p.add_argument('--fusion', action='store_true',
+                   help='only the fusion path: view-bank epochs at batch 96 and 256, eager and compiled (any device); '
+                        'writes OUT/fusion_*.json')
     p.add_argument('--out', default='reports')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--progress', action='store_true')
@@ -577,6 +651,13 @@ def _bench_parser():
 def ssmnas_bench(argv=None):
     "Console entry point: `ssmnas_bench [--device cuda|cpu] [--full] [--compile] [--out reports]`."
     a = _bench_parser().parse_args(argv)
+    if a.fusion:
+        rec = bench_fusion(a.device, full=a.full, batch_sizes=(a.batch_size,) if a.batch_size else (96, 256),
+                           view_bank=max(a.view_bank, 2), repeats=a.repeats, n_rows=a.n_rows, C=a.C, seed=a.seed)
+        path = write_json(Path(a.out)/f"{rec['name']}.json", rec)
+        if list(Path(a.out).glob('bench_*.json')): write_reports(a.out)
+        print(fusion_section([rec])); print(f'wrote {path}')
+        return
     rec = run_bench(a.device, full=a.full, n_rows=a.n_rows, height=a.height, width=a.width,
                     image_width_div=a.image_width_div, C=a.C, L=a.L, batch_size=a.batch_size, compile=a.compile,
                     view_bank=a.view_bank, repeats=a.repeats, text=a.text, seed=a.seed, progress=a.progress,

@@ -18,8 +18,8 @@ from .batches import plain_inputs
 from .losses import NTXentLoss
 
 # %% auto #0
-__all__ = ['multilabel_f1', 'label_scores', 'Encoder', 'Network', 'Objective', 'ContrastiveConfig', 'train_step', 'train_epoch',
-           'validation_score']
+__all__ = ['multilabel_f1', 'label_scores', 'Encoder', 'Network', 'compile_fusion', 'Objective', 'ContrastiveConfig',
+           'train_step', 'train_epoch', 'validation_score']
 
 # %% ../nbs/08b_loop.ipynb #96c555cb
 def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
@@ -50,20 +50,30 @@ class Encoder(nn.Module):
         if finetune: self.backbones.unfreeze()
         else: self.backbones.freeze()
 
-    def forward(self, inputs:dict):
+    def taps(self, inputs:dict) -> list:
+        "The backbones' taps of `inputs` (no autograd through frozen backbones)."
         with torch.set_grad_enabled(self.finetune and torch.is_grad_enabled()):
-            taps = self.backbones(inputs)
-        return self.fusion(taps)
+            return self.backbones(inputs)
+
+    def forward(self, inputs:dict): return self.fusion(self.taps(inputs))
 
 class Network(nn.Module):
     "head(f(x)): an `Encoder` with a projection head or a classifier."
     def __init__(self, encoder, head):
         super().__init__()
         self.encoder, self.head = encoder, head
-    def forward(self, inputs:dict): return self.head(self.encoder(inputs))
+    def forward(self, inputs:dict): return self.from_taps(self.encoder.taps(inputs))
     def from_taps(self, taps:list):
-        "head(fusion(taps)) for taps computed elsewhere (a `ViewBank`)."
+        "head(fusion(taps)): the part every step trains, for taps from the backbones or a `ViewBank`."
         return self.head(self.encoder.fusion(taps))
+
+# %% ../nbs/08b_loop.ipynb #dd1e11a4
+def compile_fusion(net:Network) -> Network:
+    "`net.from_taps` (fusion network + head, forward and backward) through `torch.compile`; `net` returned."
+    if getattr(net, '_compiled_from_taps', None) is None:
+        net._compiled_from_taps = torch.compile(type(net).from_taps.__get__(net))
+        net.from_taps = net._compiled_from_taps
+    return net
 
 # %% ../nbs/08b_loop.ipynb #0d215311
 class Objective:

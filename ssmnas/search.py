@@ -24,7 +24,7 @@ from .viewbank import build_view_bank, build_tap_cache
 from .backbones import BackboneConfig, prepare_backbones, image_weights_for
 from .supernet import FusionConfig, FusionSupernet, ProjectionHead, Classifier
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
-from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, train_epoch,
+from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, train_epoch, compile_fusion,
                          validation_score)
 
 # %% auto #0
@@ -174,9 +174,9 @@ def _load_checkpoint(path, net, w_opt, a_opt, sched, gens) -> dict:
                           'rerun with --fresh (fresh=True) to discard the unfinished search') from None
 
 def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep_checkpoint=False,
-           progress=True, on_epoch_end=None, bank=None, split=None, fresh=False) -> Genotype:
+           progress=True, on_epoch_end=None, bank=None, split=None, fresh=False, compile=False) -> Genotype:
     """Step 1 (or BM-NAS's search) on `rows` of `data` (or the explicit (train, valid) `split`); writes the run folder
-    `out`; returns the chosen genotype."""
+    `out`; returns the chosen genotype. `compile`: the supernet and head through `compile_fusion` (08b)."""
     out, device = Path(out), pick_device(device)
     train_rows, valid_rows = search_split(rows, cfg, split)
     rows = np.sort(np.concatenate([train_rows, valid_rows]))
@@ -191,7 +191,7 @@ def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep
             if geno_path.exists() and not ckpt_path.exists(): return Genotype.load(geno_path)   # finished: read it back
         write_json(config_path, cfg_dict)
         return _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress,
-                       on_epoch_end, bank)
+                       on_epoch_end, bank, compile)
 
 def _optimisers(net, cfg) -> tuple:
     "Adam on the weights w (cosine schedule) and Adam on alpha, beta, gamma, as BM-NAS."
@@ -232,13 +232,14 @@ def _save_checkpoint(path, net, w_opt, a_opt, sched, gens, epoch, history, best)
                     'best': best}, tmp)
 
 def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress, on_epoch_end,
-            bank):
+            bank, compile=False):
     timer = Timer()
     ckpt_path = out/'checkpoint.pt'
     with timer('setup', device):
         if backbones is None: backbones, _ = prepare_backbones(data, None, cfg.backbone, device)
         seed_everything(cfg.seed)
         net = build_search_network(backbones, len(data.label_names), cfg).to(device)
+        if compile: compile_fusion(net)
         fusion = net.encoder.fusion
         w_opt, sched, a_opt = _optimisers(net, cfg)
         src_train, src_valid = (BatchSource(data, train_rows, device=device),

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .core import SsmnasError, cli_errors, pick_device, write_text
 from .data import open_dataset
+from .check import data_identity
 from .pools import make_pools
 from .trial import check_method, run_trial, get_protocol, configs_from_args, _run_parser
 
@@ -130,21 +131,31 @@ def _import_ray():
 # %% ../nbs/12a_sweep.ipynb #b7cc5811
 _WORKER_DATA = {}
 
-def _worker_data(path:str, cache:bool):
-    "The dataset at `path`, opened once per worker process (reopened when the file changed)."
+def _worker_data(path:str, cache:bool, fingerprint:str|None=None):
+    """The dataset at `path`, opened once per worker process (reopened when the file changed); refused unless its
+    content `fingerprint` is the sweep's (another file, or a file without the token vectors the driver read)."""
     st = os.stat(path)
     key = (path, cache, st.st_size, st.st_mtime_ns)
     if key not in _WORKER_DATA:
         _WORKER_DATA.clear()
         _WORKER_DATA[key] = open_dataset(path, cache=cache)
+    got = data_identity(_WORKER_DATA[key])['fingerprint']
+    if fingerprint is not None and got != fingerprint:
+        raise SsmnasError(f'{path}: a worker read other data than the sweep (content fingerprint {got}, not '
+                          f'{fingerprint}); each worker opens this path with the token vector file beside it, which '
+                          'must be the same on every machine')
     return _WORKER_DATA[key]
 
-def _worker_task(trial_fn, data_path, data_cache, threads, method, r, seed, out, search_cfg, train_cfg, trial_kw,
-                 device):
-    "One trial in a worker process (a Ray task, or one of the local executor's `workers`)."
+def _data_source(data) -> tuple:
+    "(path, fingerprint) a worker opens and checks: the path as given, made absolute (symlinks kept, as the driver's)."
+    return os.path.abspath(data.path), data_identity(data)['fingerprint']
+
+def _worker_task(trial_fn, source, data_cache, threads, method, r, seed, out, search_cfg, train_cfg, trial_kw, device):
+    "One trial in a worker process (a Ray task, or one of the local executor's `workers`); `source`: `_data_source`."
     import torch
     torch.set_num_threads(threads)
-    data = _worker_data(data_path, data_cache)
+    path, fingerprint = source
+    data = _worker_data(path, data_cache, fingerprint)
     return trial_fn(data, method, r, seed, out, search_cfg, train_cfg, device=device, progress=False, **trial_kw)
 
 def _whole_or_fraction(name, v):
@@ -224,13 +235,13 @@ def _run_processes(data, jobs, todo, results, failures, prog, trial_fn, search_c
                    workers, data_cache):
     "`workers` trials at a time, each in a spawned process, this process's torch threads shared out among them."
     import torch
-    threads, path, running = max(1, torch.get_num_threads() // workers), str(Path(data.path).resolve()), {}
+    threads, source, running = max(1, torch.get_num_threads() // workers), _data_source(data), {}
     with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')) as pool:
         while todo or running:
             while todo and len(running) < workers:
                 i = todo.popleft()
                 m, r, s, d = jobs[i]
-                try: f = pool.submit(_worker_task, trial_fn, path, data_cache, threads, m, r, s, str(d), search_cfg,
+                try: f = pool.submit(_worker_task, trial_fn, source, data_cache, threads, m, r, s, str(d), search_cfg,
                                      train_cfg, trial_kw, device)
                 except BrokenProcessPool as e: _record_failure(jobs[i], e, prog, failures, ran=False); continue
                 running[f] = i
@@ -258,13 +269,13 @@ def _run_ray(ray, data, jobs, todo, results, failures, prog, trial_fn, search_cf
                               f'for one trial ({gpus_per_trial if use_gpu else 0:g} GPU, {cpus_per_trial:g} CPU)')
         task = ray.remote(_worker_task).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial if use_gpu else 0,
                                              max_retries=max_retries, retry_exceptions=False)
-        path, threads = str(Path(data.path).resolve()), max(1, int(cpus_per_trial))
+        source, threads = _data_source(data), max(1, int(cpus_per_trial))
         while todo or inflight:
             room = max(1, _slots(ray.cluster_resources(), use_gpu, gpus_per_trial, cpus_per_trial))
             while todo and len(inflight) < room:
                 i = todo.popleft()
                 m, r, s, d = jobs[i]
-                ref = task.remote(trial_fn, path, data_cache, threads, m, r, s, str(Path(d).resolve()), search_cfg,
+                ref = task.remote(trial_fn, source, data_cache, threads, m, r, s, str(Path(d).resolve()), search_cfg,
                                   train_cfg, trial_kw, 'cuda' if use_gpu else 'cpu')
                 inflight[ref] = i
                 prog.start()

@@ -18,7 +18,7 @@ from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache
 from .supernet import FusionConfig, ProjectionHead, Classifier
 from .genotype import FixedFusionNet
-from .loop import ContrastiveConfig, Encoder, Network, Objective, train_epoch, label_scores
+from .loop import ContrastiveConfig, Encoder, Network, Objective, train_epoch, label_scores, compile_fusion
 
 # %% auto #0
 __all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'train_classifier']
@@ -61,13 +61,15 @@ def build_encoder(backbones, genotype, fusion:FusionConfig, seed:int=0):
 
 # %% ../nbs/10_train.ipynb #81b58c42
 def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:ContrastiveConfig, device='cpu',
-                         progress=True, bank=None, on_epoch_end=None):
+                         progress=True, bank=None, on_epoch_end=None, compile=False):
     """Step 2: train `encoder`'s fusion network with NT-Xent on `rows` (views, head, tau and view bank of
-    `contrastive`); `on_epoch_end(epoch)` after each epoch; returns per-epoch losses."""
+    `contrastive`); `on_epoch_end(epoch)` after each epoch; `compile`: through `compile_fusion`. Returns per-epoch
+    losses."""
     device = pick_device(device)
     seed_everything(cfg.seed)
     con, amp_dtype = contrastive, autocast_dtype(cfg.amp, device)
     net = Network(encoder, ProjectionHead(encoder.fusion.out_dim, con.proj_hidden, con.proj_dim)).to(device)
+    if compile: compile_fusion(net)
     opt, sched = _optimizer(net, cfg, cfg.rep_epochs)
     src = BatchSource(data, rows, device=device)
     views = make_views(data.modalities, con.mask_p)
@@ -116,9 +118,10 @@ def labeled_split(rows, cfg:TrainConfig) -> tuple:
     if len(rows) >= cfg.min_holdout_rows: return split_rows(rows, valid_frac=cfg.holdout_frac, seed=cfg.seed)
     return rows, None
 
-def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progress=True, on_epoch_end=None):
+def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progress=True, on_epoch_end=None,
+                     compile=False):
     """Step 3: classifier on `encoder` trained with BCE on labeled `rows`; `on_epoch_end(epoch)` after each epoch (and
-    its held-out score); returns (network, log dict)."""
+    its held-out score); `compile`: through `compile_fusion`. Returns (network, log dict)."""
     device = pick_device(device)
     seed_everything(cfg.seed)
     rows = np.asarray(rows)
@@ -126,6 +129,7 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
     if len(fit_rows) < 2: raise SsmnasError(f'the labeled pool has {len(rows)} rows; step 3 needs at least 2')
     encoder.set_finetune(cfg.finetune_backbones)
     net = Network(encoder, Classifier(encoder.fusion.out_dim, len(data.label_names))).to(device)
+    if compile: compile_fusion(net)
     opt, sched = _optimizer(net, cfg, cfg.clf_epochs)
     src = BatchSource(data, fit_rows, device=device)
     amp_dtype = autocast_dtype(cfg.amp, device)

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, write_json, read_json,
                          run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype)
@@ -68,8 +69,8 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
               train_cfg:TrainConfig|None=None, device='auto', progress=True, compile=False, fresh=False,
               mfas_cfg:MfasConfig|None=None) -> dict:
     """Run one (method, r, seed) trial into `out`; return its metrics (read back if the trial already finished).
-    `compile`: torch.compile the image backbone (CUDA only); `fresh`: discard the folder's state first; `mfas_cfg`:
-    MFAS's search settings (method 'mfas' only)."""
+    `compile`: torch.compile the image backbone and the fusion network with its head (CUDA only); `fresh`: discard
+    the folder's state first; `mfas_cfg`: MFAS's search settings (method 'mfas' only)."""
     check_method(method, data)
     out, device = Path(out), pick_device(device)
     search_cfg = replace(search_cfg or SearchConfig(), objective=SEARCHES.get(method, 'supervised'), seed=seed)
@@ -107,7 +108,8 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
                           compile)
 
 # %% ../nbs/11_trial.ipynb #e1c3a728
-def _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress, timer, bank) -> tuple:
+def _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress, timer, bank,
+                 compile=False) -> tuple:
     "(encoder, lines describing it): the architecture a search found, or one backbone alone."
     if method == 'mfas':
         with timer('search', device):
@@ -126,7 +128,7 @@ def _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device
                 [f'{modality} backbone alone: {tap}, averaged, batch norm -> linear'])
     with timer('search', device):
         genotype = search(data, use['search_rows'], search_cfg, out/'search', device, backbones=backbones,
-                          progress=progress, bank=bank, split=use['search_split'])
+                          progress=progress, bank=bank, split=use['search_split'], compile=compile)
     genotype.save(out/'genotype.json')
     return build_encoder(backbones, genotype, search_cfg.fusion, search_cfg.seed).to(device), genotype.lines()
 
@@ -146,6 +148,7 @@ def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tup
 def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
                compile) -> dict:
     timer, rows, logs = Timer(), use['search_rows'], {}
+    fuse = compile and torch.device(device).type == 'cuda'    # the fusion path compiled: on CUDA only, as the backbone
     with timer('backbones', device):       # the raw-input probe reads no backbone: none is built or pretrained
         backbones, logs['text_backbone'] = (
             (None, {'image_weights': image_weights_for(data, search_cfg.image_weights)}) if method == 'probe_raw'
@@ -163,15 +166,16 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
                 bank = build_view_bank(data, pool, backbones, search_cfg.contrastive, search_cfg.L, seed, device,
                                        autocast_dtype(search_cfg.amp, device))
         encoder, found = _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress,
-                                           timer, bank)
+                                      timer, bank, fuse)
         logs['representation_nt_xent'] = []
         if train_cfg.rep_epochs > 0:
             with timer('representation', device):
                 logs['representation_nt_xent'] = learn_representation(data, rows, encoder, train_cfg,
                                                                       search_cfg.contrastive, device, progress,
-                                                                      bank=bank)
+                                                                      bank=bank, compile=fuse)
         with timer('classifier', device):
-            net, logs['classifier'] = train_classifier(data, pools.labeled, encoder, train_cfg, device, progress)
+            net, logs['classifier'] = train_classifier(data, pools.labeled, encoder, train_cfg, device, progress,
+                                                       compile=fuse)
         amp_dtype = autocast_dtype(train_cfg.amp, device)
         with timer('evaluation', device):
             metrics = evaluate(net, data, pools.test, train_cfg.threshold, device, amp_dtype)
@@ -233,7 +237,8 @@ def _run_parser():
                    '(e.g. image_only, text_only): that backbone alone')
     p.add_argument('--r', type=float, required=True, help='labeled fraction of the train+dev pool, in (0, 1]')
     p.add_argument('--out', required=True, help='trial folder')
-    p.add_argument('--compile', action='store_true', help='torch.compile the image backbone (CUDA only)')
+    p.add_argument('--compile', action='store_true',
+                   help='torch.compile the image backbone and the fusion network with its head (CUDA only)')
     p.add_argument('--device', default='auto', help="'cpu', 'cuda', 'cuda:N' or 'auto'")
     p.add_argument('--fresh', action='store_true',
                    help='discard what the --out folder holds (checkpoint, results) and start the trial over')

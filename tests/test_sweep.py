@@ -145,3 +145,11 @@ def test_local_workers_report_a_failure_others_finish(ctx, capsys):
     assert [m and m['seed'] for m in e.value.results] == [0, 0, None, None]
     assert e.value.results[0]['rows'] == 200
     assert 'second line' in (root/'bmnas_r0.5_s1'/'error.txt').read_text()
+
+def test_workers_refuse_other_data(ctx, tmp_path):
+    "The driver read the text as plain vectors (no token vectors); a worker opening the file finds them: refused."
+    data = open_dataset(ctx['path'], token_vectors=False)
+    with pytest.raises(SweepFailed) as e:
+        run_sweep(data, ['bmnas'], [0.5], [0], tmp_path/'other', ctx['scfg'], ctx['tcfg'], device='cpu',
+                  progress=False, workers=2)
+    assert 'a worker read other data than the sweep (content fingerprint' in str(e.value)
