@@ -24,7 +24,7 @@ $(DATA): | $(STAMP)
 # reports/, executed copies to reports/executed/, wall times to reports/study_run.json (a killed run resumes:
 # finished trials are skipped). On a GPU:
 #   make study STUDY_WORKERS=1 STUDY_ARGS="--protocol paper --device cuda --runs runs/paper ..."
-# Exp. 1 runs two trials at a time (one torch thread each; 1.4x one two-thread trial after another on 2 cores).
+# Exp. 1 runs two trials at a time (one torch thread each: 1.47x one two-thread trial after another on 2 cores).
 STUDY_ARGS ?=
 STUDY_WORKERS ?= 2
 study: $(STAMP) $(DATA)

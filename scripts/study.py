@@ -79,7 +79,8 @@ def main(argv=None):
         walls[name] = round(time.perf_counter() - t, 1)
         print(f'== {name}: {walls[name]} s', flush=True)
     total = round(time.perf_counter() - t0, 1)
-    record = {'what': 'the whole study (Exp. 1, Exp. 2, Fig. 4), one command', 'parameters': common, 'runs': str(runs),
+    record = {'what': 'the whole study (Exp. 1, Exp. 2, Fig. 4), one command', 'parameters': common,
+              'workers': a.workers, 'runs': str(runs),
               'wall_s': walls, 'total_wall_s': total, 'python': platform.python_version(), 'machine': platform.node()}
     try:
         import torch

@@ -176,9 +176,11 @@ def test_cpu_protocol_is_what_make_study_ran():
 @pytest.mark.parametrize('args, says', [
     (['-p', 'trial', '10'], '-p trial: not a parameter of the experiment notebooks'),
     (['--protocol', 'gpu'], "unknown protocol 'gpu'"),
-    (['--device', 'tpu'], "unknown device 'tpu'")])
+    (['--device', 'tpu'], "unknown device 'tpu'"),
+    (['--workers', '0'], '--workers must be at least 1, got 0'),
+    (['-p', 'workers', '2'], '-p workers: use --workers')])
 def test_whole_study_command_refuses_bad_input(tmp_path, args, says):
-    "scripts/study.py (make study) refuses a misspelt parameter, protocol or device in one line, before any notebook."
+    "scripts/study.py (make study) refuses a misspelt parameter, protocol, device or worker count in one line, first."
     import subprocess, sys
     data = tmp_path/'d.hdf5'; data.write_bytes(b'')
     res = subprocess.run([sys.executable, str(REPO/'scripts'/'study.py'), '--data', str(data), '--reports',
