@@ -92,7 +92,8 @@ def probe_features(data, rows, kind:str='taps', backbones=None, cache=None, batc
     rows, out = np.asarray(rows), []
     src = None if cache is not None and kind == 'taps' else BatchSource(data, rows, device=device)
     with torch.no_grad():
-        for pos in torch.arange(len(rows)).split(batch_size):
+        for pos in (torch.arange(len(rows)).split(batch_size) if src is None
+                    else src.batch_positions(batch_size, shuffle=False)):
             if src is None: taps = cache.one_view(cache.positions(rows[pos.numpy()]))
             else:
                 x = plain_inputs(src.inputs(pos))

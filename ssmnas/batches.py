@@ -83,6 +83,7 @@ class BatchSource:
         out = list(torch.cat(chunks).to(self.device).split([len(c) for c in chunks]))
         for host, pos in zip(chunks, out):
             pos.token_counts = {n: int(l[host.numpy()].sum()) for n, l in self._host_lengths.items()}
+            pos.token_source = id(self)                       # the counts hold for this source's rows only
         return out
 
     def _chunks(self):
@@ -119,7 +120,8 @@ class BatchSource:
     def _gather_tokens(self, name, pos) -> Tokens:
         r = self._resident[name]
         lengths, starts = r['lengths'][pos], r['offsets'][pos]
-        counts = getattr(pos, 'token_counts', None)      # from `batch_positions`; else read back (one sync)
+        # from this source's `batch_positions`; else read back (one sync)
+        counts = getattr(pos, 'token_counts', None) if getattr(pos, 'token_source', None) == id(self) else None
         total = counts[name] if counts is not None else int(lengths.sum())
         # position t of the batch's flat ids reads the resident id at starts[b] + (t - first t of sample b)
         shift = torch.repeat_interleave(starts - (torch.cumsum(lengths, 0) - lengths), lengths, output_size=total)

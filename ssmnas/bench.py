@@ -27,10 +27,10 @@ from .search import SearchConfig, search, build_search_network
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
 
 # %% auto #0
-__all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'FUSION_REFERENCE', 'CSV_COLUMNS',
-           'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls', 'EpochClock', 'count_syncs', 'sweep_estimate',
-           'bench_name', 'run_bench', 'bench_fusion', 'render_record', 'render_markdown', 'csv_rows', 'sweep_section',
-           'fusion_section', 'write_reports', 'save_bench', 'ssmnas_bench']
+__all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'FUSION_REFERENCE', 'FUSION_BATCHES',
+           'CSV_COLUMNS', 'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls', 'EpochClock', 'count_syncs',
+           'sweep_estimate', 'bench_name', 'run_bench', 'bench_fusion', 'render_record', 'render_markdown', 'csv_rows',
+           'sweep_section', 'fusion_section', 'write_reports', 'save_bench', 'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -347,7 +347,8 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
         'torch_threads': torch.get_num_threads(),
         'gpu_memory_gib': torch.cuda.get_device_properties(dev).total_memory / 2**30 if dev.type == 'cuda' else None,
         'peak_gpu_memory_gib': torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else None,
-        'precision': ('bf16 autocast, channels_last VGG19, cuDNN autotuning' if dev.type == 'cuda' else 'fp32'),
+        'precision': ('bf16 autocast, channels_last VGG19, cuDNN autotuning' if dev.type == 'cuda'
+                      else 'fp32, channels_last VGG19'),
         'compile': b.compile,
         'compile_note': ('torch.compile on the image backbone (default mode, dynamic batch after the first recompile) '
                          'and on the fusion network with its head (`compile_fusion`)'
@@ -409,7 +410,9 @@ def _free(dev):
 FUSION_REFERENCE = {'card': 'NVIDIA H100 80GB HBM3', 'batch_size': 256, 'samples_per_s': 10012.0,
                     'source': 'reports/gpu_h100/h100_bench_eager.md (torch 2.11, eager bf16, view bank of 8)'}
 
-def bench_fusion(device='auto', full:bool=False, batch_sizes=(96, 256), compile:bool=True, view_bank:int=2,
+FUSION_BATCHES = (96, 256)          # BM-NAS's batch and the GPU benchmark's
+
+def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, compile:bool=True, view_bank:int=2,
                  repeats:int=2, n_rows=None, C=None, seed:int=0, log=_log) -> dict:
     "Samples/s of contrastive search epochs from a view bank, eager and through `compile_fusion`, per batch size."
     dev = pick_device(device)
@@ -652,8 +655,8 @@ def ssmnas_bench(argv=None):
     "Console entry point: `ssmnas_bench [--device cuda|cpu] [--full] [--compile] [--out reports]`."
     a = _bench_parser().parse_args(argv)
     if a.fusion:
-        rec = bench_fusion(a.device, full=a.full, batch_sizes=(a.batch_size,) if a.batch_size else (96, 256),
-                           view_bank=max(a.view_bank, 2), repeats=a.repeats, n_rows=a.n_rows, C=a.C, seed=a.seed)
+        rec = bench_fusion(a.device, full=a.full, batch_sizes=(a.batch_size,) if a.batch_size else FUSION_BATCHES,
+                           view_bank=a.view_bank, repeats=a.repeats, n_rows=a.n_rows, C=a.C, seed=a.seed)
         path = write_json(Path(a.out)/f"{rec['name']}.json", rec)
         if list(Path(a.out).glob('bench_*.json')): write_reports(a.out)
         print(fusion_section([rec])); print(f'wrote {path}')

@@ -96,20 +96,25 @@ PRIMITIVES = ['Zero', 'Sum', 'ScaleDotAttn', 'LinearGLU', 'ConcatFC']
 OPS = {'Zero': Zero, 'Sum': Sum, 'ScaleDotAttn': ScaleDotAttn, 'LinearGLU': LinearGLU, 'ConcatFC': ConcatFC}
 
 # %% ../nbs/06_supernet.ipynb #84bec331
+def _weighted_sum(w, xs):
+    """`w` (n,) or (S, n) times the n tensors `xs` of one shape, summed: one product in float32 even under bf16
+    autocast (the architecture weights' gradients come from it)."""
+    with torch.autocast(xs[0].device.type, enabled=False):
+        return torch.tensordot(w.float(), torch.stack(xs).float(), dims=1)
+
+# %% ../nbs/06_supernet.ipynb #bdd1732a
 class MixedOp(nn.Module):
     "sum_k w_k op_k(x, y) over PRIMITIVES (Zero, the first, skipped: it adds 0); one weighted sum of the stacked ops."
     def __init__(self, C, L, dropout=0.1):
         super().__init__()
         assert PRIMITIVES[0] == 'Zero' and 'Zero' not in PRIMITIVES[1:]
         self.ops = nn.ModuleList(OPS[p](C, L, dropout) for p in PRIMITIVES)
-    def forward(self, x, y, w):
-        outs = torch.stack([op(x, y) for op in self.ops[1:]])
-        return torch.tensordot(w[1:].to(outs.dtype), outs, dims=1)
+    def forward(self, x, y, w): return _weighted_sum(w[1:], [op(x, y) for op in self.ops[1:]])
 
 # %% ../nbs/06_supernet.ipynb #15d1a2a4
 def _mix(w, states):
     "Rows of `w` (S, n) mixing `states` (n tensors of one shape) -> S tensors."
-    return list(torch.tensordot(w.to(states[0].dtype), torch.stack(states), dims=1).unbind(0))
+    return list(_weighted_sum(w, states).unbind(0))
 
 # %% ../nbs/06_supernet.ipynb #6887abcd
 class CellOutput(nn.Module):

@@ -97,7 +97,9 @@ def predict(net, data, rows, batch_size=256, device='cpu', amp_dtype=None, cache
     if cache is not None: cache_pos = cache.positions(rows)
     elif src is None: src = BatchSource(data, rows, device=device)
     out = []
-    for pos in torch.arange(len(rows), device=device).split(batch_size):
+    batch_positions = (torch.arange(len(rows), device=device).split(batch_size) if cache is not None
+                       else src.batch_positions(batch_size, shuffle=False))   # no read-back per batch
+    for pos in batch_positions:
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = (net.from_taps(cache.one_view(cache_pos[pos])) if cache is not None
                       else net(plain_inputs(src.inputs(pos))))

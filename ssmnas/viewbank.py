@@ -9,7 +9,7 @@ import torch
 
 import hashlib
 
-from .core import SsmnasError, batches
+from .core import SsmnasError
 from .batches import BatchSource, plain_inputs
 from .check import data_identity
 from .supernet import pool_taps
@@ -37,8 +37,7 @@ class ViewBank:
         backbones.eval()
         with torch.no_grad():
             for k in range(K):
-                for pos in batches(np.arange(len(src)), batch_size):
-                    pos = pos.to(device)
+                for pos in src.batch_positions(batch_size, shuffle=False):
                     raw = {m: x for m, x in src.inputs(pos).items() if m in self.modalities}
                     x = plain_inputs(raw) if views is None else views(raw, generator=gen)
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):

@@ -33,6 +33,10 @@ def test_compiled_fusion_matches_eager():
     eager = _net()
     compiled = compile_fusion(copy.deepcopy(eager))
     assert compiled.from_taps is compiled._compiled_from_taps
+    x0 = {'plot': torch.randn(4, 12), 'meta': torch.randn(4, 6)}
+    other = _net()                                      # explained on a third copy: it runs the network
+    graphs = torch._dynamo.explain(type(other).from_taps)(other, other.encoder.taps(x0))
+    assert (graphs.graph_count, graphs.graph_break_count) == (1, 0)     # the whole fusion path is one graph
     x = {'plot': torch.randn(32, 12), 'meta': torch.randn(32, 6)}
     taps = eager.encoder.taps(x)
     loss_fn = NTXentLoss(0.5)

@@ -147,9 +147,33 @@ def test_local_workers_report_a_failure_others_finish(ctx, capsys):
     assert 'second line' in (root/'bmnas_r0.5_s1'/'error.txt').read_text()
 
 def test_workers_refuse_other_data(ctx, tmp_path):
-    "The driver read the text as plain vectors (no token vectors); a worker opening the file finds them: refused."
+    """The driver read the text as plain vectors (no token vectors); a worker opening the file would find them:
+    refused in one line before any worker starts."""
     data = open_dataset(ctx['path'], token_vectors=False)
-    with pytest.raises(SweepFailed) as e:
+    with pytest.raises(SsmnasError, match='a worker opens this file with the token vector file beside it'):
         run_sweep(data, ['bmnas'], [0.5], [0], tmp_path/'other', ctx['scfg'], ctx['tcfg'], device='cpu',
                   progress=False, workers=2)
-    assert 'a worker read other data than the sweep (content fingerprint' in str(e.value)
+    assert not (tmp_path/'other').exists()
+
+def test_worker_killed_restarts_the_pool(ctx):
+    "A worker killed mid-search takes the pool with it; its trial starts again in a new pool and resumes."
+    marker, threads = ctx['tmp']/'killed_local_once', torch.get_num_threads()
+    torch.set_num_threads(2)                            # one thread per worker, as the local run had
+    try: got = run_sweep(str(ctx['path']), ['ssl'], [0.5], [0], ctx['tmp']/'killed_local', ctx['scfg'], ctx['tcfg'],
+                         device='cpu', progress=False, workers=2, trial_fn=_dies_once,
+                         trial_kw={'marker': str(marker)})
+    finally: torch.set_num_threads(threads)
+    assert marker.exists()
+    folder = trial_dir(ctx['tmp']/'killed_local', 'ssl', 0.5, 0)
+    assert json.loads((folder/'search'/'run.json').read_text())['resumed_from_epoch'] == 1
+    assert got == ctx['local'][:1]
+
+def _dies_once(data, *args, marker, **kwargs):
+    "run_trial, whose first attempt ends its worker process after the first search epoch (module level: spawned)."
+    if not Path(marker).exists():
+        import ssmnas.trial
+        search = ssmnas.trial.search
+        def exit_after_epoch_1(epoch):
+            if epoch == 1: Path(marker).write_text(str(os.getpid())); os._exit(1)
+        ssmnas.trial.search = lambda *a, **k: search(*a, **k, on_epoch_end=exit_after_epoch_1)
+    return run_trial(data, *args, **kwargs)
