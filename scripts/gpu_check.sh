@@ -59,11 +59,12 @@ PHASE="${1:-all}"   # all | smoke | full | compile | fusion | study | packing (o
 case "$PHASE" in all|smoke) bench smoke 100 --device cuda --n_rows 1024 --repeats 1 --view_bank 2 --out "$OUT/smoke" ;; esac
 # 2. the full size, eager: floor, augmentation, contrastive live + view bank of 8, supervised, steps 2-3 (~2.5 min)
 case "$PHASE" in all|full) bench full 220 --device cuda --full --out "$OUT/reports" ;; esac
-# 3. the full size with torch.compile: both floors; the view bank is skipped to save time (it is in run 2) (~4 min)
-case "$PHASE" in all|compile) bench full_compile 270 --device cuda --full --compile --view_bank 0 --out "$OUT/reports" ;; esac
+# 3. the full size with torch.compile (backbone, and the fusion network in every loop): both floors; the view bank is
+#    skipped to save time (it is in run 2 and in 3b) (~5-7 min with the fusion network's compilations)
+case "$PHASE" in all|compile) bench full_compile 420 --device cuda --full --compile --view_bank 0 --out "$OUT/reports" ;; esac
 # 3b. the fusion path alone (view-bank epochs at batch 96 and 256, eager and through compile_fusion; issue 10's 4x
-#     target): writes fusion_cuda.json (~3 min, most of it compiling)
-case "$PHASE" in all|fusion) bench fusion 300 --device cuda --full --fusion --view_bank 2 --out "$OUT/reports" ;; esac
+#     target): writes fusion_cuda.json (~3-6 min, most of it compiling; smoke then fusion fit one 10-minute call)
+case "$PHASE" in all|fusion) bench fusion 420 --device cuda --full --fusion --view_bank 2 --out "$OUT/reports" ;; esac
 # 4. the whole study on CUDA at a tiny protocol (papermill notebooks end to end; ~2 min): papermill from wheelhouse/
 #    (`make wheelhouse` here, then carry `wheelhouse` to the machine) when it is not installed
 case "$PHASE" in all|study)
