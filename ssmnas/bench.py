@@ -413,15 +413,19 @@ FUSION_REFERENCE = {'card': 'NVIDIA H100 80GB HBM3', 'batch_size': 256, 'samples
 FUSION_BATCHES = (96, 256)          # BM-NAS's batch and the GPU benchmark's
 
 def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, compile:bool=True, view_bank:int=2,
-                 repeats:int=2, n_rows=None, C=None, seed:int=0, log=_log) -> dict:
-    "Samples/s of contrastive search epochs from a view bank, eager and through `compile_fusion`, per batch size."
+                 repeats:int=2, L:int=16, text:str='tokens', seed:int=0, log=_log, **size) -> dict:
+    """Samples/s of contrastive search epochs from a view bank, eager and through `compile_fusion`, per batch size;
+    `size`: `n_rows`, `height`, `width`, `image_width_div`, `C` over the `full` or small size."""
     dev = pick_device(device)
     if view_bank < 2: raise SsmnasError(f'view_bank must be at least 2, got {view_bank}')
     if repeats < 1: raise SsmnasError(f'repeats must be at least 1, got {repeats}')
-    size, label = _size(full, n_rows=n_rows, C=C)
+    unknown = sorted(set(size) - {'n_rows', 'height', 'width', 'image_width_div', 'C'})
+    if unknown: raise SsmnasError(f'bench_fusion: unknown size setting {unknown[0]!r}')
+    size, label = _size(full, **size)
+    size = {k: v for k, v in size.items() if k != 'batch_size'}          # the batch sizes are `batch_sizes`
     N, t_start = size['n_rows'], time.perf_counter()
-    data = bench_twin(N, size['height'], size['width'], seed=seed)
-    cfg = SearchConfig(epochs=1 + repeats, C=size['C'], L=16, image_width_div=size['image_width_div'],
+    data = bench_twin(N, size['height'], size['width'], text=text, seed=seed)
+    cfg = SearchConfig(epochs=1 + repeats, C=size['C'], L=L, image_width_div=size['image_width_div'],
                        text_pretrain_epochs=0, seed=seed, view_bank=view_bank)
     backbones, _ = prepare_backbones(data, None, cfg.backbone, dev)
     sync(dev); t = time.perf_counter()
@@ -442,7 +446,8 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, com
     forget_view_banks()
     return {'bench': 'ssmnas_bench --fusion', 'name': 'fusion' + bench_name(dev.type, False, label)[len('bench'):],
             'device': dev.type, 'device_name': device_name(dev), 'torch': torch.__version__,
-            'size_label': label, 'size': size | {'L': cfg.L, 'view_bank': view_bank, 'repeats': repeats},
+            'size_label': label, 'size': size | {'L': cfg.L, 'text': text, 'view_bank': view_bank, 'repeats': repeats,
+                                                 'batch_sizes': list(batch_sizes)},
             'bank_build_s': build_s, 'runs': runs, 'reference': FUSION_REFERENCE, 'target_vs_reference': 4.0,
             'wall_s': time.perf_counter() - t_start, 'run_info': run_info(dev)}
 
@@ -578,7 +583,8 @@ def fusion_section(fusions:list) -> str:
         sz = f['size']
         lines += [f"`{f['name']}` ({f['device_name']}, torch {f['torch']}): {sz['n_rows']:,} rows, C = {sz['C']}, "
                   f"VGG19 width 1/{sz['image_width_div']} (bank of {sz['view_bank']} poster views built in "
-                  f"{f['bank_build_s']:.1f} s; text views live), median of {sz['repeats']} epochs after the first.", '',
+                  f"{f['bank_build_s']:.1f} s; text views live), median of {sz['repeats']} epoch"
+                  f"{'s' if sz['repeats'] != 1 else ''} after the first.", '',
                   '| batch | path | samples/s | vs eager (same run) | first epoch (incl. compiling) |',
                   '|---:|---|---:|---:|---:|']
         lines += [f"| {r['batch_size']} | {'compiled' if r['compiled'] else 'eager'} | {r['samples_per_s']:,.0f} | "
@@ -623,31 +629,32 @@ def _bench_parser():
                                 description='Time the study\'s loops against the frozen-backbone floor, in one run, '
                                 'on an in-memory twin of MM-IMDB; write OUT/bench_*.json, OUT/benchmarks.md and '
                                 'OUT/benchmarks.csv.')
-    p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
+    p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'], help='auto: CUDA when there is one')
     p.add_argument('--full', action='store_true',
                    help='MM-IMDB size: 18,160 rows, 3x256x160 posters, full-width VGG19, C=192, batch 256 (for a GPU)')
     p.add_argument('--n_rows', type=int, default=None, help='train+dev rows (default 2,000; 18,160 with --full)')
-    p.add_argument('--height', type=int, default=None)
-    p.add_argument('--width', type=int, default=None)
+    p.add_argument('--height', type=int, default=None, help='poster height (default 64; 256 with --full)')
+    p.add_argument('--width', type=int, default=None, help='poster width (default 40; 160 with --full)')
     p.add_argument('--image_width_div', type=int, default=None, help='VGG19 width divisor (default 8; 1 with --full)')
     p.add_argument('--C', type=int, default=None, help='fusion width (default 64; 192 with --full)')
-    p.add_argument('--L', type=int, default=16)
+    p.add_argument('--L', type=int, default=16, help='fusion sequence length (a square number)')
     p.add_argument('--batch_size', type=int, default=None, help='rows per batch (default 96; 256 with --full)')
     p.add_argument('--compile', action='store_true',
                    help='torch.compile the image backbone and the fusion network (CUDA only); the floor is measured '
                         'with and without')
-    p.add_argument('--view_bank', type=int, default=8, help='K views per row for (c\'); 0 skips it')
+    p.add_argument('--view_bank', type=int, default=8,
+                   help="K views per row for (c'); 0 skips it (with --fusion: the bank's K, at least 2)")
     p.add_argument('--repeats', type=int, default=2, help='timed repeats (epochs) after the warm-up')
     p.add_argument('--text', choices=['tokens', 'vector'], default='tokens',
                    help='tokens: word masking (the twin); vector: averaged features only '
                         '(MM-IMDB without token vectors)')
     p.add_argument('--no_sync_check', action='store_true', help='skip counting host synchronisations (CUDA)')
     p.add_argument('--fusion', action='store_true',
-                   help='only the fusion path: view-bank epochs at batch 96 and 256, eager and compiled (any device); '
-                        'writes OUT/fusion_*.json')
-    p.add_argument('--out', default='reports')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--progress', action='store_true')
+                   help='only the fusion path: view-bank epochs at batch 96 and 256 (or --batch_size), always eager '
+                        'and compiled (any device); writes OUT/fusion_<device>[_<size>].json')
+    p.add_argument('--out', default='reports', help='folder of the records and reports')
+    p.add_argument('--seed', type=int, default=0, help='seeds the twin, the backbones and the runs')
+    p.add_argument('--progress', action='store_true', help="show the runs' progress bars")
     return p
 
 @cli_errors
@@ -655,8 +662,9 @@ def ssmnas_bench(argv=None):
     "Console entry point: `ssmnas_bench [--device cuda|cpu] [--full] [--compile] [--out reports]`."
     a = _bench_parser().parse_args(argv)
     if a.fusion:
+        size = {k: v for k in ('n_rows', 'height', 'width', 'image_width_div', 'C') if (v := getattr(a, k)) is not None}
         rec = bench_fusion(a.device, full=a.full, batch_sizes=(a.batch_size,) if a.batch_size else FUSION_BATCHES,
-                           view_bank=a.view_bank, repeats=a.repeats, n_rows=a.n_rows, C=a.C, seed=a.seed)
+                           view_bank=a.view_bank, repeats=a.repeats, L=a.L, text=a.text, seed=a.seed, **size)
         path = write_json(Path(a.out)/f"{rec['name']}.json", rec)
         if list(Path(a.out).glob('bench_*.json')): write_reports(a.out)
         print(fusion_section([rec])); print(f'wrote {path}')

@@ -104,8 +104,9 @@ class SweepFailed(SsmnasError):
         self.failures, self.results = failures, results
         shown = '; '.join(f"{f['folder']} ({f['error']})" for f in failures[:3])
         more = f'; and {len(failures) - 3} more' if len(failures) > 3 else ''
-        super().__init__(f'{len(failures)} of {len(results)} trials failed, the others finished: {shown}{more} '
-                         "(tracebacks in each folder's error.txt)")
+        head = (f'all {len(results)} trials failed' if len(failures) == len(results)
+                else f'{len(failures)} of {len(results)} trials failed, the others finished')
+        super().__init__(f"{head}: {shown}{more} (tracebacks in each folder's error.txt)")
 
 def _record_failure(job, e:BaseException, progress, failures:list, ran=True):
     m, r, s, folder = job
@@ -252,6 +253,14 @@ def _stop_pool(pool):
     pool.shutdown(wait=False, cancel_futures=True)
     for p in list((getattr(pool, '_processes', None) or {}).values()): p.terminate()
 
+def _died(e:BaseException) -> BaseException:
+    "A broken pool's error said in words a user can act on; any other error as it is."
+    if not isinstance(e, BrokenProcessPool): return e
+    err = SsmnasError('its worker process died on every try (killed, out of memory; or the script calling run_sweep '
+                      "with workers > 1 lacks the `if __name__ == '__main__':` guard its spawned workers need)")
+    err.__cause__ = e
+    return err
+
 def _run_processes(source, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw, device,
                    workers, data_cache, max_tries=2):
     """`workers` trials at a time, each in a spawned process, this process's torch threads shared out among them. A
@@ -274,7 +283,7 @@ def _run_processes(source, jobs, todo, results, failures, prog, trial_fn, search
             for f in done:
                 i, e = running.pop(f), f.exception()
                 if isinstance(e, BrokenProcessPool) and tries[i] < max_tries: todo.appendleft(i); prog.retry()
-                elif e is not None: _record_failure(jobs[i], e, prog, failures)
+                elif e is not None: _record_failure(jobs[i], _died(e), prog, failures)
                 else: results[i] = f.result(); _clear_error(jobs[i][3]); prog.finish()
             if broken: _stop_pool(pool); pool = _process_pool(workers)
     finally: _stop_pool(pool)
