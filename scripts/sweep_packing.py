@@ -8,7 +8,8 @@ Exp. 1 is 140 trials (2 methods x 7 r values x 10 seeds); on 8 such devices it t
 140 / (8 x trials per hour) hours at the settings measured: measure at the settings you will run.
 
 With Ray installed (`pip install -e '.[ray]'`) the trials are Ray tasks, as `ssmnas_sweep --executor ray` runs them;
-without it (`--engine processes`), K worker processes share the device, which is what Ray does too.
+without it (`--engine processes`), `run_sweep`'s local workers: K worker processes share the device, which is
+what Ray does too (K = 1: one trial after another in this process, as `ssmnas_sweep --workers 1` runs them).
 
     python scripts/sweep_packing.py --data data/synthetic_mmimdb.hdf5 --out runs/sweep_packing --protocol cpu \\
         --search_epochs 2 --rep_epochs 1 --clf_epochs 4          # then look at runs/sweep_packing/<time>/packing.json
@@ -16,8 +17,7 @@ without it (`--engine processes`), K worker processes share the device, which is
 Trial settings and the sweep (--protocol, --search_epochs, ..., --methods, --r, --trials / --seeds) are ssmnas_sweep's;
 the default sweep is both methods at r in {0.1, 1.0} with 2 seeds: 8 trials per packing.
 """
-import concurrent.futures as cf
-import json, multiprocessing, os, sys, time
+import json, os, sys, time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,24 +37,12 @@ def _measured_trial(data, *args, **kwargs):
     peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
     return m | {'peak_gpu_bytes': peak}
 
-def _process_trial(path, threads, method, r, seed, out, scfg, tcfg, device, trial_kw):
-    torch.set_num_threads(threads)
-    data = open_dataset(path, cache=True)
-    return _measured_trial(data, method, r, seed, out, scfg, tcfg, device=device, progress=False, **trial_kw)
-
-def _run_processes(path, jobs, k, threads, scfg, tcfg, device, trial_kw) -> list:
-    ctx = multiprocessing.get_context('spawn')             # a fresh process per worker, as a Ray worker is
-    with cf.ProcessPoolExecutor(max_workers=k, mp_context=ctx) as pool:
-        futures = [pool.submit(_process_trial, str(path), threads, m, r, s, str(d), scfg, tcfg, device, trial_kw)
-                   for m, r, s, d in jobs]
-        return [f.result() for f in futures]
-
 def _parser():
     p, *options = _sweep_parser()
     p.prog, p.description = 'sweep_packing.py', __doc__.splitlines()[0]
     p.add_argument('--packings', nargs='+', type=int, default=[1, 2, 4], help='trials at once on the one device')
     p.add_argument('--engine', choices=('auto', 'ray', 'processes'), default='auto',
-                   help='auto: Ray when installed, else worker processes')
+                   help="auto: Ray when installed, else worker processes (ssmnas_sweep's --workers)")
     p.add_argument('--json', help='where to write the figures (default: packing.json in the run folder)')
     p.set_defaults(r=[0.1, 1.0], trials=2)
     return p, options
@@ -85,24 +73,24 @@ def main(argv=None):
     rows = []
     try:
         # one trial first, not timed: the data read once from disk, the data check remembered, Ray's workers started
-        warm = sweep_jobs(a.methods[:1], a.r[:1], seeds[:1], root/'warmup')
         if engine == 'ray':
             run_sweep(str(data.path), a.methods[:1], a.r[:1], seeds[:1], root/'warmup', scfg, tcfg, device=device.type,
                       executor='ray', address=a.address, trial_fn=_measured_trial, progress=False, trial_kw=trial_kw)
-        else: _run_processes(data.path, warm, 1, 1, scfg, tcfg, device.type, trial_kw)
+        else: run_sweep(str(data.path), a.methods[:1], a.r[:1], seeds[:1], root/'warmup', scfg, tcfg,
+                        device=device.type, trial_fn=_measured_trial, progress=False, trial_kw=trial_kw)
         for k in a.packings:
             folder = root/f'pack{k}'
             if device.type == 'cuda': per = {'gpus_per_trial': 1 / k, 'cpus_per_trial': a.cpus_per_trial}
             else: per = {'gpus_per_trial': 1.0, 'cpus_per_trial': n_cpu / k}         # (no GPU asked for on the CPU)
-            threads = max(1, int(per['cpus_per_trial']))
+            threads = (max(1, int(per['cpus_per_trial'])) if engine == 'ray'
+                       else max(1, torch.get_num_threads() // k))              # what run_sweep's workers get
             t0 = time.perf_counter()
             if engine == 'ray':
                 res = run_sweep(str(data.path), a.methods, a.r, seeds, folder, scfg, tcfg, device=device.type,
                                 executor='ray', address=a.address, trial_fn=_measured_trial, progress=False,
                                 trial_kw=trial_kw, **per)
-            else:
-                jobs = sweep_jobs(a.methods, a.r, seeds, folder)
-                res = _run_processes(data.path, jobs, k, threads, scfg, tcfg, device.type, trial_kw)
+            else: res = run_sweep(str(data.path), a.methods, a.r, seeds, folder, scfg, tcfg, device=device.type,
+                                  trial_fn=_measured_trial, progress=False, trial_kw=trial_kw, workers=k)
             wall = time.perf_counter() - t0
             tph = len(res) * 3600 / wall
             shown = per | ({} if device.type == 'cuda' else {'gpus_per_trial': None})

@@ -128,17 +128,18 @@ class BatchSource:
         ids = r['ids'][torch.arange(total, device=self.device) + shift]
         return Tokens(ids=ids, lengths=lengths, table=self._tables[name], fallback=r['features'][pos])
 
-    def inputs(self, pos) -> dict:
-        """Inputs of the rows at positions `pos` (0..len-1):
+    def inputs(self, pos, names=None) -> dict:
+        """Inputs of the rows at positions `pos` (0..len-1), of every modality or only those in `names`:
         {'image': uint8 (B,3,H,W), 'text': float32 (B,D) or Tokens}, on the device."""
         pos = torch.as_tensor(pos, dtype=torch.long)
+        mods = {n: m for n, m in self.modalities.items() if names is None or n in names}
         if self.cache:
             pos = pos.to(self.device)
             return {n: self._gather_tokens(n, pos) if m.kind == 'tokens' else self._resident[n][pos]
-                    for n, m in self.modalities.items()}
+                    for n, m in mods.items()}
         rows = self.rows[pos.cpu().numpy()]
         out = {}
-        for n, m in self.modalities.items():
+        for n, m in mods.items():
             if m.kind == 'tokens':
                 seqs, feats = self.data.read(n, rows)
                 ids = torch.from_numpy(np.concatenate([np.asarray(s, np.int64) for s in seqs]) if len(seqs)

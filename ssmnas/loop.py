@@ -101,8 +101,7 @@ class Objective:
         banked = self.bank.two_views(self._positions(src)[pos], generator)
         if self.bank.covers_all: return banked
         backbones = net.encoder.backbones
-        raw = src.inputs(pos)
-        live = {m: raw[m] for m in backbones.modalities if m not in self.bank.modalities}
+        live = src.inputs(pos, [m for m in backbones.modalities if m not in self.bank.modalities])  # not the banked
         v1, v2 = self.views.two_views(live, generator=generator)
         with torch.set_grad_enabled(torch.is_grad_enabled() and net.encoder.finetune):
             live = {m: backbones[m](self._inputs({m: torch.cat([v1[m], v2[m]])})[m]) for m in live}

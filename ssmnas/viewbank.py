@@ -38,7 +38,7 @@ class ViewBank:
         with torch.no_grad():
             for k in range(K):
                 for pos in src.batch_positions(batch_size, shuffle=False):
-                    raw = {m: x for m, x in src.inputs(pos).items() if m in self.modalities}
+                    raw = src.inputs(pos, self.modalities)
                     x = plain_inputs(raw) if views is None else views(raw, generator=gen)
                     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                         per_modality = {m: backbones[m](x[m]) for m in self.modalities}
