@@ -440,6 +440,7 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, com
                                 f'b{B}_{compiled}', bank=bank, compile=compiled)
                 runs.append({'batch_size': B, 'compiled': compiled, 'samples_per_s': N / r['epoch_s'],
                              'epoch_s': r['epoch_s'], 'first_epoch_s': r['warmup_epoch_s']})
+                log(f"  {runs[-1]['samples_per_s']:,.0f} samples/s (first epoch {r['warmup_epoch_s']:.1f} s)")
                 _free(dev)
     eager = {r['batch_size']: r['samples_per_s'] for r in runs if not r['compiled']}
     for r in runs: r['vs_eager'] = r['samples_per_s'] / eager[r['batch_size']]
@@ -510,6 +511,10 @@ def render_record(rec:dict) -> list:
         L += [f"| {k} | {v['batches']} | {v['count']} | {v['per_batch']:.2f} | "
               f"{', '.join(f'{p} x{n}' for p, n in v['places'].items()) or '-'} |"
               for k, v in rec['syncs'].items()]
+        once = all(n <= 1 < v['batches'] for v in rec['syncs'].values() for n in v['places'].values())
+        if once: L += ['', 'Each place fires once in the epoch, none per batch (the epoch\'s one copy of its batch '
+                           'positions to the device, `batches.py`, and its one read of the losses, `core.py`, are once '
+                           'per epoch by construction).']
     L += ['', "Extrapolated (not measured) wall time of whole sweeps on this device at this size (per-row costs from "
               "the figures above; formula in `nbs/13_bench.ipynb`: T = trials x sum_r [T_ssl(r) + T_bmnas(r)], each "
               "term rows x measured seconds per row):", '']

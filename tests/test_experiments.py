@@ -58,6 +58,14 @@ def test_notebooks_have_parameters_cell():
             assert f'\n{p} = ' in '\n' + src, (name, p)
     assert (NBS/'.notest').exists()
 
+def test_papermill_reads_every_parameter():
+    "papermill skips (with a warning only) a line it cannot parse, e.g. one whose comment holds ' = '."
+    for name in ('r_sweep', 'table3', 'architectures'):
+        nb = json.loads((NBS/f'{name}.ipynb').read_text())
+        src = next(''.join(c['source']) for c in nb['cells'] if 'parameters' in c['metadata'].get('tags', []))
+        assigned = {l.split('=')[0].strip() for l in src.splitlines() if '=' in l and not l.startswith('#')}
+        assert set(papermill.inspect_notebook(str(NBS/f'{name}.ipynb'))) == assigned, name
+
 def test_r_sweep_reports(study):
     rep = study['reports']
     rows = _csv(rep/'r_sweep.csv')
