@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   := data/synthetic_mmimdb.hdf5
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: study test test-slow lint readme install data export-check clean viewbank-effect wheelhouse
+.PHONY: study test test-slow lint readme install data export-check clean viewbank-effect viewbank-effect-10 wheelhouse
 
 install: $(STAMP)
 $(STAMP): settings.ini setup.py
@@ -45,6 +45,20 @@ viewbank-effect: $(STAMP) $(DATA)
 	$(BIN)/papermill --cwd . -k python3 nbs/experiments/r_sweep.ipynb reports/executed/r_sweep_bank8.ipynb -p data_path $(DATA) \
 	  -p runs_dir runs/r_sweep_bank8 -p reports_dir reports/viewbank_k8 -y "{extra_search: {view_bank: 8}, methods: [ssl, bmnas]}"
 	$(BIN)/papermill --cwd . -k python3 nbs/experiments/viewbank_effect.ipynb reports/executed/viewbank_effect.ipynb
+
+# The same comparison with 10 paired seeds per r: a live and a banked sweep of ssl and bmnas (the live one reuses the
+# study's seeds 0-2 from runs/r_sweep; the banked one runs all 10 seeds afresh on this code), into
+# reports/viewbank_10seeds/ (21.6 minutes on 2 cores, 2026-11-27)
+VB10 = reports/viewbank_10seeds
+viewbank-effect-10: $(STAMP) $(DATA)
+	mkdir -p $(VB10)/executed
+	$(BIN)/papermill --cwd . -k python3 nbs/experiments/r_sweep.ipynb $(VB10)/executed/r_sweep_live.ipynb -p data_path $(DATA) \
+	  -p runs_dir runs/r_sweep -p reports_dir $(VB10)/live -p workers $(STUDY_WORKERS) -y "{trials: 10, methods: [ssl, bmnas]}"
+	$(BIN)/papermill --cwd . -k python3 nbs/experiments/r_sweep.ipynb $(VB10)/executed/r_sweep_bank8.ipynb -p data_path $(DATA) \
+	  -p runs_dir runs/r_sweep_bank8_10 -p reports_dir $(VB10)/bank8 -p workers $(STUDY_WORKERS) \
+	  -y "{trials: 10, extra_search: {view_bank: 8}, methods: [ssl, bmnas]}"
+	$(BIN)/papermill --cwd . -k python3 nbs/experiments/viewbank_effect.ipynb $(VB10)/executed/viewbank_effect.ipynb \
+	  -p live_csv $(VB10)/live/r_sweep.csv -p bank_csv $(VB10)/bank8/r_sweep.csv -p reports_dir $(VB10)
 
 # nbdev_export must leave ssmnas/ as committed: the notebooks are the source.
 export-check: $(STAMP)

@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
 # One script for a GPU session: a CUDA smoke run of every loop with host-synchronisation counts, the full-size
-# benchmark without and with torch.compile, the fusion path alone (eager and compiled, batch 96 and 256), the whole
-# study at a tiny protocol (papermill from wheelhouse/), and trials per hour with 1, 2 and 4 trials packed on the
-# card. All phases exceed one 10-minute device call: run `smoke` and `fusion` first (issue 10's open targets), then
-# `full`, `compile`, `study` and `packing`, carrying `wheelhouse` (made by `make wheelhouse`) for `study`.
+# benchmark without and with torch.compile, the fusion path alone (eager and compiled, batch 96 and 256, profiled),
+# the whole study at a tiny protocol (papermill from wheelhouse/), and trials per hour with 1, 2 and 4 trials packed
+# on the card. Phases run in the order given. On one H100 (2026-11-27, torch 2.11) they took: smoke 34 s, fusion
+# 124 s (before it compiled two paths afresh per batch size and profiled them: expect 4-6 minutes now), study 125 s,
+# compile 229 s, full 132 s (packing not yet run); a machine's start adds 1-2 minutes. Worst cases are the timeouts
+# below (smoke 100, fusion 540, study 240, compile 420, full 220 s); one device call is at most 600 s, so give each
+# call an outer `timeout`. For a 15-minute device budget: `smoke fusion` in one call, then `study` (carrying
+# `wheelhouse`, made by `make wheelhouse`) or `compile` while the machine is warm. The fusion record is rewritten
+# after every run, so a timeout keeps the runs that finished.
 #
-#   OUT=/some/dir scripts/gpu_check.sh [all|smoke|full|compile|fusion|study|packing]   # everything under $OUT (default ./gpu_out)
+#   OUT=/some/dir scripts/gpu_check.sh [all | PHASE...]   # PHASE: smoke full compile fusion study packing; OUT default ./gpu_out
 #
 # Needs torch (CUDA), torchvision, numpy, h5py, scikit-learn, matplotlib. The package runs from
 # this checkout through PYTHONPATH (no `pip install` needed; `pip install -e . --no-deps` also
 # works). If tqdm is missing, a no-op stand-in is put on the path (progress bars only).
 # Results: $OUT/smoke/ (small size on CUDA: every loop runs, syncs per batch counted),
-# $OUT/reports/ (bench_cuda.json, bench_cuda_compile.json, and benchmarks.md / benchmarks.csv
-# regenerated with the CPU record from reports/ beside them), $OUT/*.log.
-# Copy $OUT/reports/bench_cuda*.json into reports/ and run
+# $OUT/reports/ (bench_cuda.json, bench_cuda_compile.json, fusion_cuda.json, and benchmarks.md / benchmarks.csv
+# regenerated with the CPU record from reports/ beside them), $OUT/study/, $OUT/*.log.
+# Copy $OUT/reports/{bench,fusion}_cuda*.json into reports/ and run
 #   python -c "from ssmnas.bench import write_reports; write_reports('reports')"
 # to add the GPU sections to reports/benchmarks.md.
 set -uo pipefail
+for PHASE in "${@:-all}"; do   # refuse a misspelt phase before anything runs
+  case "$PHASE" in all|smoke|full|compile|fusion|study|packing) ;;
+    *) echo "gpu_check.sh: error: unknown phase '$PHASE' (all, smoke, full, compile, fusion, study, packing)" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
 mkdir -p "$OUT/reports" "$OUT/smoke"
@@ -54,7 +64,7 @@ bench() {  # bench NAME TIMEOUT_S ARGS...
   echo "== $name: exit $rc after $((SECONDS - t0)) s"
 }
 
-PHASE="${1:-all}"   # all | smoke | full | compile | fusion | study | packing (one run per device call if time is short)
+for PHASE in "${@:-all}"; do
 # 1. smoke: every loop on CUDA at the small size (search, view bank, tap cache, steps 2-3) + syncs per batch (~1 min)
 case "$PHASE" in all|smoke) bench smoke 100 --device cuda --n_rows 1024 --repeats 1 --view_bank 2 --out "$OUT/smoke" ;; esac
 # 2. the full size, eager: floor, augmentation, contrastive live + view bank of 8, supervised, steps 2-3 (~2.5 min)
@@ -62,9 +72,10 @@ case "$PHASE" in all|full) bench full 220 --device cuda --full --out "$OUT/repor
 # 3. the full size with torch.compile (backbone, and the fusion network in every loop): both floors; the view bank is
 #    skipped to save time (it is in run 2 and in 3b) (~5-7 min with the fusion network's compilations)
 case "$PHASE" in all|compile) bench full_compile 420 --device cuda --full --compile --view_bank 0 --out "$OUT/reports" ;; esac
-# 3b. the fusion path alone (view-bank epochs at batch 96 and 256, eager and through compile_fusion; issue 10's 4x
-#     target): writes fusion_cuda.json (~3-6 min, most of it compiling; smoke then fusion fit one 10-minute call)
-case "$PHASE" in all|fusion) bench fusion 420 --device cuda --full --fusion --view_bank 2 --out "$OUT/reports" ;; esac
+# 3b. the fusion path alone (view-bank epochs at batch 96 and 256 from a bank of 8 like the reference figure: eager,
+#     compiled as training compiles, compiled with static shapes; issue 10's 4x target) and 20 single steps of each
+#     profiled (kernels, device busy time, host operators): writes fusion_cuda.json after every run
+case "$PHASE" in all|fusion) bench fusion 540 --device cuda --full --fusion --view_bank 8 --profile 20 --out "$OUT/reports" ;; esac
 # 4. the whole study on CUDA at a tiny protocol (papermill notebooks end to end; ~2 min): papermill from wheelhouse/
 #    (`make wheelhouse` here, then carry `wheelhouse` to the machine) when it is not installed
 case "$PHASE" in all|study)
@@ -87,4 +98,5 @@ case "$PHASE" in all|packing)
     > "$OUT/packing.log" 2>&1
   echo "== packing: exit $?"; tail -n 8 "$OUT/packing.log" ;;
 esac
+done
 ls -la "$OUT/reports" "$OUT/smoke"

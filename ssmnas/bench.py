@@ -22,15 +22,16 @@ from .synth import synth_genres, synth_posters, synth_vocab, synth_sequences
 from .augment import make_views
 from .backbones import prepare_backbones, fast_backbones
 from .viewbank import build_view_bank, build_tap_cache, forget_view_banks
-from .loop import Objective, train_epoch
-from .search import SearchConfig, search, build_search_network
+from .loop import Objective, train_epoch, train_step, compile_fusion
+from .search import SearchConfig, search, search_split, build_search_network, _optimisers
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
 
 # %% auto #0
 __all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'FUSION_REFERENCE', 'FUSION_BATCHES',
-           'CSV_COLUMNS', 'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls', 'EpochClock', 'count_syncs',
-           'sweep_estimate', 'bench_name', 'run_bench', 'bench_fusion', 'render_record', 'render_markdown', 'csv_rows',
-           'sweep_section', 'fusion_section', 'write_reports', 'save_bench', 'ssmnas_bench']
+           'FUSION_PATHS', 'CSV_COLUMNS', 'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls', 'EpochClock',
+           'count_syncs', 'sweep_estimate', 'bench_name', 'run_bench', 'bench_fusion', 'profile_fusion_steps',
+           'render_record', 'render_markdown', 'csv_rows', 'sweep_section', 'profile_lines', 'fusion_section',
+           'write_reports', 'save_bench', 'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -361,7 +362,7 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
         'contrastive_ratio': 2 * N / c['epoch_s'] / floor,
         'decomposition': {'epoch_s': c['epoch_s'], 'backbone_s': 2 * N / floor, 'augmentation_s': 2 * N / aug_ips,
                           'fusion_head_loss_optimiser_s': details['view_bank']['epoch_s'] if view_bank else None},
-        'syncs': syncs, 'costs_per_row': costs, 'estimates': estimates, 'details': details, 'run_info': run_info(dev),
+        'syncs': syncs, 'costs_per_row': costs, 'estimates': estimates, 'details': details,
     }
 
 def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=None, image_width_div=None, C=None,
@@ -369,6 +370,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
               n_unique:int=256, seed:int=0, progress:bool=False, sync_check:bool=True, log=_log) -> dict:
     "Measure (a)-(e) on an in-memory twin; return the record (see the notebook for each figure)."
     t_start, dev = time.perf_counter(), pick_device(device)
+    info = run_info(dev)                              # 'started' stamped now, not when the record is made
     if repeats < 1: raise SsmnasError(f'repeats must be at least 1, got {repeats}')
     if view_bank == 1 or view_bank < 0: raise SsmnasError(f'view_bank must be 0 (skip) or at least 2, got {view_bank}')
     size, label = _size(full, n_rows=n_rows, height=height, width=width, image_width_div=image_width_div, C=C,
@@ -399,7 +401,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
             syncs = _sync_report(b.data, b.rows, b.backbones, b.cfg, dev, b.amp_dtype)
     record = _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size, label, compile, view_bank,
                            text, n_unique)
-    record['wall_s'] = time.perf_counter() - t_start
+    record['wall_s'], record['run_info'] = time.perf_counter() - t_start, info
     log(f"done in {record['wall_s']:.0f} s; contrastive epoch at {record['contrastive_ratio']:.2f} of the floor")
     return record
 
@@ -407,23 +409,55 @@ def _free(dev):
     if torch.device(dev).type == 'cuda': torch.cuda.empty_cache()
 
 # %% ../nbs/13_bench.ipynb #00c814ce
-FUSION_REFERENCE = {'card': 'NVIDIA H100 80GB HBM3', 'batch_size': 256, 'samples_per_s': 10012.0,
-                    'source': 'reports/gpu_h100/h100_bench_eager.md (torch 2.11, eager bf16, view bank of 8)'}
+FUSION_REFERENCE = {'card': 'NVIDIA H100 80GB HBM3', 'batch_size': 256, 'samples_per_s': 10012.0, 'view_bank': 8,
+                    'source': "reports/gpu_h100/h100_bench_eager.md: (c') of the full bench, torch 2.11, eager bf16, "
+                              'the code at 5d39759'}
 
 FUSION_BATCHES = (96, 256)          # BM-NAS's batch and the GPU benchmark's
+# how the fusion network runs: eagerly; compiled as training compiles it (a partial batch makes dynamo recompile with
+# a dynamic batch dimension, which every later batch then uses); compiled with a static graph per batch shape
+FUSION_PATHS = {'eager': None, 'compiled': {}, 'compiled_static': {'automatic_dynamic_shapes': False}}
 
-def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, compile:bool=True, view_bank:int=2,
-                 repeats:int=2, L:int=16, text:str='tokens', seed:int=0, log=_log, **size) -> dict:
-    """Samples/s of contrastive search epochs from a view bank, eager and through `compile_fusion`, per batch size;
-    `size`: `n_rows`, `height`, `width`, `image_width_div`, `C` over the `full` or small size."""
-    dev = pick_device(device)
+def _graphs() -> int:
+    "Graphs dynamo has compiled in this process so far."
+    return torch._dynamo.utils.counters['stats']['unique_graphs']
+
+def _fusion_run(data, N:int, cfg, dev, backbones, bank, root, path:str, profile:int) -> tuple:
+    "One timed search on the bank over rows 0..N-1 along `path` (and its profile): (run record, profile or None)."
+    B, compiled = cfg.batch_size, path != 'eager'
+    if compiled: torch._dynamo.reset()          # each compiled path compiles afresh: no graph of another size or path
+    graphs = _graphs()
+    with torch._dynamo.config.patch(**(FUSION_PATHS[path] or {})):
+        r = _search_run(data, np.arange(N), cfg, dev, backbones, root, f'b{B}_{path}', bank=bank, compile=compiled)
+        run = {'batch_size': B, 'path': path, 'compiled': compiled, 'samples_per_s': N / r['epoch_s'],
+               'epoch_s': r['epoch_s'], 'epochs_s': r['epochs_s'], 'first_epoch_s': r['warmup_epoch_s'],
+               'graphs': _graphs() - graphs if compiled else 0}
+        prof = (profile_fusion_steps(data, np.arange(N), backbones, bank, cfg, dev, compiled, profile)
+                if profile else None)
+    if prof:
+        train, valid = search_split(np.arange(N), cfg)
+        prof['path'] = path
+        prof['steps_per_epoch'] = math.ceil(len(train) / B) + math.ceil(len(valid) / B)
+        prof['share_of_epoch'] = prof['steps_per_epoch'] * prof['wall_ms'] / 1e3 / r['epoch_s']
+    return run, prof
+
+def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, paths=tuple(FUSION_PATHS),
+                 view_bank:int=8, repeats:int=2, L:int=16, text:str='tokens', seed:int=0, profile:int=0, save=None,
+                 log=_log, **size) -> dict:
+    """Samples/s of contrastive search epochs from a view bank along each of `paths` (`FUSION_PATHS`), per batch size;
+    `profile` > 0: also `profile_fusion_steps` over that many steps after each; `save(record)` after each run (a
+    partial record) and at the end; `size`: `n_rows`, `height`, `width`, `image_width_div`, `C` over `full` or small."""
+    dev, info = pick_device(device), None
     if view_bank < 2: raise SsmnasError(f'view_bank must be at least 2, got {view_bank}')
     if repeats < 1: raise SsmnasError(f'repeats must be at least 1, got {repeats}')
+    if profile < 0: raise SsmnasError(f'profile must be 0 (none) or a number of steps, got {profile}')
+    bad = [p for p in paths if p not in FUSION_PATHS]
+    if bad or not paths: raise SsmnasError(f'paths: {bad[0] if bad else "none"!r} is not one of {list(FUSION_PATHS)}')
     unknown = sorted(set(size) - {'n_rows', 'height', 'width', 'image_width_div', 'C'})
     if unknown: raise SsmnasError(f'bench_fusion: unknown size setting {unknown[0]!r}')
     size, label = _size(full, **size)
     size = {k: v for k, v in size.items() if k != 'batch_size'}          # the batch sizes are `batch_sizes`
-    N, t_start = size['n_rows'], time.perf_counter()
+    N, t_start, info = size['n_rows'], time.perf_counter(), run_info(dev)
     data = bench_twin(N, size['height'], size['width'], text=text, seed=seed)
     cfg = SearchConfig(epochs=1 + repeats, C=size['C'], L=L, image_width_div=size['image_width_div'],
                        text_pretrain_epochs=0, seed=seed, view_bank=view_bank)
@@ -431,26 +465,99 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, com
     sync(dev); t = time.perf_counter()
     bank = build_view_bank(data, np.arange(N), backbones, cfg.contrastive, cfg.L, seed, dev, autocast_dtype(True, dev))
     sync(dev); build_s = time.perf_counter() - t
-    runs = []
+    runs, profiles = [], []
+    def record():
+        eager = {r['batch_size']: r['samples_per_s'] for r in runs if r['path'] == 'eager'}
+        for r in runs: r['vs_eager'] = r['samples_per_s'] / eager[r['batch_size']] if r['batch_size'] in eager else None
+        return {'bench': 'ssmnas_bench --fusion', 'name': 'fusion' + bench_name(dev.type, False, label)[len('bench'):],
+                'device': dev.type, 'device_name': device_name(dev), 'torch': torch.__version__,
+                'size_label': label, 'size': size | {'L': cfg.L, 'text': text, 'view_bank': view_bank,
+                                                     'repeats': repeats, 'batch_sizes': list(batch_sizes)},
+                'bank_build_s': build_s, 'runs': list(runs), 'profile': list(profiles), 'reference': FUSION_REFERENCE,
+                'target_vs_reference': 4.0, 'wall_s': time.perf_counter() - t_start, 'run_info': info}
     with tempfile.TemporaryDirectory(prefix='ssmnas_fusion_') as root:
         for B in batch_sizes:
-            for compiled in (False, True) if compile else (False,):
-                log(f"fusion path: batch {B}, {'compiled' if compiled else 'eager'}")
-                r = _search_run(data, np.arange(N), replace(cfg, batch_size=B), dev, backbones, root,
-                                f'b{B}_{compiled}', bank=bank, compile=compiled)
-                runs.append({'batch_size': B, 'compiled': compiled, 'samples_per_s': N / r['epoch_s'],
-                             'epoch_s': r['epoch_s'], 'first_epoch_s': r['warmup_epoch_s']})
-                log(f"  {runs[-1]['samples_per_s']:,.0f} samples/s (first epoch {r['warmup_epoch_s']:.1f} s)")
+            for path in paths:
+                log(f"fusion path: batch {B}, {path}" + (f' (+ {profile} profiled steps)' if profile else ''))
+                run, prof = _fusion_run(data, N, replace(cfg, batch_size=B), dev, backbones, bank, root, path, profile)
+                runs.append(run); profiles += [prof] if prof else []
+                log(f"  {run['samples_per_s']:,.0f} samples/s (first epoch {run['first_epoch_s']:.1f} s, "
+                    f"{run['graphs']} graphs compiled)")
                 _free(dev)
-    eager = {r['batch_size']: r['samples_per_s'] for r in runs if not r['compiled']}
-    for r in runs: r['vs_eager'] = r['samples_per_s'] / eager[r['batch_size']]
+                if save: save(record())
     forget_view_banks()
-    return {'bench': 'ssmnas_bench --fusion', 'name': 'fusion' + bench_name(dev.type, False, label)[len('bench'):],
-            'device': dev.type, 'device_name': device_name(dev), 'torch': torch.__version__,
-            'size_label': label, 'size': size | {'L': cfg.L, 'text': text, 'view_bank': view_bank, 'repeats': repeats,
-                                                 'batch_sizes': list(batch_sizes)},
-            'bank_build_s': build_s, 'runs': runs, 'reference': FUSION_REFERENCE, 'target_vs_reference': 4.0,
-            'wall_s': time.perf_counter() - t_start, 'run_info': run_info(dev)}
+    rec = record()
+    if save: save(rec)
+    return rec
+
+# %% ../nbs/13_bench.ipynb #24f22f5a
+def _launches(events) -> int:
+    "Kernel launches (runtime or driver API, or one CUDA graph replay) among profiler `events`."
+    return sum(1 for e in events if 'LaunchKernel' in e.name or e.name in ('cudaGraphLaunch', 'cuGraphLaunch'))
+
+def _busy_ms(device_events) -> float:
+    "Milliseconds in which the device ran at least one of `device_events` (overlaps counted once)."
+    spans, busy, end = sorted((e.time_range.start, e.time_range.end) for e in device_events), 0, None
+    for a, b in spans:
+        if end is None or a > end: busy, end = busy + (b - a), b
+        elif b > end: busy, end = busy + (b - end), b
+    return busy / 1e3
+
+def _device_work(events) -> tuple:
+    "(kernels, copies and fills) the device ran: not the GPU copies of `record_function` ranges, which span kernels."
+    work = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA
+            and not getattr(e, 'is_user_annotation', False) and e.name != 'gpu_user_annotation']
+    copies = [e for e in work if e.name.startswith(('Memcpy', 'Memset'))]
+    return [e for e in work if e not in copies], copies
+
+def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, compiled:bool=False,
+                         steps:int=20, warmup:int=3, top:int=6) -> dict:
+    """Per-step costs of the fusion path's weight step (`train_step` on `bank`, a `ViewBank` over `rows`) at
+    `cfg.batch_size`: wall ms pipelined, each phase synchronised on its own, and under the profiler the kernels and
+    launches, the device's busy ms and the operators that take the host's time."""
+    dev = torch.device(device)
+    net = build_search_network(backbones, len(data.label_names), cfg).to(dev)
+    if compiled: compile_fusion(net)
+    opt = _optimisers(net, cfg)[0]
+    obj = Objective('contrastive', make_views(data.modalities, cfg.contrastive.mask_p), cfg.temperature,
+                    autocast_dtype(cfg.amp, dev), channels_last=dev.type == 'cuda', bank=bank)
+    src = BatchSource(data, rows, device=dev)
+    aug = torch.Generator(device=dev).manual_seed(cfg.seed)
+    full = [p for p in src.batch_positions(cfg.batch_size, torch.Generator().manual_seed(cfg.seed))
+            if len(p) == cfg.batch_size]                      # full batches: a training step's usual shape
+    if not full: raise SsmnasError(f'profile_fusion_steps: fewer rows ({len(rows)}) than one batch')
+    batch = lambda i: full[i % len(full)]
+    net.train()
+    for i in range(warmup): train_step(net, src, obj, opt, batch(i), aug)
+    sync(dev); t = time.perf_counter()
+    for i in range(steps): train_step(net, src, obj, opt, batch(i), aug)
+    sync(dev); wall = (time.perf_counter() - t) / steps
+    phases = {'objective': 0.0, 'backward': 0.0, 'optimiser': 0.0}
+    for i in range(steps):                                    # train_step's three parts, each timed on its own
+        sync(dev); t0 = time.perf_counter(); loss, _ = obj(net, src, batch(i), aug)
+        sync(dev); t1 = time.perf_counter(); opt.zero_grad(set_to_none=True); loss.backward()
+        sync(dev); t2 = time.perf_counter(); opt.step()
+        sync(dev); t3 = time.perf_counter()
+        for k, d in zip(phases, (t1 - t0, t2 - t1, t3 - t2)): phases[k] += 1e3 * d / steps
+    acts = [torch.profiler.ProfilerActivity.CPU]
+    if dev.type == 'cuda': acts.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=acts) as prof:
+        for i in range(steps): train_step(net, src, obj, opt, batch(i), aug)
+        sync(dev)                                             # the device's work lands inside the trace
+    events = prof.events()
+    kernels, copies = _device_work(events)
+    ops = [e for e in events if e.name.startswith('aten::')
+           and (e.cpu_parent is None or not e.cpu_parent.name.startswith('aten::'))]
+    host = sorted((a for a in prof.key_averages() if 'Synchronize' not in a.key),   # the final wait is not work
+                  key=lambda a: -a.self_cpu_time_total)[:top]
+    cuda = dev.type == 'cuda'
+    return {'batch_size': cfg.batch_size, 'compiled': compiled, 'steps': steps, 'wall_ms': 1e3 * wall,
+            'phases_ms': phases, 'aten_ops': len(ops) / steps,
+            'kernels': len(kernels) / steps if cuda else None, 'copies': len(copies) / steps if cuda else None,
+            'launches': _launches(events) / steps if cuda else None,
+            'device_ms': _busy_ms(kernels + copies) / steps if cuda else None,
+            'top_host': [{'name': a.key, 'self_ms': a.self_cpu_time_total / 1e3 / steps, 'calls': a.count / steps}
+                         for a in host]}
 
 # %% ../nbs/13_bench.ipynb #867f54ff
 CSV_COLUMNS = ['name', 'device', 'device_name', 'cpu_model', 'torch', 'precision', 'compile', 'batch_size', 'n_rows',
@@ -567,7 +674,7 @@ def sweep_section(records:list, packings:list) -> str:
                   f"{r['exp1_hours_on_8_devices']:.2f} h |" for r in p['packings']]
         lines.append('')
     if not any(p['device'].startswith('cuda') for p in packings):
-        lines += ['Trials per hour on one GPU with 1, 2 and 4 trials packed: **not measured yet** (no GPU at hand); '
+        lines += ['Trials per hour on one GPU with 1, 2 and 4 trials packed: **not measured yet**; '
                   '`scripts/gpu_check.sh packing` runs `scripts/sweep_packing.py` on CUDA and writes '
                   '`packing_cuda.json` here.', '']
     for r in records:
@@ -580,8 +687,32 @@ def sweep_section(records:list, packings:list) -> str:
                          "trial's start.")
     return '\n'.join(lines).rstrip() + '\n'
 
+def _ms(v) -> str: return '-' if v is None else f'{v:.2f}'
+def _n(v) -> str: return '-' if v is None else f'{v:,.0f}'
+def _calls(c) -> str: return f'{c:,.0f}' if c >= 10 else f'{c:.2g}'     # a sync once in 20 steps: 0.05
+def _path(r) -> str: return r.get('path', 'compiled' if r['compiled'] else 'eager')   # records before the paths
+
+def profile_lines(profiles:list) -> list:
+    "Markdown lines of `profile_fusion_steps` records: one table row per record, then each one's top host operators."
+    if not profiles: return []
+    out = ['', f"One weight step at a time ({profiles[0]['steps']} steps each, `profile_fusion_steps`; ms per step; "
+               "share: those steps x an epoch's batches over the epoch's time):", '',
+           '| batch | path | wall, pipelined | share of epoch | objective / backward / optimiser, each synchronised | '
+           'device busy | kernels | copies | launches | aten ops |', '|---:|---|' + '---:|' * 8]
+    for p in profiles:
+        ph, share = p['phases_ms'], p.get('share_of_epoch')
+        out.append(f"| {p['batch_size']} | {_path(p)} | {p['wall_ms']:.2f} | "
+                   f"{'-' if share is None else f'{share:.2f}'} | "
+                   f"{ph['objective']:.2f} / {ph['backward']:.2f} / {ph['optimiser']:.2f} | {_ms(p['device_ms'])} | "
+                   f"{_n(p['kernels'])} | {_n(p.get('copies'))} | {_n(p['launches'])} | {p['aten_ops']:,.0f} |")
+    out += ['', 'Top host operators (self ms per step, calls per step; under the profiler, so inflated):', '']
+    out += [f"- batch {p['batch_size']}, {_path(p)}: "
+            + '; '.join(f"`{h['name'][:60]}` {h['self_ms']:.2f} ({_calls(h['calls'])})" for h in p['top_host'])
+            for p in profiles]
+    return out
+
 def fusion_section(fusions:list) -> str:
-    "Markdown of the `fusion_*.json` records of `bench_fusion`: the fusion path eager and compiled, per batch size."
+    "Markdown of the `fusion_*.json` records of `bench_fusion`: the fusion path along each path, per batch size."
     ref = FUSION_REFERENCE
     lines = ['## The fusion path: view-bank epochs, eager and compiled', '']
     for f in fusions:
@@ -589,21 +720,29 @@ def fusion_section(fusions:list) -> str:
         lines += [f"`{f['name']}` ({f['device_name']}, torch {f['torch']}): {sz['n_rows']:,} rows, C = {sz['C']}, "
                   f"VGG19 width 1/{sz['image_width_div']} (bank of {sz['view_bank']} poster views built in "
                   f"{f['bank_build_s']:.1f} s; text views live), median of {sz['repeats']} epoch"
-                  f"{'s' if sz['repeats'] != 1 else ''} after the first.", '',
-                  '| batch | path | samples/s | vs eager (same run) | first epoch (incl. compiling) |',
-                  '|---:|---|---:|---:|---:|']
-        lines += [f"| {r['batch_size']} | {'compiled' if r['compiled'] else 'eager'} | {r['samples_per_s']:,.0f} | "
-                  f"{r['vs_eager']:.2f} | {r['first_epoch_s']:.1f} s |" for r in f['runs']]
+                  f"{'s' if sz['repeats'] != 1 else ''} after the first. Paths: `compiled` as training compiles "
+                  "(dynamic batch after a partial batch), `compiled_static` a static graph per batch shape.", '',
+                  '| batch | path | samples/s | vs eager (same run) | first epoch (incl. compiling) | '
+                  'graphs compiled | timed epochs (s) |', '|---:|---|---:|---:|---:|---:|---|']
+        for r in f['runs']:
+            epochs = ', '.join(f'{e:.2f}' for e in r['epochs_s']) if 'epochs_s' in r else '-'
+            vs = '-' if r.get('vs_eager') is None else f"{r['vs_eager']:.2f}"
+            lines.append(f"| {r['batch_size']} | {_path(r)} | {r['samples_per_s']:,.0f} | {vs} | "
+                         f"{r['first_epoch_s']:.1f} s | {r.get('graphs', '-')} | {epochs} |")
         at_ref = [r for r in f['runs'] if r['batch_size'] == ref['batch_size']]
         if f['device_name'] == ref['card'] and at_ref:
             best = max(r['samples_per_s'] for r in at_ref)
+            like = ('' if sz['view_bank'] == ref['view_bank'] else
+                    f"; not like for like: that figure used a bank of {ref['view_bank']}, this one {sz['view_bank']}")
             lines += ['', f"At batch {ref['batch_size']} the best path gives {best / ref['samples_per_s']:.2f}x the "
-                          f"{ref['samples_per_s']:,.0f} samples/s measured on this card before the fast path "
-                          f"({ref['source']}; another run and torch version); target {f['target_vs_reference']:.0f}x."]
+                          f"{ref['samples_per_s']:,.0f} samples/s measured on this card model before the fast path "
+                          f"({ref['source']}; another run and code version{like}); target "
+                          f"{f['target_vs_reference']:.0f}x."]
+        lines += profile_lines(f.get('profile') or [])
         lines.append('')
     if not any(f['device'] == 'cuda' for f in fusions):
-        lines += ['On a GPU: **not measured yet** (no GPU at hand); `scripts/gpu_check.sh fusion` runs '
-                  '`ssmnas_bench --device cuda --full --fusion` and writes `fusion_cuda.json` here.', '']
+        lines += ['On a GPU: **not measured yet**; `scripts/gpu_check.sh fusion` runs '
+                  '`ssmnas_bench --device cuda --full --fusion --profile 20` and writes `fusion_cuda.json` here.', '']
     return '\n'.join(lines).rstrip() + '\n'
 
 def write_reports(out) -> tuple:
@@ -655,8 +794,12 @@ def _bench_parser():
                         '(MM-IMDB without token vectors)')
     p.add_argument('--no_sync_check', action='store_true', help='skip counting host synchronisations (CUDA)')
     p.add_argument('--fusion', action='store_true',
-                   help='only the fusion path: view-bank epochs at batch 96 and 256 (or --batch_size), always eager '
-                        'and compiled (any device); writes OUT/fusion_<device>[_<size>].json')
+                   help='only the fusion path: view-bank epochs at batch 96 and 256 (or --batch_size), eager, compiled '
+                        'as training compiles and compiled with static shapes (any device); writes '
+                        'OUT/fusion_<device>[_<size>].json after each run')
+    p.add_argument('--profile', type=int, default=0,
+                   help='with --fusion: also profile this many single steps per batch size and path (kernels, device '
+                        'time, host operators)')
     p.add_argument('--out', default='reports', help='folder of the records and reports')
     p.add_argument('--seed', type=int, default=0, help='seeds the twin, the backbones and the runs')
     p.add_argument('--progress', action='store_true', help="show the runs' progress bars")
@@ -666,11 +809,14 @@ def _bench_parser():
 def ssmnas_bench(argv=None):
     "Console entry point: `ssmnas_bench [--device cuda|cpu] [--full] [--compile] [--out reports]`."
     a = _bench_parser().parse_args(argv)
+    if a.profile and not a.fusion: raise SsmnasError('--profile: only with --fusion')
     if a.fusion:
         size = {k: v for k in ('n_rows', 'height', 'width', 'image_width_div', 'C') if (v := getattr(a, k)) is not None}
+        save = lambda rec: write_json(Path(a.out)/f"{rec['name']}.json", rec)   # after every run: a timeout keeps them
         rec = bench_fusion(a.device, full=a.full, batch_sizes=(a.batch_size,) if a.batch_size else FUSION_BATCHES,
-                           view_bank=a.view_bank, repeats=a.repeats, L=a.L, text=a.text, seed=a.seed, **size)
-        path = write_json(Path(a.out)/f"{rec['name']}.json", rec)
+                           view_bank=a.view_bank, repeats=a.repeats, L=a.L, text=a.text, seed=a.seed,
+                           profile=a.profile, save=save, **size)
+        path = save(rec)
         if list(Path(a.out).glob('bench_*.json')): write_reports(a.out)
         print(fusion_section([rec])); print(f'wrote {path}')
         return

@@ -50,3 +50,14 @@ def test_compiled_fusion_matches_eager():
         torch.testing.assert_close(q, p, rtol=1e-3, atol=1e-5, msg=name)
     eager.eval(); compiled.eval()                                # eval mode (one more compilation), live inputs
     with torch.no_grad(): torch.testing.assert_close(compiled(x), eager(x), rtol=1e-3, atol=1e-4)
+
+
+def test_fusion_bench_static_path():
+    "The fusion bench's static compiled path on the CPU (a graph per batch shape), from a fresh dynamo cache, profiled."
+    from ssmnas.bench import bench_fusion
+    rec = bench_fusion('cpu', batch_sizes=(16,), paths=('compiled_static',), n_rows=96, C=8, height=32, width=32,
+                       repeats=1, profile=2, log=lambda m: None)
+    assert rec['runs'][0]['graphs'] > 0 and rec['runs'][0]['vs_eager'] is None      # no eager run to compare with
+    assert [(p['path'], p['compiled']) for p in rec['profile']] == [('compiled_static', True)]
+    assert rec['profile'][0]['wall_ms'] > 0
+    assert torch._dynamo.config.automatic_dynamic_shapes          # the static path's setting did not leak
