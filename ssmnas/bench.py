@@ -797,6 +797,8 @@ def _bench_parser():
                    help='only the fusion path: view-bank epochs at batch 96 and 256 (or --batch_size), eager, compiled '
                         'as training compiles and compiled with static shapes (any device); writes '
                         'OUT/fusion_<device>[_<size>].json after each run')
+    p.add_argument('--paths', nargs='+', choices=list(FUSION_PATHS), default=list(FUSION_PATHS),
+                   help='with --fusion: the paths to time (default all three)')
     p.add_argument('--profile', type=int, default=0,
                    help='with --fusion: also profile this many single steps per batch size and path (kernels, device '
                         'time, host operators)')
@@ -810,12 +812,13 @@ def ssmnas_bench(argv=None):
     "Console entry point: `ssmnas_bench [--device cuda|cpu] [--full] [--compile] [--out reports]`."
     a = _bench_parser().parse_args(argv)
     if a.profile and not a.fusion: raise SsmnasError('--profile: only with --fusion')
+    if a.paths != list(FUSION_PATHS) and not a.fusion: raise SsmnasError('--paths: only with --fusion')
     if a.fusion:
         size = {k: v for k in ('n_rows', 'height', 'width', 'image_width_div', 'C') if (v := getattr(a, k)) is not None}
         save = lambda rec: write_json(Path(a.out)/f"{rec['name']}.json", rec)   # after every run: a timeout keeps them
         rec = bench_fusion(a.device, full=a.full, batch_sizes=(a.batch_size,) if a.batch_size else FUSION_BATCHES,
                            view_bank=a.view_bank, repeats=a.repeats, L=a.L, text=a.text, seed=a.seed,
-                           profile=a.profile, save=save, **size)
+                           paths=tuple(a.paths), profile=a.profile, save=save, **size)
         path = save(rec)
         if list(Path(a.out).glob('bench_*.json')): write_reports(a.out)
         print(fusion_section([rec])); print(f'wrote {path}')
