@@ -414,9 +414,12 @@ FUSION_REFERENCE = {'card': 'NVIDIA H100 80GB HBM3', 'batch_size': 256, 'samples
                               'the code at 5d39759'}
 
 FUSION_BATCHES = (96, 256)          # BM-NAS's batch and the GPU benchmark's
-# how the fusion network runs: eagerly; compiled as training compiles it (a partial batch makes dynamo recompile with
-# a dynamic batch dimension, which every later batch then uses); compiled with a static graph per batch shape
-FUSION_PATHS = {'eager': None, 'compiled': {}, 'compiled_static': {'automatic_dynamic_shapes': False}}
+# how the fusion network runs, as (search's `compile`, dynamo settings): eagerly; compiled as training compiles it (a
+# partial batch makes dynamo recompile with a dynamic batch dimension, which every later batch then uses); compiled
+# with a static graph per batch shape; the same replayed as CUDA graphs (on the CPU: as compiled_static)
+FUSION_PATHS = {'eager': (False, {}), 'compiled': (True, {}),
+                'compiled_static': (True, {'automatic_dynamic_shapes': False}),
+                'compiled_graphs': ('reduce-overhead', {'automatic_dynamic_shapes': False})}
 
 def _graphs() -> int:
     "Graphs dynamo has compiled in this process so far."
@@ -424,16 +427,16 @@ def _graphs() -> int:
 
 def _fusion_run(data, N:int, cfg, dev, backbones, bank, root, path:str, profile:int) -> tuple:
     "One timed search on the bank over rows 0..N-1 along `path` (and its profile): (run record, profile or None)."
-    B, compiled = cfg.batch_size, path != 'eager'
+    (how, settings), B = FUSION_PATHS[path], cfg.batch_size
+    compiled = bool(how)
     if compiled: torch._dynamo.reset()          # each compiled path compiles afresh: no graph of another size or path
     graphs = _graphs()
-    with torch._dynamo.config.patch(**(FUSION_PATHS[path] or {})):
-        r = _search_run(data, np.arange(N), cfg, dev, backbones, root, f'b{B}_{path}', bank=bank, compile=compiled)
+    with torch._dynamo.config.patch(**settings):
+        r = _search_run(data, np.arange(N), cfg, dev, backbones, root, f'b{B}_{path}', bank=bank, compile=how)
         run = {'batch_size': B, 'path': path, 'compiled': compiled, 'samples_per_s': N / r['epoch_s'],
                'epoch_s': r['epoch_s'], 'epochs_s': r['epochs_s'], 'first_epoch_s': r['warmup_epoch_s'],
                'graphs': _graphs() - graphs if compiled else 0}
-        prof = (profile_fusion_steps(data, np.arange(N), backbones, bank, cfg, dev, compiled, profile)
-                if profile else None)
+        prof = profile_fusion_steps(data, np.arange(N), backbones, bank, cfg, dev, how, profile) if profile else None
     if prof:
         train, valid = search_split(np.arange(N), cfg)
         prof['path'] = path
@@ -510,14 +513,15 @@ def _device_work(events) -> tuple:
     copies = [e for e in work if e.name.startswith(('Memcpy', 'Memset'))]
     return [e for e in work if e not in copies], copies
 
-def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, compiled:bool=False,
+def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, compiled:bool|str=False,
                          steps:int=20, warmup:int=3, top:int=6) -> dict:
     """Per-step costs of the fusion path's weight step (`train_step` on `bank`, a `ViewBank` over `rows`) at
-    `cfg.batch_size`: wall ms pipelined, each phase synchronised on its own, and under the profiler the kernels and
-    launches, the device's busy ms and the operators that take the host's time."""
+    `cfg.batch_size`, eager or through `compile_fusion` (a string: torch.compile's mode): wall ms pipelined, each phase
+    synchronised on its own, and under the profiler the kernels and launches, the device's busy ms and the operators
+    that take the host's time."""
     dev = torch.device(device)
     net = build_search_network(backbones, len(data.label_names), cfg).to(dev)
-    if compiled: compile_fusion(net)
+    if compiled: compile_fusion(net, mode=compiled if isinstance(compiled, str) else None)
     opt = _optimisers(net, cfg)[0]
     obj = Objective('contrastive', make_views(data.modalities, cfg.contrastive.mask_p), cfg.temperature,
                     autocast_dtype(cfg.amp, dev), channels_last=dev.type == 'cuda', bank=bank)
@@ -551,7 +555,7 @@ def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, 
     host = sorted((a for a in prof.key_averages() if 'Synchronize' not in a.key),   # the final wait is not work
                   key=lambda a: -a.self_cpu_time_total)[:top]
     cuda = dev.type == 'cuda'
-    return {'batch_size': cfg.batch_size, 'compiled': compiled, 'steps': steps, 'wall_ms': 1e3 * wall,
+    return {'batch_size': cfg.batch_size, 'compiled': bool(compiled), 'steps': steps, 'wall_ms': 1e3 * wall,
             'phases_ms': phases, 'aten_ops': len(ops) / steps,
             'kernels': len(kernels) / steps if cuda else None, 'copies': len(copies) / steps if cuda else None,
             'launches': _launches(events) / steps if cuda else None,
@@ -721,7 +725,8 @@ def fusion_section(fusions:list) -> str:
                   f"VGG19 width 1/{sz['image_width_div']} (bank of {sz['view_bank']} poster views built in "
                   f"{f['bank_build_s']:.1f} s; text views live), median of {sz['repeats']} epoch"
                   f"{'s' if sz['repeats'] != 1 else ''} after the first. Paths: `compiled` as training compiles "
-                  "(dynamic batch after a partial batch), `compiled_static` a static graph per batch shape.", '',
+                  "(dynamic batch after a partial batch), `compiled_static` a static graph per batch shape, "
+                  "`compiled_graphs` those replayed as CUDA graphs.", '',
                   '| batch | path | samples/s | vs eager (same run) | first epoch (incl. compiling) | '
                   'graphs compiled | timed epochs (s) |', '|---:|---|---:|---:|---:|---:|---|']
         for r in f['runs']:
@@ -794,11 +799,11 @@ def _bench_parser():
                         '(MM-IMDB without token vectors)')
     p.add_argument('--no_sync_check', action='store_true', help='skip counting host synchronisations (CUDA)')
     p.add_argument('--fusion', action='store_true',
-                   help='only the fusion path: view-bank epochs at batch 96 and 256 (or --batch_size), eager, compiled '
-                        'as training compiles and compiled with static shapes (any device); writes '
-                        'OUT/fusion_<device>[_<size>].json after each run')
+                   help='only the fusion path: view-bank epochs at batch 96 and 256 (or --batch_size) along each of '
+                        '--paths (any device); writes OUT/fusion_<device>[_<size>].json after each run')
     p.add_argument('--paths', nargs='+', choices=list(FUSION_PATHS), default=list(FUSION_PATHS),
-                   help='with --fusion: the paths to time (default all three)')
+                   help='with --fusion: eager; compiled as training compiles; compiled_static: a static graph per '
+                        'batch shape; compiled_graphs: those as CUDA graphs (default all)')
     p.add_argument('--profile', type=int, default=0,
                    help='with --fusion: also profile this many single steps per batch size and path (kernels, device '
                         'time, host operators)')

@@ -68,15 +68,16 @@ class Network(nn.Module):
         return self.head(self.encoder.fusion(taps))
 
 # %% ../nbs/08b_loop.ipynb #dd1e11a4
-def compile_fusion(net:Network) -> Network:
-    """`net.from_taps` (fusion network + head, forward and backward) through `torch.compile`; `net` returned (a
-    `deepcopy` of it would still call the original's compiled method: compile the copy instead)."""
+def compile_fusion(net:Network, mode:str|None=None) -> Network:
+    """`net.from_taps` (fusion network + head, forward and backward) through `torch.compile` (`mode`: torch's, e.g.
+    'reduce-overhead' for CUDA graphs); `net` returned (a `deepcopy` of it would still call the original's compiled
+    method: compile the copy instead)."""
     # a sweep builds many networks (a genotype each, train and eval mode): let each compile rather than fall back to
     # eager once torch's default of 8 compilations of one function is reached
     limit = 'recompile_limit' if hasattr(torch._dynamo.config, 'recompile_limit') else 'cache_size_limit'
     setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), 64))
     if getattr(net, '_compiled_from_taps', None) is None:
-        net._compiled_from_taps = torch.compile(type(net).from_taps.__get__(net))
+        net._compiled_from_taps = torch.compile(type(net).from_taps.__get__(net), mode=mode)
         net.from_taps = net._compiled_from_taps
     return net
 

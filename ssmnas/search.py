@@ -176,7 +176,8 @@ def _load_checkpoint(path, net, w_opt, a_opt, sched, gens) -> dict:
 def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep_checkpoint=False,
            progress=True, on_epoch_end=None, bank=None, split=None, fresh=False, compile=False) -> Genotype:
     """Step 1 (or BM-NAS's search) on `rows` of `data` (or the explicit (train, valid) `split`); writes the run folder
-    `out`; returns the chosen genotype. `compile`: the supernet and head through `compile_fusion` (08b)."""
+    `out`; returns the chosen genotype. `compile`: the supernet and head through `compile_fusion` (08b); a string is
+    torch.compile's mode (the fusion bench's CUDA-graph path)."""
     out, device = Path(out), pick_device(device)
     train_rows, valid_rows = search_split(rows, cfg, split)
     rows = np.sort(np.concatenate([train_rows, valid_rows]))
@@ -239,7 +240,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
         if backbones is None: backbones, _ = prepare_backbones(data, None, cfg.backbone, device)
         seed_everything(cfg.seed)
         net = build_search_network(backbones, len(data.label_names), cfg).to(device)
-        if compile: compile_fusion(net)
+        if compile: compile_fusion(net, mode=compile if isinstance(compile, str) else None)
         fusion = net.encoder.fusion
         w_opt, sched, a_opt = _optimisers(net, cfg)
         src_train, src_valid = (BatchSource(data, train_rows, device=device),
