@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # One script for a GPU session: a CUDA smoke run of every loop with host-synchronisation counts, the full-size
-# benchmark without and with torch.compile, the fusion path alone (eager and compiled, batch 96 and 256, profiled),
-# the whole study at a tiny protocol (papermill from wheelhouse/), and trials per hour with 1, 2 and 4 trials packed
-# on the card. Phases run in the order given. On one H100 (2026-11-27, torch 2.11) they took: smoke 34 s, fusion
-# 124 s (before it compiled each path afresh per batch size and profiled it: expect 5-7 minutes now), study 125 s,
-# compile 229 s, full 132 s (packing not yet run); a machine's start adds 1-2 minutes. Worst cases are the timeouts
-# below (smoke 100, fusion 540, study 240, compile 420, full 220 s); one device call is at most 600 s, so give each
-# call an outer `timeout`. For a 15-minute device budget: `smoke fusion` in one call, then `study` (carrying
-# `wheelhouse`, made by `make wheelhouse`) or `compile` while the machine is warm. The fusion record is rewritten
-# after every run, so a timeout keeps the runs that finished.
+# benchmark without and with torch.compile, the fusion path alone (eager, static compiled graphs and those as CUDA
+# graphs, batch 96 and 256, profiled), the whole study at a tiny protocol (papermill from wheelhouse/), and trials
+# per hour with 1, 2 and 4 trials packed on the card. Phases run in the order given. On one H100 (2026-11-27, torch
+# 2.11) they took: smoke 34 s, fusion 124 s (before it compiled each path afresh per batch size and profiled it:
+# expect 5-7 minutes now), study 125 s, compile 229 s, full 132 s (packing not yet run); a machine's start adds 1-2
+# minutes. Worst cases are the timeouts below (smoke 100, fusion 480, study 240, compile 420, full 220 s); one
+# device call is at most 600 s, so `smoke fusion` (580 s at worst) fits one call; give each call an outer `timeout`
+# all the same. For a 15-minute device budget: `smoke fusion` in one call, then `study` (carrying `wheelhouse`, made
+# by `make wheelhouse`) or `compile` while the machine is warm. The fusion record is rewritten after every run, so a
+# timeout keeps the runs that finished.
 #
 #   OUT=/some/dir scripts/gpu_check.sh [all | PHASE...]   # PHASE: smoke full compile fusion study packing; OUT default ./gpu_out
 #
@@ -76,7 +77,7 @@ case "$PHASE" in all|compile) bench full_compile 420 --device cuda --full --comp
 #     compiled with static shapes, and those as CUDA graphs; training's dynamic compiled path was measured on
 #     2026-11-27; issue 10's 4x target) and 20 single steps of each profiled (kernels, device busy time, host
 #     operators): writes fusion_cuda.json after every run
-case "$PHASE" in all|fusion) bench fusion 540 --device cuda --full --fusion --view_bank 8 --paths eager compiled_static \
+case "$PHASE" in all|fusion) bench fusion 480 --device cuda --full --fusion --view_bank 8 --paths eager compiled_static \
   compiled_graphs --profile 20 --out "$OUT/reports" ;; esac
 # 4. the whole study on CUDA at a tiny protocol (papermill notebooks end to end; ~2 min): papermill from wheelhouse/
 #    (`make wheelhouse` here, then carry `wheelhouse` to the machine) when it is not installed

@@ -461,6 +461,9 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, pat
     size, label = _size(full, **size)
     size = {k: v for k, v in size.items() if k != 'batch_size'}          # the batch sizes are `batch_sizes`
     N, t_start, info = size['n_rows'], time.perf_counter(), run_info(dev)
+    for B in batch_sizes:       # at least one full batch, or the figure times partial batches only
+        if not (isinstance(B, int) and B > 0): raise SsmnasError(f'batch size must be a positive integer, got {B!r}')
+        if N < B: raise SsmnasError(f'n_rows {N} is fewer than the batch size {B}')
     data = bench_twin(N, size['height'], size['width'], text=text, seed=seed)
     cfg = SearchConfig(epochs=1 + repeats, C=size['C'], L=L, image_width_div=size['image_width_div'],
                        text_pretrain_epochs=0, seed=seed, view_bank=view_bank)
@@ -699,8 +702,9 @@ def _path(r) -> str: return r.get('path', 'compiled' if r['compiled'] else 'eage
 def profile_lines(profiles:list) -> list:
     "Markdown lines of `profile_fusion_steps` records: one table row per record, then each one's top host operators."
     if not profiles: return []
-    out = ['', f"One weight step at a time ({profiles[0]['steps']} steps each, `profile_fusion_steps`; ms per step; "
-               "share: those steps x an epoch's batches over the epoch's time):", '',
+    out = ['', f"One weight step at a time (`profile_fusion_steps` on a fresh network after 3 warm-up steps: "
+               f"{profiles[0]['steps']} steps pipelined, as many with each phase synchronised, as many under the "
+               "profiler; ms per step; share: the pipelined step x an epoch's batches over the epoch's time):", '',
            '| batch | path | wall, pipelined | share of epoch | objective / backward / optimiser, each synchronised | '
            'device busy | kernels | copies | launches | aten ops |', '|---:|---|' + '---:|' * 8]
     for p in profiles:
@@ -709,24 +713,36 @@ def profile_lines(profiles:list) -> list:
                    f"{'-' if share is None else f'{share:.2f}'} | "
                    f"{ph['objective']:.2f} / {ph['backward']:.2f} / {ph['optimiser']:.2f} | {_ms(p['device_ms'])} | "
                    f"{_n(p['kernels'])} | {_n(p.get('copies'))} | {_n(p['launches'])} | {p['aten_ops']:,.0f} |")
-    out += ['', 'Top host operators (self ms per step, calls per step; under the profiler, so inflated):', '']
+    out += ['', 'Top host events, operators and labelled ranges (self ms per step, calls per step; under the '
+                'profiler, so inflated):', '']
     out += [f"- batch {p['batch_size']}, {_path(p)}: "
             + '; '.join(f"`{h['name'][:60]}` {h['self_ms']:.2f} ({_calls(h['calls'])})" for h in p['top_host'])
             for p in profiles]
     return out
 
-def fusion_section(fusions:list) -> str:
-    "Markdown of the `fusion_*.json` records of `bench_fusion`: the fusion path along each path, per batch size."
+_PATH_NOTES = {'eager': None, 'compiled': '`compiled` as training compiles (dynamic batch after a partial batch)',
+               'compiled_static': '`compiled_static` a static graph per batch shape',
+               'compiled_graphs': '`compiled_graphs` those replayed as CUDA graphs'}
+
+def _paths_sentence(f) -> str:
+    "What the compiled paths of record `f` mean (only those it ran)."
+    notes = [_PATH_NOTES.get(p) for p in dict.fromkeys(_path(r) for r in f['runs'])]
+    notes = [n for n in notes if n]
+    if f['device'] != 'cuda' and any('compiled_graphs' in n for n in notes):
+        notes[-1] += ' (on the CPU torch skips the graphs: as compiled_static)'
+    return f" Paths: {'; '.join(notes)}." if notes else ''
+
+def fusion_section(fusions:list, gpu_note:bool=True) -> str:
+    """Markdown of the `fusion_*.json` records of `bench_fusion`: the fusion path along each path, per batch size;
+    `gpu_note`: say so when none of `fusions` is from a GPU."""
     ref = FUSION_REFERENCE
-    lines = ['## The fusion path: view-bank epochs, eager and compiled', '']
+    lines = ['## The fusion path: view-bank epochs', '']
     for f in fusions:
         sz = f['size']
         lines += [f"`{f['name']}` ({f['device_name']}, torch {f['torch']}): {sz['n_rows']:,} rows, C = {sz['C']}, "
                   f"VGG19 width 1/{sz['image_width_div']} (bank of {sz['view_bank']} poster views built in "
                   f"{f['bank_build_s']:.1f} s; text views live), median of {sz['repeats']} epoch"
-                  f"{'s' if sz['repeats'] != 1 else ''} after the first. Paths: `compiled` as training compiles "
-                  "(dynamic batch after a partial batch), `compiled_static` a static graph per batch shape, "
-                  "`compiled_graphs` those replayed as CUDA graphs.", '',
+                  f"{'s' if sz['repeats'] != 1 else ''} after the first.{_paths_sentence(f)}", '',
                   '| batch | path | samples/s | vs eager (same run) | first epoch (incl. compiling) | '
                   'graphs compiled | timed epochs (s) |', '|---:|---|---:|---:|---:|---:|---|']
         for r in f['runs']:
@@ -745,9 +761,9 @@ def fusion_section(fusions:list) -> str:
                           f"{f['target_vs_reference']:.0f}x."]
         lines += profile_lines(f.get('profile') or [])
         lines.append('')
-    if not any(f['device'] == 'cuda' for f in fusions):
-        lines += ['On a GPU: **not measured yet**; `scripts/gpu_check.sh fusion` runs '
-                  '`ssmnas_bench --device cuda --full --fusion --profile 20` and writes `fusion_cuda.json` here.', '']
+    if gpu_note and not any(f['device'] == 'cuda' for f in fusions):
+        lines += ['On a GPU: **not measured yet**; `scripts/gpu_check.sh fusion` runs `ssmnas_bench --device cuda '
+                  '--full --fusion ...` and writes `fusion_cuda.json` here.', '']
     return '\n'.join(lines).rstrip() + '\n'
 
 def write_reports(out) -> tuple:
@@ -801,12 +817,13 @@ def _bench_parser():
     p.add_argument('--fusion', action='store_true',
                    help='only the fusion path: view-bank epochs at batch 96 and 256 (or --batch_size) along each of '
                         '--paths (any device); writes OUT/fusion_<device>[_<size>].json after each run')
-    p.add_argument('--paths', nargs='+', choices=list(FUSION_PATHS), default=list(FUSION_PATHS),
+    p.add_argument('--paths', nargs='+', choices=list(FUSION_PATHS), default=None,
                    help='with --fusion: eager; compiled as training compiles; compiled_static: a static graph per '
-                        'batch shape; compiled_graphs: those as CUDA graphs (default all)')
+                        'batch shape; compiled_graphs: those as CUDA graphs (on the CPU torch skips the graphs; '
+                        'default all)')
     p.add_argument('--profile', type=int, default=0,
-                   help='with --fusion: also profile this many single steps per batch size and path (kernels, device '
-                        'time, host operators)')
+                   help='with --fusion: then time this many weight steps of each batch size and path three ways '
+                        '(pipelined, phase by phase, under the profiler: kernels, device time, host events)')
     p.add_argument('--out', default='reports', help='folder of the records and reports')
     p.add_argument('--seed', type=int, default=0, help='seeds the twin, the backbones and the runs')
     p.add_argument('--progress', action='store_true', help="show the runs' progress bars")
@@ -817,16 +834,20 @@ def ssmnas_bench(argv=None):
     "Console entry point: `ssmnas_bench [--device cuda|cpu] [--full] [--compile] [--out reports]`."
     a = _bench_parser().parse_args(argv)
     if a.profile and not a.fusion: raise SsmnasError('--profile: only with --fusion')
-    if a.paths != list(FUSION_PATHS) and not a.fusion: raise SsmnasError('--paths: only with --fusion')
+    if a.paths is not None and not a.fusion: raise SsmnasError('--paths: only with --fusion')
+    for flag, given in (('--compile', a.compile), ('--no_sync_check', a.no_sync_check), ('--progress', a.progress)):
+        if a.fusion and given: raise SsmnasError(f'{flag}: not with --fusion (its paths are chosen with --paths)')
     if a.fusion:
         size = {k: v for k in ('n_rows', 'height', 'width', 'image_width_div', 'C') if (v := getattr(a, k)) is not None}
         save = lambda rec: write_json(Path(a.out)/f"{rec['name']}.json", rec)   # after every run: a timeout keeps them
-        rec = bench_fusion(a.device, full=a.full, batch_sizes=(a.batch_size,) if a.batch_size else FUSION_BATCHES,
-                           view_bank=a.view_bank, repeats=a.repeats, L=a.L, text=a.text, seed=a.seed,
-                           paths=tuple(a.paths), profile=a.profile, save=save, **size)
-        path = save(rec)
-        if list(Path(a.out).glob('bench_*.json')): write_reports(a.out)
-        print(fusion_section([rec])); print(f'wrote {path}')
+        batches = (a.batch_size,) if a.batch_size is not None else FUSION_BATCHES
+        rec = bench_fusion(a.device, full=a.full, batch_sizes=batches, view_bank=a.view_bank, repeats=a.repeats,
+                           L=a.L, text=a.text, seed=a.seed, paths=tuple(a.paths or FUSION_PATHS), profile=a.profile,
+                           save=save, **size)
+        path, also = save(rec), ''
+        if list(Path(a.out).glob('bench_*.json')):
+            write_reports(a.out); also = f", {Path(a.out)/'benchmarks.md'}, {Path(a.out)/'benchmarks.csv'}"
+        print(fusion_section([rec], gpu_note=False)); print(f'wrote {path}{also}')
         return
     rec = run_bench(a.device, full=a.full, n_rows=a.n_rows, height=a.height, width=a.width,
                     image_width_div=a.image_width_div, C=a.C, L=a.L, batch_size=a.batch_size, compile=a.compile,
