@@ -497,9 +497,11 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, pat
     return rec
 
 # %% ../nbs/13_bench.ipynb #24f22f5a
-def _launches(events) -> int:
-    "Kernel launches (runtime or driver API, or one CUDA graph replay) among profiler `events`."
-    return sum(1 for e in events if 'LaunchKernel' in e.name or e.name in ('cudaGraphLaunch', 'cuGraphLaunch'))
+_GRAPH_LAUNCHES = ('cudaGraphLaunch', 'cuGraphLaunch')
+
+def _launches(events) -> tuple:
+    "(kernel launches, CUDA graph replays) among profiler `events` (runtime or driver API calls)."
+    return (sum(1 for e in events if 'LaunchKernel' in e.name), sum(1 for e in events if e.name in _GRAPH_LAUNCHES))
 
 def _busy_ms(device_events) -> float:
     "Milliseconds in which the device ran at least one of `device_events` (overlaps counted once)."
@@ -561,7 +563,8 @@ def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, 
     return {'batch_size': cfg.batch_size, 'compiled': bool(compiled), 'steps': steps, 'wall_ms': 1e3 * wall,
             'phases_ms': phases, 'aten_ops': len(ops) / steps,
             'kernels': len(kernels) / steps if cuda else None, 'copies': len(copies) / steps if cuda else None,
-            'launches': _launches(events) / steps if cuda else None,
+            'launches': _launches(events)[0] / steps if cuda else None,
+            'graph_launches': _launches(events)[1] / steps if cuda else None,   # did CUDA graphs replay at all?
             'device_ms': _busy_ms(kernels + copies) / steps if cuda else None,
             'top_host': [{'name': a.key, 'self_ms': a.self_cpu_time_total / 1e3 / steps, 'calls': a.count / steps}
                          for a in host]}
@@ -696,6 +699,7 @@ def sweep_section(records:list, packings:list) -> str:
 
 def _ms(v) -> str: return '-' if v is None else f'{v:.2f}'
 def _n(v) -> str: return '-' if v is None else f'{v:,.0f}'
+def _replays(p) -> str: return '' if p.get('graph_launches') is None else f" ({_calls(p['graph_launches'])})"
 def _calls(c) -> str: return f'{c:,.0f}' if c >= 10 else f'{c:.2g}'     # a sync once in 20 steps: 0.05
 def _path(r) -> str: return r.get('path', 'compiled' if r['compiled'] else 'eager')   # records before the paths
 
@@ -706,13 +710,14 @@ def profile_lines(profiles:list) -> list:
                f"{profiles[0]['steps']} steps pipelined, as many with each phase synchronised, as many under the "
                "profiler; ms per step; share: the pipelined step x an epoch's batches over the epoch's time):", '',
            '| batch | path | wall, pipelined | share of epoch | objective / backward / optimiser, each synchronised | '
-           'device busy | kernels | copies | launches | aten ops |', '|---:|---|' + '---:|' * 8]
+           'device busy | kernels | copies | kernel launches (graph replays) | aten ops |', '|---:|---|' + '---:|' * 8]
     for p in profiles:
         ph, share = p['phases_ms'], p.get('share_of_epoch')
         out.append(f"| {p['batch_size']} | {_path(p)} | {p['wall_ms']:.2f} | "
                    f"{'-' if share is None else f'{share:.2f}'} | "
                    f"{ph['objective']:.2f} / {ph['backward']:.2f} / {ph['optimiser']:.2f} | {_ms(p['device_ms'])} | "
-                   f"{_n(p['kernels'])} | {_n(p.get('copies'))} | {_n(p['launches'])} | {p['aten_ops']:,.0f} |")
+                   f"{_n(p['kernels'])} | {_n(p.get('copies'))} | {_n(p['launches'])}{_replays(p)} | "
+                   f"{p['aten_ops']:,.0f} |")
     out += ['', 'Top host events, operators and labelled ranges (self ms per step, calls per step; under the '
                 'profiler, so inflated):', '']
     out += [f"- batch {p['batch_size']}, {_path(p)}: "
