@@ -59,6 +59,8 @@ viewbank-effect-10: $(STAMP) $(DATA)
 	  -y "{trials: 10, extra_search: {view_bank: 8}, methods: [ssl, bmnas]}"
 	$(BIN)/papermill --cwd . -k python3 nbs/experiments/viewbank_effect.ipynb $(VB10)/executed/viewbank_effect.ipynb \
 	  -p live_csv $(VB10)/live/r_sweep.csv -p bank_csv $(VB10)/bank8/r_sweep.csv -p reports_dir $(VB10)
+	$(BIN)/python scripts/trial_timings.py live=runs/r_sweep bank8=runs/r_sweep_bank8_10 --methods ssl bmnas \
+	  --out $(VB10)/trial_timings.csv
 
 # nbdev_export must leave ssmnas/ as committed: the notebooks are the source.
 export-check: $(STAMP)

@@ -5,11 +5,11 @@
 # per hour with 1, 2 and 4 trials packed on the card. Phases run in the order given. On one H100 (2026-11-27, torch
 # 2.11) they took: smoke 34 s, fusion 124 s (before it compiled each path afresh per batch size and profiled it:
 # expect 5-7 minutes now), study 125 s, compile 229 s, full 132 s (packing not yet run); a machine's start adds 1-2
-# minutes. Worst cases are the timeouts below (smoke 100, fusion 480, study 240, compile 420, full 220 s); one
-# device call is at most 600 s, so `smoke fusion` (580 s at worst) fits one call; give each call an outer `timeout`
-# all the same. For a 15-minute device budget: `smoke fusion` in one call, then `study` (carrying `wheelhouse`, made
-# by `make wheelhouse`) or `compile` while the machine is warm. The fusion record is rewritten after every run, so a
-# timeout keeps the runs that finished.
+# minutes. Worst cases are the timeouts below (smoke 100, fusion 460, study 240, compile 420, full 220 s); one
+# device call is at most 600 s, so `smoke fusion` (560 s at worst, plus start-up) fits one call; give each call an
+# outer `timeout` all the same. For a 15-minute device budget: `smoke fusion` in one call, then `study` (carrying
+# `wheelhouse`, made by `make wheelhouse`) or `compile` while the machine is warm. The fusion record is rewritten
+# after every run, so a timeout keeps the runs that finished.
 #
 #   OUT=/some/dir scripts/gpu_check.sh [all | PHASE...]   # PHASE: smoke full compile fusion study packing; OUT default ./gpu_out
 #
@@ -19,7 +19,8 @@
 # Results: $OUT/smoke/ (small size on CUDA: every loop runs, syncs per batch counted),
 # $OUT/reports/ (bench_cuda.json, bench_cuda_compile.json, fusion_cuda.json, and benchmarks.md / benchmarks.csv
 # regenerated with the CPU record from reports/ beside them), $OUT/study/, $OUT/*.log.
-# Copy $OUT/reports/{bench,fusion}_cuda*.json into reports/ and run
+# Copy $OUT/reports/{bench,fusion}_cuda*.json into reports/ (fusion_cuda.json under a dated name, e.g.
+# fusion_cuda_2026-12-01.json: reports/fusion_cuda.json is the 2026-11-27 record the README quotes) and run
 #   python -c "from ssmnas.bench import write_reports; write_reports('reports')"
 # to add the GPU sections to reports/benchmarks.md.
 set -uo pipefail
@@ -59,7 +60,7 @@ bench() {  # bench NAME TIMEOUT_S ARGS...
   local name=$1 limit=$2; shift 2
   local t0=$SECONDS
   echo "== $name: ssmnas_bench $*"
-  timeout "$limit" "$PY" -c 'import sys; from ssmnas.bench import ssmnas_bench; ssmnas_bench(sys.argv[1:])' "$@" > "$OUT/$name.log" 2>&1
+  timeout -k 10 "$limit" "$PY" -c 'import sys; from ssmnas.bench import ssmnas_bench; ssmnas_bench(sys.argv[1:])' "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
   tail -n 40 "$OUT/$name.log"
   echo "== $name: exit $rc after $((SECONDS - t0)) s"
@@ -77,8 +78,9 @@ case "$PHASE" in all|compile) bench full_compile 420 --device cuda --full --comp
 #     compiled with static shapes, and those as CUDA graphs; training's dynamic compiled path was measured on
 #     2026-11-27; issue 10's 4x target) and 20 single steps of each profiled (kernels, device busy time, host
 #     operators): writes fusion_cuda.json after every run
-case "$PHASE" in all|fusion) bench fusion 480 --device cuda --full --fusion --view_bank 8 --paths eager compiled_static \
-  compiled_graphs --profile 20 --out "$OUT/reports" ;; esac
+#     (3 timed epochs: CUDA graphs capture a shape on its second call, so epoch 2 still captures the partial batches)
+case "$PHASE" in all|fusion) bench fusion 460 --device cuda --full --fusion --view_bank 8 --repeats 3 --paths eager \
+  compiled_static compiled_graphs --profile 20 --out "$OUT/reports" ;; esac
 # 4. the whole study on CUDA at a tiny protocol (papermill notebooks end to end; ~2 min): papermill from wheelhouse/
 #    (`make wheelhouse` here, then carry `wheelhouse` to the machine) when it is not installed
 case "$PHASE" in all|study)

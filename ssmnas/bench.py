@@ -421,21 +421,23 @@ FUSION_PATHS = {'eager': (False, {}), 'compiled': (True, {}),
                 'compiled_static': (True, {'automatic_dynamic_shapes': False}),
                 'compiled_graphs': ('reduce-overhead', {'automatic_dynamic_shapes': False})}
 
-def _graphs() -> int:
-    "Graphs dynamo has compiled in this process so far."
-    return torch._dynamo.utils.counters['stats']['unique_graphs']
+def _graphs() -> tuple:
+    "(graphs dynamo has compiled, graphs inductor kept off CUDA graphs) in this process so far."
+    c = torch._dynamo.utils.counters
+    return c['stats']['unique_graphs'], c['inductor']['cudagraph_skips']
 
 def _fusion_run(data, N:int, cfg, dev, backbones, bank, root, path:str, profile:int) -> tuple:
     "One timed search on the bank over rows 0..N-1 along `path` (and its profile): (run record, profile or None)."
     (how, settings), B = FUSION_PATHS[path], cfg.batch_size
     compiled = bool(how)
     if compiled: torch._dynamo.reset()          # each compiled path compiles afresh: no graph of another size or path
-    graphs = _graphs()
+    graphs, skips = _graphs()
     with torch._dynamo.config.patch(**settings):
         r = _search_run(data, np.arange(N), cfg, dev, backbones, root, f'b{B}_{path}', bank=bank, compile=how)
         run = {'batch_size': B, 'path': path, 'compiled': compiled, 'samples_per_s': N / r['epoch_s'],
                'epoch_s': r['epoch_s'], 'epochs_s': r['epochs_s'], 'first_epoch_s': r['warmup_epoch_s'],
-               'graphs': _graphs() - graphs if compiled else 0}
+               'graphs': _graphs()[0] - graphs if compiled else 0}
+        if how == 'reduce-overhead': run['cudagraph_skips'] = _graphs()[1] - skips   # > 0: not all replayed as graphs
         prof = profile_fusion_steps(data, np.arange(N), backbones, bank, cfg, dev, how, profile) if profile else None
     if prof:
         train, valid = search_split(np.arange(N), cfg)
@@ -454,6 +456,7 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, pat
     if view_bank < 2: raise SsmnasError(f'view_bank must be at least 2, got {view_bank}')
     if repeats < 1: raise SsmnasError(f'repeats must be at least 1, got {repeats}')
     if profile < 0: raise SsmnasError(f'profile must be 0 (none) or a number of steps, got {profile}')
+    paths, batch_sizes = tuple(dict.fromkeys(paths)), tuple(dict.fromkeys(batch_sizes))    # each measured once
     bad = [p for p in paths if p not in FUSION_PATHS]
     if bad or not paths: raise SsmnasError(f'paths: {bad[0] if bad else "none"!r} is not one of {list(FUSION_PATHS)}')
     unknown = sorted(set(size) - {'n_rows', 'height', 'width', 'image_width_div', 'C'})
@@ -464,9 +467,9 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, pat
     for B in batch_sizes:       # at least one full batch, or the figure times partial batches only
         if not (isinstance(B, int) and B > 0): raise SsmnasError(f'batch size must be a positive integer, got {B!r}')
         if N < B: raise SsmnasError(f'n_rows {N} is fewer than the batch size {B}')
-    data = bench_twin(N, size['height'], size['width'], text=text, seed=seed)
     cfg = SearchConfig(epochs=1 + repeats, C=size['C'], L=L, image_width_div=size['image_width_div'],
-                       text_pretrain_epochs=0, seed=seed, view_bank=view_bank)
+                       text_pretrain_epochs=0, seed=seed, view_bank=view_bank)   # bad settings: refused before the data
+    data = bench_twin(N, size['height'], size['width'], text=text, seed=seed)
     backbones, _ = prepare_backbones(data, None, cfg.backbone, dev)
     sync(dev); t = time.perf_counter()
     bank = build_view_bank(data, np.arange(N), backbones, cfg.contrastive, cfg.L, seed, dev, autocast_dtype(True, dev))
@@ -497,11 +500,9 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, pat
     return rec
 
 # %% ../nbs/13_bench.ipynb #24f22f5a
-_GRAPH_LAUNCHES = ('cudaGraphLaunch', 'cuGraphLaunch')
-
 def _launches(events) -> tuple:
-    "(kernel launches, CUDA graph replays) among profiler `events` (runtime or driver API calls)."
-    return (sum(1 for e in events if 'LaunchKernel' in e.name), sum(1 for e in events if e.name in _GRAPH_LAUNCHES))
+    "(kernel launches, CUDA graph replays) among profiler `events` (runtime or driver API calls, any variant)."
+    return (sum(1 for e in events if 'LaunchKernel' in e.name), sum(1 for e in events if 'GraphLaunch' in e.name))
 
 def _busy_ms(device_events) -> float:
     "Milliseconds in which the device ran at least one of `device_events` (overlaps counted once)."
@@ -544,7 +545,7 @@ def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, 
     phases = {'objective': 0.0, 'backward': 0.0, 'optimiser': 0.0}
     for i in range(steps):                                    # train_step's three parts, each timed on its own
         sync(dev); t0 = time.perf_counter(); loss, _ = obj(net, src, batch(i), aug)
-        sync(dev); t1 = time.perf_counter(); opt.zero_grad(set_to_none=True); loss.backward()
+        sync(dev); t1 = time.perf_counter(); net.zero_grad(set_to_none=True); loss.backward()
         sync(dev); t2 = time.perf_counter(); opt.step()
         sync(dev); t3 = time.perf_counter()
         for k, d in zip(phases, (t1 - t0, t2 - t1, t3 - t2)): phases[k] += 1e3 * d / steps
@@ -731,10 +732,9 @@ _PATH_NOTES = {'eager': None, 'compiled': '`compiled` as training compiles (dyna
 
 def _paths_sentence(f) -> str:
     "What the compiled paths of record `f` mean (only those it ran)."
-    notes = [_PATH_NOTES.get(p) for p in dict.fromkeys(_path(r) for r in f['runs'])]
-    notes = [n for n in notes if n]
-    if f['device'] != 'cuda' and any('compiled_graphs' in n for n in notes):
-        notes[-1] += ' (on the CPU torch skips the graphs: as compiled_static)'
+    cpu = ' (on the CPU torch skips the graphs: as compiled_static)' if f['device'] != 'cuda' else ''
+    notes = [_PATH_NOTES[p] + (cpu if p == 'compiled_graphs' else '')
+             for p in dict.fromkeys(_path(r) for r in f['runs']) if _PATH_NOTES.get(p)]
     return f" Paths: {'; '.join(notes)}." if notes else ''
 
 def fusion_section(fusions:list, gpu_note:bool=True) -> str:
@@ -744,7 +744,9 @@ def fusion_section(fusions:list, gpu_note:bool=True) -> str:
     lines = ['## The fusion path: view-bank epochs', '']
     for f in fusions:
         sz = f['size']
-        lines += [f"`{f['name']}` ({f['device_name']}, torch {f['torch']}): {sz['n_rows']:,} rows, C = {sz['C']}, "
+        day = f.get('run_info', {}).get('started', '')[:10]
+        lines += [f"`{f['name']}` ({f['device_name']}, torch {f['torch']}{', ' + day if day else ''}): "
+                  f"{sz['n_rows']:,} rows, C = {sz['C']}, "
                   f"VGG19 width 1/{sz['image_width_div']} (bank of {sz['view_bank']} poster views built in "
                   f"{f['bank_build_s']:.1f} s; text views live), median of {sz['repeats']} epoch"
                   f"{'s' if sz['repeats'] != 1 else ''} after the first.{_paths_sentence(f)}", '',

@@ -78,7 +78,9 @@ def compile_fusion(net:Network, mode:str|None=None) -> Network:
     setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), 64))
     if getattr(net, '_compiled_from_taps', None) is None:
         net._compiled_from_taps = torch.compile(type(net).from_taps.__get__(net), mode=mode)
-        net.from_taps = net._compiled_from_taps
+        net.from_taps, net._compiled_mode = net._compiled_from_taps, mode
+    elif net._compiled_mode != mode:
+        raise SsmnasError(f'the network is already compiled with mode {net._compiled_mode!r}, not {mode!r}')
     return net
 
 # %% ../nbs/08b_loop.ipynb #0d215311
@@ -151,7 +153,9 @@ class ContrastiveConfig:
 def train_step(net, src, objective, opt, pos, aug_gen=None):
     "One optimiser step on the batch at `pos`. Returns (loss, probabilities or None)."
     loss, p = objective(net, src, pos, aug_gen)
-    opt.zero_grad(set_to_none=True)
+    # every gradient, not just `opt`'s: a search's weight step also computes the architecture's (and the reverse),
+    # which would pile up unused until the other optimiser cleared them (and break CUDA-graph replay)
+    net.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
     return loss.detach(), p

@@ -196,3 +196,18 @@ def test_whole_study_command_refuses_bad_input(tmp_path, args, says):
     lines = res.stderr.strip().splitlines()
     assert res.returncode != 0 and len(lines) == 1 and says in lines[0], res.stderr
     assert not (tmp_path/'reports').exists()
+
+
+def test_trial_timings_script(tmp_path):
+    "scripts/trial_timings.py: each trial's run.json timings as one CSV row, labelled by sweep; a bad folder refused."
+    import subprocess, sys
+    for sweep, method, t in (('a', 'ssl_r0.1_s3', 2.0), ('a', 'bmnas_r0.1_s3', 1.0), ('b', 'ssl_r0.1_s3', 0.5)):
+        (tmp_path/sweep/method).mkdir(parents=True)
+        (tmp_path/sweep/method/'run.json').write_text(json.dumps({'timings_s': {'search': t}}))
+    script, out = str(Path(__file__).parents[1]/'scripts'/'trial_timings.py'), tmp_path/'t.csv'
+    subprocess.run([sys.executable, script, f'live={tmp_path/"a"}', f'bank={tmp_path/"b"}', '--methods', 'ssl',
+                    '--out', str(out)], check=True, capture_output=True)
+    got = [(r['sweep'], r['method'], r['seed'], float(r['search'])) for r in csv.DictReader(open(out))]
+    assert got == [('live', 'ssl', '3', 2.0), ('bank', 'ssl', '3', 0.5)]
+    bad = subprocess.run([sys.executable, script, str(tmp_path/'a'), '--out', str(out)], capture_output=True, text=True)
+    assert bad.returncode != 0 and 'expected LABEL=FOLDER' in bad.stderr

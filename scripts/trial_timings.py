@@ -1,0 +1,38 @@
+"""Each trial's phase timings (`run.json`'s timings_s) of one or more sweep folders, as one CSV.
+
+    python scripts/trial_timings.py live=runs/r_sweep bank8=runs/r_sweep_bank8_10 --methods ssl bmnas --out t.csv
+"""
+import argparse, csv, json, re, sys
+from pathlib import Path
+
+TRIAL = re.compile(r'^(?P<method>[a-z_]+)_r(?P<r>[0-9.]+)_s(?P<seed>\d+)$')
+
+
+def rows(label, folder, methods):
+    for run in sorted(Path(folder).glob('*/run.json')):
+        m = TRIAL.match(run.parent.name)
+        if not m or (methods and m['method'] not in methods): continue
+        t = json.loads(run.read_text()).get('timings_s', {})
+        yield {'sweep': label, 'method': m['method'], 'r': float(m['r']), 'seed': int(m['seed'])} | t
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='trial_timings', description=__doc__.split('\n\n')[0])
+    p.add_argument('sweeps', nargs='+', metavar='LABEL=FOLDER')
+    p.add_argument('--methods', nargs='*', default=None)
+    p.add_argument('--out', required=True)
+    a = p.parse_args(argv)
+    found = []
+    for spec in a.sweeps:
+        label, _, folder = spec.partition('=')
+        if not folder or not Path(folder).is_dir(): sys.exit(f'trial_timings: error: {spec}: expected LABEL=FOLDER')
+        found += list(rows(label, folder, a.methods))
+    if not found: sys.exit('trial_timings: error: no trial folders with a run.json')
+    cols = list(dict.fromkeys(k for r in found for k in r))
+    with open(a.out, 'w', newline='') as f:
+        w = csv.DictWriter(f, cols); w.writeheader(); w.writerows(found)
+    print(f'wrote {a.out}: {len(found)} trials')
+
+
+if __name__ == '__main__':
+    main()
