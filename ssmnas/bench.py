@@ -23,7 +23,7 @@ from .augment import make_views
 from .backbones import prepare_backbones, fast_backbones
 from .viewbank import build_view_bank, build_tap_cache, forget_view_banks
 from .loop import Objective, train_epoch, train_step, compile_fusion
-from .search import SearchConfig, search, search_split, build_search_network, _optimisers
+from .search import SearchConfig, search, search_split, build_search_network, _optimisers, _search_objective
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
 
 # %% auto #0
@@ -452,7 +452,7 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, pat
     """Samples/s of contrastive search epochs from a view bank along each of `paths` (`FUSION_PATHS`), per batch size;
     `profile` > 0: also `profile_fusion_steps` over that many steps after each; `save(record)` after each run (a
     partial record) and at the end; `size`: `n_rows`, `height`, `width`, `image_width_div`, `C` over `full` or small."""
-    dev, info = pick_device(device), None
+    dev = pick_device(device)
     if view_bank < 2: raise SsmnasError(f'view_bank must be at least 2, got {view_bank}')
     if repeats < 1: raise SsmnasError(f'repeats must be at least 1, got {repeats}')
     if profile < 0: raise SsmnasError(f'profile must be 0 (none) or a number of steps, got {profile}')
@@ -514,10 +514,12 @@ def _busy_ms(device_events) -> float:
 
 def _device_work(events) -> tuple:
     "(kernels, copies and fills) the device ran: not the GPU copies of `record_function` ranges, which span kernels."
-    work = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA
-            and not getattr(e, 'is_user_annotation', False) and e.name != 'gpu_user_annotation']
-    copies = [e for e in work if e.name.startswith(('Memcpy', 'Memset'))]
-    return [e for e in work if e not in copies], copies
+    kernels, copies = [], []
+    for e in events:
+        if e.device_type == torch.autograd.DeviceType.CUDA and not getattr(e, 'is_user_annotation', False) \
+                and e.name != 'gpu_user_annotation':
+            (copies if e.name.startswith(('Memcpy', 'Memset')) else kernels).append(e)
+    return kernels, copies
 
 def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, compiled:bool|str=False,
                          steps:int=20, warmup:int=3, top:int=6) -> dict:
@@ -528,9 +530,7 @@ def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, 
     dev = torch.device(device)
     net = build_search_network(backbones, len(data.label_names), cfg).to(dev)
     if compiled: compile_fusion(net, mode=compiled if isinstance(compiled, str) else None)
-    opt = _optimisers(net, cfg)[0]
-    obj = Objective('contrastive', make_views(data.modalities, cfg.contrastive.mask_p), cfg.temperature,
-                    autocast_dtype(cfg.amp, dev), channels_last=dev.type == 'cuda', bank=bank)
+    opt, obj = _optimisers(net, cfg)[0], _search_objective(data, rows, backbones, cfg, dev, bank)[2]   # as search's
     src = BatchSource(data, rows, device=dev)
     aug = torch.Generator(device=dev).manual_seed(cfg.seed)
     full = [p for p in src.batch_positions(cfg.batch_size, torch.Generator().manual_seed(cfg.seed))
@@ -560,12 +560,12 @@ def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, 
            and (e.cpu_parent is None or not e.cpu_parent.name.startswith('aten::'))]
     host = sorted((a for a in prof.key_averages() if 'Synchronize' not in a.key),   # the final wait is not work
                   key=lambda a: -a.self_cpu_time_total)[:top]
-    cuda = dev.type == 'cuda'
+    cuda, (launches, replays) = dev.type == 'cuda', _launches(events)
     return {'batch_size': cfg.batch_size, 'compiled': bool(compiled), 'steps': steps, 'wall_ms': 1e3 * wall,
             'phases_ms': phases, 'aten_ops': len(ops) / steps,
             'kernels': len(kernels) / steps if cuda else None, 'copies': len(copies) / steps if cuda else None,
-            'launches': _launches(events)[0] / steps if cuda else None,
-            'graph_launches': _launches(events)[1] / steps if cuda else None,   # did CUDA graphs replay at all?
+            'launches': launches / steps if cuda else None,
+            'graph_launches': replays / steps if cuda else None,   # did CUDA graphs replay at all?
             'device_ms': _busy_ms(kernels + copies) / steps if cuda else None,
             'top_host': [{'name': a.key, 'self_ms': a.self_cpu_time_total / 1e3 / steps, 'calls': a.count / steps}
                          for a in host]}
@@ -851,7 +851,7 @@ def ssmnas_bench(argv=None):
         rec = bench_fusion(a.device, full=a.full, batch_sizes=batches, view_bank=a.view_bank, repeats=a.repeats,
                            L=a.L, text=a.text, seed=a.seed, paths=tuple(a.paths or FUSION_PATHS), profile=a.profile,
                            save=save, **size)
-        path, also = save(rec), ''
+        path, also = Path(a.out)/f"{rec['name']}.json", ''              # bench_fusion saved the whole record last
         if list(Path(a.out).glob('bench_*.json')):
             write_reports(a.out); also = f", {Path(a.out)/'benchmarks.md'}, {Path(a.out)/'benchmarks.csv'}"
         print(fusion_section([rec], gpu_note=False)); print(f'wrote {path}{also}')
