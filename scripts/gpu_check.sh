@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # One script for a GPU session: a CUDA smoke run of every loop with host-synchronisation counts, the full-size
 # benchmark without and with torch.compile, the fusion path alone (eager, static compiled graphs and those as CUDA
-# graphs, batch 96 and 256, profiled), the whole study at a tiny protocol (papermill from wheelhouse/), and trials
-# per hour with 1, 2 and 4 trials packed on the card. Phases run in the order given. On one H100 (2026-11-27, torch
+# graphs, batch 96 and 256, profiled), the same with the view bank in pinned host memory against one on the card
+# (hostbank), the whole study at a tiny protocol (papermill from wheelhouse/), and trials per hour with 1, 2 and 4
+# trials packed on the card. Phases run in the order given. On one H100 (2026-11-27, torch
 # 2.11) they took: smoke 34 s, fusion 124 s (before it compiled each path afresh per batch size and profiled it:
 # expect 5-7 minutes now), study 125 s, compile 229 s, full 132 s (packing not yet run); a machine's start adds 1-2
-# minutes. Worst cases are the timeouts below (smoke 100, fusion 460, study 240, compile 420, full 220 s); one
+# minutes (hostbank not yet run: expect 2-3 minutes). Worst cases are the timeouts below (smoke 100, fusion 460,
+# hostbank 2 x 150, study 240, compile 420, full 220 s); one
 # device call is at most 600 s, so `smoke fusion` (560 s at worst, plus start-up) fits one call; give each call an
 # outer `timeout` all the same. For a 15-minute device budget: `smoke fusion` in one call, then `study` (carrying
 # `wheelhouse`, made by `make wheelhouse`) or `compile` while the machine is warm. The fusion record is rewritten
 # after every run, so a timeout keeps the runs that finished.
 #
-#   OUT=/some/dir scripts/gpu_check.sh [all | PHASE...]   # PHASE: smoke full compile fusion study packing; OUT default ./gpu_out
+#   OUT=/some/dir scripts/gpu_check.sh [all | PHASE...]   # PHASE: smoke full compile fusion hostbank study packing
+#                                                         # (OUT default ./gpu_out)
 #
 # Needs torch (CUDA), torchvision, numpy, h5py, scikit-learn, matplotlib. The package runs from
 # this checkout through PYTHONPATH (no `pip install` needed; `pip install -e . --no-deps` also
@@ -25,8 +28,9 @@
 # to add the GPU sections to reports/benchmarks.md.
 set -uo pipefail
 for PHASE in "${@:-all}"; do   # refuse a misspelt phase before anything runs
-  case "$PHASE" in all|smoke|full|compile|fusion|study|packing) ;;
-    *) echo "gpu_check.sh: error: unknown phase '$PHASE' (all, smoke, full, compile, fusion, study, packing)" >&2; exit 2 ;;
+  case "$PHASE" in all|smoke|full|compile|fusion|hostbank|study|packing) ;;
+    *) echo "gpu_check.sh: error: unknown phase '$PHASE' (all, smoke, full, compile, fusion, hostbank, study," \
+         "packing)" >&2; exit 2 ;;
   esac
 done
 cd "$(dirname "$0")/.."
@@ -81,6 +85,15 @@ case "$PHASE" in all|compile) bench full_compile 420 --device cuda --full --comp
 #     (3 timed epochs: CUDA graphs capture a shape on its second call, so epoch 2 still captures the partial batches)
 case "$PHASE" in all|fusion) bench fusion 460 --device cuda --full --fusion --view_bank 8 --repeats 3 --paths eager \
   compiled_static compiled_graphs --profile 20 --out "$OUT/reports" ;; esac
+# 3c. the bank of 8 in pinned host memory (view_bank_on host: each batch's taps gathered on the host and copied)
+#     against the same bank on the card, eager at batch 256, one after the other in one call, each profiled
+case "$PHASE" in all|hostbank)
+  for ON in device host; do
+    mkdir -p "$OUT/hostbank/$ON"
+    bench "hostbank_$ON" 150 --device cuda --full --fusion --view_bank 8 --view_bank_on "$ON" --batch_size 256 \
+      --repeats 2 --paths eager --profile 10 --out "$OUT/hostbank/$ON"
+  done ;;
+esac
 # 4. the whole study on CUDA at a tiny protocol (papermill notebooks end to end; ~2 min): papermill from wheelhouse/
 #    (`make wheelhouse` here, then carry `wheelhouse` to the machine) when it is not installed
 case "$PHASE" in all|study)

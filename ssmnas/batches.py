@@ -79,12 +79,13 @@ class BatchSource:
     def batch_positions(self, batch_size:int, generator=None, shuffle:bool=True) -> list:
         """`batches` of positions 0..len-1 (shuffled by `generator` when `shuffle`), moved to the device in one copy
         (a copy per batch would synchronise per batch); each carries `token_counts` {modality: total tokens}, summed
-        on the host, so `inputs` gathers its tokens without reading anything back."""
+        on the host, so `inputs` gathers its tokens without reading anything back, and `host`, itself on the host."""
         chunks = batches(np.arange(len(self)), batch_size, shuffle=shuffle, generator=generator)
         out = list(torch.cat(chunks).to(self.device).split([len(c) for c in chunks]))
         for host, pos in zip(chunks, out):
             pos.token_counts = {n: int(l[host.numpy()].sum()) for n, l in self._host_lengths.items()}
             pos.token_source = id(self)                       # the counts hold for this source's rows only
+            pos.host = host                                   # the positions on the host (a bank in host memory)
         return out
 
     def _chunks(self):

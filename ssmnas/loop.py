@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
+import contextlib
 from dataclasses import dataclass
 
 from .core import SsmnasError, check_losses, at_least
@@ -86,22 +87,36 @@ def compile_fusion(net:Network, mode:str|None=None) -> Network:
 # %% ../nbs/08b_loop.ipynb #0d215311
 class Objective:
     """Turns a batch into a loss: NT-Xent on two views (live, or drawn from a `ViewBank`),
-    or BCE on labels (live, or from a tap cache)."""
-    def __init__(self, kind, views=None, temperature=0.5, amp_dtype=None, channels_last=False, bank=None):
+    or BCE on labels (live, or from a tap cache). A bank in host memory draws its views from a host generator
+    seeded with `seed` (`generators`: what a checkpoint must keep)."""
+    def __init__(self, kind, views=None, temperature=0.5, amp_dtype=None, channels_last=False, bank=None, seed:int=0):
         self.kind, self.views, self.amp_dtype = kind, views, amp_dtype
         self.channels_last, self.bank = channels_last, bank
         self.ntxent = NTXentLoss(temperature)
         self._bank_pos = {}
+        on_host = bank is not None and bank.on_host
+        self.generators = [torch.Generator().manual_seed(seed)] if on_host else []
 
-    def _positions(self, src):
-        "Bank positions of `src`'s rows (computed once per source)."
+    def _positions(self, src, pos):
+        "Bank positions of the rows at `pos` of `src` (the source's computed once), where the bank is kept."
         if id(src) not in self._bank_pos: self._bank_pos[id(src)] = self.bank.positions(src.rows)
-        return self._bank_pos[id(src)]
+        if self.bank.on_host: pos = pos.host if hasattr(pos, 'host') else pos.cpu()   # a plain tensor: read back
+        return self._bank_pos[id(src)][pos]
+
+    @contextlib.contextmanager
+    def drawing_from(self, seed:int):
+        "Inside: a host bank's draws start from `seed` (the same views every time); after: they go on as before."
+        if not self.generators: yield; return
+        gen = self.generators[0]
+        state = gen.get_state()
+        gen.manual_seed(seed)
+        try: yield
+        finally: gen.set_state(state)
 
     def _banked_taps(self, net, src, pos, generator) -> list:
         """Taps of two views per sample, in the backbones' order: the bank's modalities drawn from it, the others
         (a bank of posters only) augmented and passed through their backbones live."""
-        banked = self.bank.two_views(self._positions(src)[pos], generator)
+        banked = self.bank.two_views(self._positions(src, pos), self.generators[0] if self.generators else generator)
         if self.bank.covers_all: return banked
         backbones = net.encoder.backbones
         live = src.inputs(pos, [m for m in backbones.modalities if m not in self.bank.modalities])  # not the banked
@@ -127,7 +142,7 @@ class Objective:
                     v1, v2 = self.views.two_views(src.inputs(pos), generator=generator)
                     z = net(self._inputs({k: torch.cat([v1[k], v2[k]]) for k in v1}))
                 return self.ntxent(*z.float().chunk(2)), None
-            if self.bank is not None: logits = net.from_taps(self.bank.one_view(self._positions(src)[pos]))
+            if self.bank is not None: logits = net.from_taps(self.bank.one_view(self._positions(src, pos)))
             else: logits = net(self._inputs(plain_inputs(src.inputs(pos))))
         logits, y = logits.float(), src.labels[pos]
         if getattr(src, 'single_label', False):      # one class per row: softmax cross-entropy against the one-hot rows
@@ -143,10 +158,13 @@ class ContrastiveConfig:
     proj_dim: int = 128                  # projection head: output width
     mask_p: float = 0.2                  # text view: word-drop probability
     view_bank: int = 0                # K > 1: posters from K pre-computed views per row (08a), text live; 0: all live
+    view_bank_on: str = 'device'      # where a view bank is kept: 'device', or 'host' (pinned memory, copied per batch)
     def __post_init__(self):
         at_least(self, view_bank=0)
         if self.view_bank == 1:
             raise SsmnasError('view_bank must be 0 (live views) or at least 2 (two views per sample), got 1')
+        if self.view_bank_on not in ('device', 'host'):
+            raise SsmnasError(f"view_bank_on must be 'device' or 'host', got {self.view_bank_on!r}")
         if not self.temperature > 0: raise SsmnasError(f'temperature must be positive, got {self.temperature}')
 
 # %% ../nbs/08b_loop.ipynb #f7555941
@@ -179,10 +197,11 @@ def validation_score(net, src, objective, batch_size, seed:int=0) -> dict:
     dev = src.labels.device
     gen = torch.Generator(device=dev).manual_seed(seed)
     total, probs = torch.zeros((), device=dev), []
-    for pos in src.batch_positions(batch_size, shuffle=False):
-        loss, p = objective(net, src, pos, gen)
-        total += loss * len(pos)
-        if p is not None: probs.append(p)
+    with objective.drawing_from(seed):
+        for pos in src.batch_positions(batch_size, shuffle=False):
+            loss, p = objective(net, src, pos, gen)
+            total += loss * len(pos)
+            if p is not None: probs.append(p)
     loss = float(total / len(src))
     if objective.kind == 'contrastive': return {'valid_eval_loss': loss, 'score': -loss}
     f1 = label_scores(src.labels.cpu().numpy(), torch.cat(probs).float().cpu().numpy(),

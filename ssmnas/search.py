@@ -28,8 +28,8 @@ from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, t
                          validation_score)
 
 # %% auto #0
-__all__ = ['SEARCH_FILES', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network', 'search_split', 'refuse_other_run', 'search',
-           'arch_max_shift', 'plot_search', 'search_rows', 'ssmnas_search']
+__all__ = ['SEARCH_FILES', 'LATER_SETTINGS', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network', 'search_split',
+           'refuse_other_run', 'search', 'arch_max_shift', 'plot_search', 'search_rows', 'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #caa3ff48
 @dataclass
@@ -57,6 +57,7 @@ class SearchConfig:
     proj_dim: int = ContrastiveConfig.proj_dim
     mask_p: float = ContrastiveConfig.mask_p
     view_bank: int = ContrastiveConfig.view_bank
+    view_bank_on: str = ContrastiveConfig.view_bank_on
     # the optimisers (BM-NAS's MM-IMDB settings)
     w_lr: float = 1e-3                # weights: Adam learning rate (cosine schedule)
     w_lr_min: float = 1e-6            # weights: final learning rate
@@ -125,7 +126,9 @@ def _views_record(views, bank) -> dict:
     return {'views': views.describe(),
             'views_from': 'live augmentation' if bank is None else
                           f"a view bank of {bank.K} per row for {', '.join(bank.modalities)}"
-                          + ('' if bank.covers_all else '; the other modalities live')}
+                          + ('' if bank.covers_all else '; the other modalities live')
+                          + ('; the bank in host memory' + (' (pinned)' if bank.pinned else '') + ', its views drawn '
+                             'on the host' if bank.on_host else '')}
 
 def build_search_network(backbones, n_classes, cfg:SearchConfig):
     "Backbones + `FusionSupernet` + the head the objective needs."
@@ -151,9 +154,18 @@ def search_split(rows, cfg:SearchConfig, split=None) -> tuple:
         raise SsmnasError(f'search splits too small: {len(train_rows)} train, {len(valid_rows)} valid rows')
     return train_rows, valid_rows
 
+LATER_SETTINGS = {'view_bank_on': 'device'}   # settings added since runs were first recorded: their value until then
+
+def _as_of_now(recorded, wanted):
+    "`recorded` with each of `LATER_SETTINGS` it lacks (at any depth) and `wanted` has, at the value it ran with."
+    if not (isinstance(recorded, dict) and isinstance(wanted, dict)): return recorded
+    filled = {k: _as_of_now(v, wanted.get(k)) for k, v in recorded.items()}
+    return filled | {k: v for k, v in LATER_SETTINGS.items() if k in wanted and k not in recorded}
+
 def refuse_other_run(folder, recorded:dict, wanted:dict, data, what='search'):
-    "Raise if the run folder's `config.json` (`recorded`) is of other settings or other data than `wanted`."
-    differ = config_diff({k: v for k, v in recorded.items() if k != 'data'},
+    """Raise if the run folder's `config.json` (`recorded`) is of other settings or other data than `wanted` (a run
+    recorded before one of `LATER_SETTINGS` existed ran with its value then)."""
+    differ = config_diff({k: v for k, v in _as_of_now(recorded, wanted).items() if k != 'data'},
                          {k: v for k, v in wanted.items() if k != 'data'})
     differ += same_data(recorded.get('data'), data)
     if differ:
@@ -213,7 +225,7 @@ def _search_objective(data, rows, backbones, cfg, device, bank=None):
     elif bank is None and con.view_bank:
         bank = build_view_bank(data, rows, backbones, con, cfg.L, cfg.seed, device, amp_dtype)
     return views, bank, Objective(cfg.objective, views, cfg.temperature, amp_dtype, channels_last=device.type == 'cuda',
-                                  bank=bank)
+                                  bank=bank, seed=cfg.seed + 1)
 
 def _alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, shuffle_gen, aug_gen, epoch) -> tuple:
     "(train loss, architecture-step loss) of one search epoch: a w pass then an architecture pass, or per batch."
@@ -251,7 +263,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
 
     start_epoch, history, best = 0, [], None
     if ckpt_path.exists():
-        ck = _load_checkpoint(ckpt_path, net, w_opt, a_opt, sched, [shuffle_gen, aug_gen])
+        ck = _load_checkpoint(ckpt_path, net, w_opt, a_opt, sched, [shuffle_gen, aug_gen, *objective.generators])
         start_epoch, history, best = ck['epoch'], ck['history'], ck['best']
 
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f'search ({cfg.objective})', disable=not progress,
@@ -274,7 +286,8 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
         if best is None or scored['score'] > best['score']:
             best = {'score': scored['score'], 'epoch': epoch + 1, 'genotype': geno.to_dict()}
         bar.set_postfix(train=f"{rec['train_loss']:.3f}", valid=f"{rec['valid_eval_loss']:.3f}")
-        _save_checkpoint(ckpt_path, net, w_opt, a_opt, sched, [shuffle_gen, aug_gen], epoch + 1, history, best)
+        _save_checkpoint(ckpt_path, net, w_opt, a_opt, sched, [shuffle_gen, aug_gen, *objective.generators], epoch + 1,
+                         history, best)
         if on_epoch_end is not None: on_epoch_end(epoch + 1)
 
     _write_history(out/'history.jsonl', history)
@@ -379,6 +392,7 @@ def search_rows(pools, objective:str, min_rows=4):
 
 # %% ../nbs/09_search.ipynb #afe74ea7
 SEARCH_OPTIONS = ('objective', 'epochs', 'batch_size', 'alternate', 'derivation', 'C', 'L', 'temperature', 'view_bank',
+                  'view_bank_on',
                   'w_lr', 'arch_lr', 'image_width_div', 'image_weights', 'text_pretrain_epochs', 'seed')
 
 def _search_parser():

@@ -76,7 +76,7 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:Contr
     if bank is None and con.view_bank:
         bank = build_view_bank(data, rows, encoder.backbones, con, encoder.fusion.L, cfg.seed, device, amp_dtype)
     objective = Objective('contrastive', views, con.temperature, amp_dtype, channels_last=device.type == 'cuda',
-                          bank=bank)
+                          bank=bank, seed=cfg.seed + 1)
     shuffle_gen, aug_gen = (torch.Generator().manual_seed(cfg.seed),
                             torch.Generator(device=device).manual_seed(cfg.seed + 1))
     losses = []

@@ -17,7 +17,7 @@ from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for
-from .viewbank import build_view_bank
+from .viewbank import build_view_bank, check_view_bank_fits
 from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_FILES, SEARCH_OPTIONS
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 from .loop import Encoder, label_scores
@@ -85,6 +85,9 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     identity = data_identity(data)                     # refuses what ssmnas_check refuses, before any slow work
     image_weights_for(data, search_cfg.image_weights)
     pools = make_pools(data, r, seed)
+    if method == 'ssl' and search_cfg.view_bank:    # a bank too large for where it would be kept: refused now
+        check_view_bank_fits(data, len(np.union1d(pools.labeled, pools.unlabeled)), search_cfg.contrastive,
+                             search_cfg.L, search_cfg.image_width_div, device)
     use = label_use(pools, method, search_cfg, train_cfg)
     config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
                                     'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled),

@@ -7,30 +7,40 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import hashlib
+import hashlib, math
+from pathlib import Path
 
 from .core import SsmnasError
 from .batches import BatchSource, plain_inputs
 from .check import data_identity
 from .supernet import pool_taps
 from .augment import make_views
+from .backbones import VGG19Taps
 
 # %% auto #0
-__all__ = ['ViewBank', 'forget_view_banks', 'build_view_bank', 'build_tap_cache']
+__all__ = ['bank_store_dtype', 'ViewBank', 'forget_view_banks', 'view_bank_bytes', 'check_view_bank_fits', 'build_view_bank',
+           'build_tap_cache']
 
 # %% ../nbs/08a_viewbank.ipynb #67b2a956
+def bank_store_dtype(device) -> torch.dtype:
+    "How a bank keeps its taps: bf16 for a CUDA run (half the memory; they come out of bf16 autocast), else float32."
+    return torch.bfloat16 if torch.device(device).type == 'cuda' else torch.float32
+
 class ViewBank:
     """Pooled backbone taps of `K` augmented views of each of `rows` (`views=None`: the one plain view): `taps[t]` is
-    (K, n, *pooled shape). `modalities`: bank only these (their backbones run here); the others stay live."""
+    (K, n, *pooled shape). `modalities`: bank only these (their backbones run here); the others stay live.
+    `on_host`: keep the taps in host memory (pinned when `device` is CUDA) and copy each batch's to `device`."""
     def __init__(self, data, rows, backbones, views=None, K:int=8, L:int=16, device='cpu', seed:int=0,
-                 batch_size:int=256, amp_dtype=None, store_dtype=None, modalities=None):
+                 batch_size:int=256, amp_dtype=None, store_dtype=None, modalities=None, on_host:bool=False):
         if views is None: K = 1
         elif K < 2: raise SsmnasError(f'a view bank needs K >= 2 views per sample, got {K}')
         device = torch.device(device)
         self.modalities = [m for m in backbones.modalities if modalities is None or m in modalities]
         self.covers_all = len(self.modalities) == len(backbones.modalities)
-        self.rows, self.K = np.asarray(rows), K
-        self.store_dtype = store_dtype or (torch.bfloat16 if device.type == 'cuda' else torch.float32)
+        self.rows, self.K, self.device, self.on_host = np.asarray(rows), K, device, on_host
+        self.pinned = on_host and device.type == 'cuda'      # pinned: copies to the GPU that do not block the host
+        store = torch.device('cpu') if on_host else device
+        self.store_dtype = store_dtype or bank_store_dtype(device)
         src = BatchSource(data, self.rows, device=device)
         gen = torch.Generator(device=device).manual_seed(seed)
         self.taps, self.n_taps = None, {}
@@ -46,8 +56,9 @@ class ViewBank:
                     taps = pool_taps([t for m in self.modalities for t in per_modality[m]], L)
                     if self.taps is None:
                         self.taps = [torch.empty((K, len(src)) + tuple(t.shape[1:]), dtype=self.store_dtype,
-                                                 device=device) for t in taps]
-                    for store, t in zip(self.taps, taps): store[k, pos] = t.to(self.store_dtype)
+                                                 device=store, pin_memory=self.pinned) for t in taps]
+                    at = pos.host if on_host else pos
+                    for kept, t in zip(self.taps, taps): kept[k, at] = t.to(self.store_dtype).to(store)
         self.fallback_used = getattr(views, 'fallback_used', False)
         self._order = np.argsort(self.rows, kind='stable')
 
@@ -55,7 +66,7 @@ class ViewBank:
     def nbytes(self) -> int: return sum(t.numel() * t.element_size() for t in self.taps)
 
     def positions(self, rows) -> torch.Tensor:
-        "Bank positions of `rows` (which must all be in the bank)."
+        "Bank positions of `rows` (which must all be in the bank), where the bank is kept (the host for `on_host`)."
         rows = np.asarray(rows)
         i = np.searchsorted(self.rows, rows, sorter=self._order)
         i = self._order[np.clip(i, 0, len(self.rows) - 1)]
@@ -64,18 +75,29 @@ class ViewBank:
         return torch.as_tensor(i, dtype=torch.long, device=self.taps[0].device)
 
     def two_views(self, bank_pos:torch.Tensor, generator=None) -> list:
-        "Taps of two different banked views of each sample, stacked as (2B, ...): first views, then second views."
+        """Taps of two different banked views of each sample, stacked as (2B, ...): first views, then second views
+        (`bank_pos` and `generator` where the bank is kept; the taps on `device`)."""
         B = len(bank_pos)
         a = torch.randint(0, self.K, (B,), device=bank_pos.device, generator=generator)
         b = (a + torch.randint(1, self.K, (B,), device=bank_pos.device, generator=generator)) % self.K
         k, p = torch.cat([a, b]), torch.cat([bank_pos, bank_pos])
+        if self.on_host: return self._fetch(k * len(self.rows) + p)
         return [t[k, p].float() for t in self.taps]
 
     def one_view(self, bank_pos:torch.Tensor) -> list:
         "Taps of the first banked view of each sample (the plain view of a tap cache)."
+        if self.on_host: return self._fetch(bank_pos)
         return [t[0, bank_pos].float() for t in self.taps]
 
-
+    def _fetch(self, flat:torch.Tensor) -> list:
+        """A host bank's taps at `flat` = view x rows + position, gathered into (pinned) host memory and copied to the
+        device without waiting for it (torch's pinned-memory cache keeps a buffer until its copy is done)."""
+        out = []
+        for t in self.taps:
+            buf = torch.empty((len(flat),) + tuple(t.shape[2:]), dtype=t.dtype, pin_memory=self.pinned)
+            torch.index_select(t.view(-1, *t.shape[2:]), 0, flat, out=buf)
+            out.append(buf.to(self.device, non_blocking=self.pinned).float())
+        return out
 
 # %% ../nbs/08a_viewbank.ipynb #31af47df
 _SHARED_BANK = {}   # the last bank built in this process: {key: ViewBank}
@@ -88,23 +110,53 @@ def _weights_sum(module) -> float:
     "A cheap fingerprint of a module's weights (the shared bank is only reused over the very same image backbone)."
     return float(sum(p.detach().double().sum() for p in module.parameters()))
 
+def view_bank_bytes(data, n_rows:int, K:int, L:int, image_width_div:int, store_dtype) -> int:
+    "Bytes of a bank of `K` views of `n_rows` rows' posters (VGG19 at `image_width_div`, taps pooled to `L`)."
+    s, per_row = math.isqrt(L), 0
+    for mod in data.modalities.values():
+        if mod.kind != 'image': continue
+        with torch.device('meta'): vgg = VGG19Taps(image_width_div)     # shapes only: no weights allocated
+        per_row += sum(shape[0] * s * s for shape in vgg.tap_shapes(mod.shape))
+    return K * n_rows * per_row * torch.empty(0, dtype=store_dtype).element_size()
+
+def _host_available() -> int|None:
+    "Bytes of host memory available (Linux's MemAvailable), None where it cannot be read."
+    try: line = next(l for l in Path('/proc/meminfo').read_text().splitlines() if l.startswith('MemAvailable:'))
+    except (OSError, StopIteration): return None
+    return int(line.split()[1]) * 1024
+
+def check_view_bank_fits(data, n_rows:int, contrastive, L:int, image_width_div:int, device, share:float=0.8):
+    """Refuse, in one line and before it is built, a bank (`contrastive`'s `view_bank` and `view_bank_on`) of `n_rows`
+    rows that would take more than `share` of the free memory where it would be kept: the GPU's or the host's."""
+    device, on_host = torch.device(device), contrastive.view_bank_on == 'host'
+    nbytes = view_bank_bytes(data, n_rows, contrastive.view_bank, L, image_width_div, bank_store_dtype(device))
+    where, free = 'host memory', _host_available()
+    if device.type == 'cuda' and not on_host: where, free = str(device), torch.cuda.mem_get_info(device)[0]
+    if free is None or nbytes <= share * free: return
+    hint = "; set view_bank_on 'host' to keep it in pinned host memory" if where != 'host memory' else ''
+    raise SsmnasError(f'view_bank: the bank needs {nbytes / 2**30:.1f} GiB, more than {share:.0%} of the '
+                      f'{free / 2**30:.1f} GiB free in {where}{hint}')
+
 def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device='cpu', amp_dtype=None) -> ViewBank:
     """The bank of `contrastive.view_bank` augmented views (`contrastive`: a `ContrastiveConfig`, 08b) of each of
     `rows`' posters through the frozen image backbone, pooled to `L` (text views stay live: they are cheap, and the
-    text backbone differs from one r to the next). Built once per process for the same data, rows, image backbone,
-    seed and settings, and reused: a seed's trials at every r share it."""
+    text backbone differs from one r to the next), kept on `device` or, with `contrastive.view_bank_on` 'host', in
+    host memory. Built once per process for the same data, rows, image backbone, seed and settings, and reused: a
+    seed's trials at every r share it."""
     device = torch.device(device)
     images = [m for m, mod in data.modalities.items() if mod.kind == 'image']
     if not images: raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
+    on_host = contrastive.view_bank_on == 'host'
     key = (data_identity(data)['fingerprint'], data.n_rows,   # the content (a path says nothing of in-memory data)
            hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
-           contrastive.view_bank, contrastive.mask_p, L, seed, str(amp_dtype), str(device),
+           contrastive.view_bank, contrastive.mask_p, L, seed, str(amp_dtype), str(device), on_host,
            tuple(_weights_sum(backbones[m]) for m in images))
     if key not in _SHARED_BANK:
         _SHARED_BANK.clear()                # one bank at a time: a sweep runs a seed's trials one after the other
+        check_view_bank_fits(data, len(rows), contrastive, L, backbones[images[0]].width_div, device)
         _SHARED_BANK[key] = ViewBank(data, rows, backbones, make_views(data.modalities, contrastive.mask_p),
                                      K=contrastive.view_bank, L=L, device=device, seed=seed + 2, amp_dtype=amp_dtype,
-                                     modalities=images)
+                                     modalities=images, on_host=on_host)
     return _SHARED_BANK[key]
 
 def build_tap_cache(data, rows, backbones, L, device='cpu', amp_dtype=None) -> ViewBank:
