@@ -36,8 +36,8 @@ class Tokens:
         "Average of token vectors with per-token `weights` (T,); samples whose weights sum to 0 use `fallback`."
         w = weights.to(self.table.dtype)
         starts = torch.cumsum(self.lengths, 0) - self.lengths
-        # one gather-and-sum per sample: no (T, D) copy of the token vectors (100x faster on the CPU for a batch
-        # of 256 plots) and no atomic adds of them (the same sums on every run on a GPU; counts are whole numbers)
+        # one gather-and-sum per sample: no (T, D) copy of the token vectors and no atomic adds of them (the same
+        # sums on every run on a GPU; the counts are whole numbers)
         sums = F.embedding_bag(self.ids, self.table, starts, mode='sum', per_sample_weights=w)
         counts = torch.zeros(len(self.lengths), dtype=w.dtype, device=w.device).index_add_(0, self.segments, w)
         return torch.where(counts[:, None] > 0, sums / counts.clamp_min(1e-12)[:, None], self.fallback)

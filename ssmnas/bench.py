@@ -22,7 +22,7 @@ from .synth import synth_genres, synth_posters, synth_vocab, synth_sequences
 from .augment import make_views
 from .backbones import prepare_backbones, fast_backbones
 from .viewbank import build_view_bank, build_tap_cache, forget_view_banks
-from .loop import Objective, train_epoch, train_step, compile_fusion
+from .loop import Objective, train_epoch, train_step, compile_fusion, BANK_PLACES
 from .search import SearchConfig, search, search_split, build_search_network, _optimisers, _search_objective
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
 
@@ -121,6 +121,12 @@ def _sync_report(data, rows, backbones, cfg:SearchConfig, device, amp_dtype, n_b
                                                    bank=build_view_bank(data, sub, backbones,
                                                                         replace(cfg, view_bank=2).contrastive, cfg.L,
                                                                         cfg.seed, device, amp_dtype))),
+             'contrastive, view bank in host memory':
+                 ('contrastive', lambda: Objective('contrastive', views, cfg.temperature, amp_dtype, True,
+                                                   bank=build_view_bank(data, sub, backbones,
+                                                                        replace(cfg, view_bank=2,
+                                                                                view_bank_on='host').contrastive,
+                                                                        cfg.L, cfg.seed, device, amp_dtype))),
              'supervised, tap cache':
                  ('supervised', lambda: Objective('supervised', None, cfg.temperature, amp_dtype, True,
                                                   bank=build_tap_cache(data, sub, backbones, cfg.L, device,
@@ -258,7 +264,7 @@ def _bench_augmentation(b, floor) -> float:
     if text:               # the part a view-bank epoch still makes live on every step
         tx = time_calls(lambda: views.two_views(text, generator=gen), b.n_calls, b.repeats, b.dev, warmup=2)
         b.details['augmentation_text'] = tx
-        b.figs.append(_fig('b2', 'of which text views alone: two per row (word masking + mean)',
+        b.figs.append(_fig('b2', 'of which text views alone: two per row',
                            b.n_calls * 2 * b.B / tx['median_s'], 'views/s', None,
                            f"{100 * tx['median_s'] / au['median_s']:.0f}% of (b)'s time"))
     return aug_ips
@@ -455,10 +461,10 @@ def _fusion_run(data, N:int, cfg, dev, backbones, bank, root, path:str, profile:
 
 def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, paths=tuple(FUSION_PATHS),
                  view_bank:int=8, repeats:int=2, L:int=16, text:str='tokens', seed:int=0, profile:int=0, save=None,
-                 log=_log, bank_on:str='device', **size) -> dict:
+                 log=_log, view_bank_on:str='device', **size) -> dict:
     """Samples/s of contrastive search epochs from a view bank along each of `paths` (`FUSION_PATHS`), per batch size;
     `profile` > 0: also `profile_fusion_steps` over that many steps after each; `save(record)` after each run (a
-    partial record) and at the end; `bank_on`: where the bank is kept ('device', or 'host': pinned host memory);
+    partial record) and at the end; `view_bank_on`: where the bank is kept ('device', or 'host': host memory);
     `size`: `n_rows`, `height`, `width`, `image_width_div`, `C` over `full` or small."""
     dev = pick_device(device)
     if view_bank < 2: raise SsmnasError(f'view_bank must be at least 2, got {view_bank}')
@@ -477,7 +483,7 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, pat
         if N < B: raise SsmnasError(f'n_rows {N} is fewer than the batch size {B}')
     cfg = SearchConfig(epochs=1 + repeats, C=size['C'], L=L, image_width_div=size['image_width_div'],
                        text_pretrain_epochs=0, seed=seed, view_bank=view_bank,
-                       view_bank_on=bank_on)                                  # bad settings: refused before the data
+                       view_bank_on=view_bank_on)                             # bad settings: refused before the data
     data = bench_twin(N, size['height'], size['width'], text=text, seed=seed)
     backbones, _ = prepare_backbones(data, None, cfg.backbone, dev)
     sync(dev); t = time.perf_counter()
@@ -487,10 +493,11 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, pat
     def record():
         eager = {r['batch_size']: r['samples_per_s'] for r in runs if r['path'] == 'eager'}
         for r in runs: r['vs_eager'] = r['samples_per_s'] / eager[r['batch_size']] if r['batch_size'] in eager else None
-        return {'bench': 'ssmnas_bench --fusion', 'name': 'fusion' + bench_name(dev.type, False, label)[len('bench'):],
+        return {'bench': 'ssmnas_bench --fusion', 'name': 'fusion' + bench_name(dev.type, False, label)[len('bench'):]
+                + ('_hostbank' if view_bank_on == 'host' else ''),
                 'device': dev.type, 'device_name': device_name(dev), 'torch': torch.__version__,
                 'size_label': label, 'size': size | {'L': cfg.L, 'text': text, 'view_bank': view_bank,
-                                                     'bank_on': bank_on,
+                                                     'view_bank_on': view_bank_on,
                                                      'repeats': repeats, 'batch_sizes': list(batch_sizes)},
                 'bank_build_s': build_s, 'runs': list(runs), 'profile': list(profiles), 'reference': FUSION_REFERENCE,
                 'target_vs_reference': 4.0, 'wall_s': time.perf_counter() - t_start, 'run_info': info}
@@ -758,7 +765,7 @@ def fusion_section(fusions:list, gpu_note:bool=True) -> str:
         lines += [f"`{f['name']}` ({f['device_name']}, torch {f['torch']}{', ' + day if day else ''}): "
                   f"{sz['n_rows']:,} rows, C = {sz['C']}, "
                   f"VGG19 width 1/{sz['image_width_div']} (bank of {sz['view_bank']} poster views"
-                  f"{' in host memory' if sz.get('bank_on') == 'host' else ''} built in "
+                  f"{' in host memory' if sz.get('view_bank_on') == 'host' else ''} built in "
                   f"{f['bank_build_s']:.1f} s; text views live), median of {sz['repeats']} epoch"
                   f"{'s' if sz['repeats'] != 1 else ''} after the first.{_paths_sentence(f)}", '',
                   '| batch | path | samples/s | vs eager (same run) | first epoch (incl. compiling) | '
@@ -773,7 +780,7 @@ def fusion_section(fusions:list, gpu_note:bool=True) -> str:
             best = max(r['samples_per_s'] for r in at_ref)
             like = ('' if sz['view_bank'] == ref['view_bank'] else
                     f"; not like for like: that figure used a bank of {ref['view_bank']}, this one {sz['view_bank']}")
-            if sz.get('bank_on') == 'host': like += '; this bank in host memory, that one on the card'
+            if sz.get('view_bank_on') == 'host': like += '; this bank in host memory, that one on the card'
             lines += ['', f"At batch {ref['batch_size']} the best path gives {best / ref['samples_per_s']:.2f}x the "
                           f"{ref['samples_per_s']:,.0f} samples/s measured on this card model before the fast path "
                           f"({ref['source']}; another run and code version{like}); target "
@@ -828,8 +835,8 @@ def _bench_parser():
                         'with and without')
     p.add_argument('--view_bank', type=int, default=8,
                    help="K views per row for (c'); 0 skips it (with --fusion: the bank's K, at least 2)")
-    p.add_argument('--view_bank_on', choices=['device', 'host'], default='device',
-                   help="with --fusion: where the bank is kept (host: pinned host memory, each batch's taps copied)")
+    p.add_argument('--view_bank_on', choices=list(BANK_PLACES), default='device',
+                   help="with --fusion: where the bank is kept (host: host memory, each batch's taps copied)")
     p.add_argument('--repeats', type=int, default=2, help='timed repeats (epochs) after the warm-up')
     p.add_argument('--text', choices=['tokens', 'vector'], default='tokens',
                    help='tokens: word masking (the twin); vector: averaged features only '
@@ -865,7 +872,7 @@ def ssmnas_bench(argv=None):
         batches = (a.batch_size,) if a.batch_size is not None else FUSION_BATCHES
         rec = bench_fusion(a.device, full=a.full, batch_sizes=batches, view_bank=a.view_bank, repeats=a.repeats,
                            L=a.L, text=a.text, seed=a.seed, paths=tuple(a.paths or FUSION_PATHS), profile=a.profile,
-                           save=save, bank_on=a.view_bank_on, **size)
+                           save=save, view_bank_on=a.view_bank_on, **size)
         path, also = Path(a.out)/f"{rec['name']}.json", ''              # bench_fusion saved the whole record last
         if list(Path(a.out).glob('bench_*.json')):
             write_reports(a.out); also = f", {Path(a.out)/'benchmarks.md'}, {Path(a.out)/'benchmarks.csv'}"

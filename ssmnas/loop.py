@@ -19,8 +19,8 @@ from .batches import plain_inputs
 from .losses import NTXentLoss
 
 # %% auto #0
-__all__ = ['multilabel_f1', 'label_scores', 'Encoder', 'Network', 'compile_fusion', 'Objective', 'ContrastiveConfig',
-           'train_step', 'train_epoch', 'validation_score']
+__all__ = ['BANK_PLACES', 'multilabel_f1', 'label_scores', 'Encoder', 'Network', 'compile_fusion', 'Objective',
+           'ContrastiveConfig', 'train_step', 'train_epoch', 'validation_score']
 
 # %% ../nbs/08b_loop.ipynb #96c555cb
 def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
@@ -150,6 +150,8 @@ class Objective:
         return F.binary_cross_entropy_with_logits(logits, y), torch.sigmoid(logits).detach()
 
 # %% ../nbs/08b_loop.ipynb #e4337fe5
+BANK_PLACES = ('device', 'host')      # where a view bank can be kept (08a)
+
 @dataclass(frozen=True)
 class ContrastiveConfig:
     "The contrastive side of steps 1 and 2: views, view bank, projection head and NT-Xent's temperature."
@@ -158,12 +160,12 @@ class ContrastiveConfig:
     proj_dim: int = 128                  # projection head: output width
     mask_p: float = 0.2                  # text view: word-drop probability
     view_bank: int = 0                # K > 1: posters from K pre-computed views per row (08a), text live; 0: all live
-    view_bank_on: str = 'device'      # where a view bank is kept: 'device', or 'host' (pinned memory, copied per batch)
+    view_bank_on: str = 'device'      # where a view bank is kept: 'device', or 'host' (copied per batch, pinned)
     def __post_init__(self):
         at_least(self, view_bank=0)
         if self.view_bank == 1:
             raise SsmnasError('view_bank must be 0 (live views) or at least 2 (two views per sample), got 1')
-        if self.view_bank_on not in ('device', 'host'):
+        if self.view_bank_on not in BANK_PLACES:
             raise SsmnasError(f"view_bank_on must be 'device' or 'host', got {self.view_bank_on!r}")
         if not self.temperature > 0: raise SsmnasError(f'temperature must be positive, got {self.temperature}')
 
@@ -197,7 +199,7 @@ def validation_score(net, src, objective, batch_size, seed:int=0) -> dict:
     dev = src.labels.device
     gen = torch.Generator(device=dev).manual_seed(seed)
     total, probs = torch.zeros((), device=dev), []
-    with objective.drawing_from(seed):
+    with objective.drawing_from(seed + 100):   # a host bank's: another stream than `gen`'s (one kind on the CPU)
         for pos in src.batch_positions(batch_size, shuffle=False):
             loss, p = objective(net, src, pos, gen)
             total += loss * len(pos)

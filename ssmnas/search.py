@@ -20,7 +20,7 @@ from .batches import BatchSource
 from .check import validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows, pools_json
 from .augment import make_views
-from .viewbank import build_view_bank, build_tap_cache
+from .viewbank import build_view_bank, build_tap_cache, check_bank_place
 from .backbones import BackboneConfig, prepare_backbones, image_weights_for
 from .supernet import FusionConfig, FusionSupernet, ProjectionHead, Classifier
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
@@ -117,7 +117,7 @@ def _rng_state(gens):
 
 def _set_rng_state(st, gens):
     random.setstate(st['python']); np.random.set_state(st['numpy']); torch.set_rng_state(st['torch'])
-    for g, s in zip(gens, st['gens']): g.set_state(s)
+    for g, s in zip(gens, st['gens'], strict=True): g.set_state(s)      # another number of generators: refused
     if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
 
 def _views_record(views, bank) -> dict:
@@ -224,8 +224,9 @@ def _search_objective(data, rows, backbones, cfg, device, bank=None):
         bank = build_tap_cache(data, rows, backbones, cfg.L, device, amp_dtype) if cfg.cache_taps else None
     elif bank is None and con.view_bank:
         bank = build_view_bank(data, rows, backbones, con, cfg.L, cfg.seed, device, amp_dtype)
+    elif bank is not None: check_bank_place(bank, con)
     return views, bank, Objective(cfg.objective, views, cfg.temperature, amp_dtype, channels_last=device.type == 'cuda',
-                                  bank=bank, seed=cfg.seed + 1)
+                                  bank=bank, seed=cfg.seed + 4)   # another stream than aug_gen's
 
 def _alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, shuffle_gen, aug_gen, epoch) -> tuple:
     "(train loss, architecture-step loss) of one search epoch: a w pass then an architecture pass, or per batch."

@@ -15,7 +15,7 @@ from .core import adam, SsmnasError, seed_everything, pick_device, at_least, aut
 from .batches import BatchSource, plain_inputs
 from .pools import split_rows
 from .augment import make_views
-from .viewbank import build_view_bank, build_tap_cache
+from .viewbank import build_view_bank, build_tap_cache, check_bank_place
 from .supernet import FusionConfig, ProjectionHead, Classifier
 from .genotype import FixedFusionNet
 from .loop import ContrastiveConfig, Encoder, Network, Objective, train_epoch, label_scores, compile_fusion
@@ -75,8 +75,9 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:Contr
     views = make_views(data.modalities, con.mask_p)
     if bank is None and con.view_bank:
         bank = build_view_bank(data, rows, encoder.backbones, con, encoder.fusion.L, cfg.seed, device, amp_dtype)
+    elif bank is not None: check_bank_place(bank, con)
     objective = Objective('contrastive', views, con.temperature, amp_dtype, channels_last=device.type == 'cuda',
-                          bank=bank, seed=cfg.seed + 1)
+                          bank=bank, seed=cfg.seed + 4)   # another stream than aug_gen's
     shuffle_gen, aug_gen = (torch.Generator().manual_seed(cfg.seed),
                             torch.Generator(device=device).manual_seed(cfg.seed + 1))
     losses = []

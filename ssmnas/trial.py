@@ -85,9 +85,6 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     identity = data_identity(data)                     # refuses what ssmnas_check refuses, before any slow work
     image_weights_for(data, search_cfg.image_weights)
     pools = make_pools(data, r, seed)
-    if method == 'ssl' and search_cfg.view_bank:    # a bank too large for where it would be kept: refused now
-        check_view_bank_fits(data, len(np.union1d(pools.labeled, pools.unlabeled)), search_cfg.contrastive,
-                             search_cfg.L, search_cfg.image_width_div, device)
     use = label_use(pools, method, search_cfg, train_cfg)
     config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
                                     'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled),
@@ -100,6 +97,9 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
         # a finished trial is read back without a lock (nothing is written: its folder may be read-only)
         refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
         return read_json(out/'metrics.json')
+    if method == 'ssl' and search_cfg.view_bank:    # a bank too large for where it would be kept: refused now
+        check_view_bank_fits(data, len(np.union1d(pools.labeled, pools.unlabeled)), search_cfg.contrastive,
+                             search_cfg.L, search_cfg.image_width_div, device)
     with run_lock(out):
         if fresh: discard_files(out, TRIAL_FILES); discard_files(out/'search', SEARCH_FILES + MFAS_FILES)
         if (out/'config.json').exists():

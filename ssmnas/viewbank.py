@@ -19,7 +19,7 @@ from .backbones import VGG19Taps
 
 # %% auto #0
 __all__ = ['bank_store_dtype', 'ViewBank', 'forget_view_banks', 'view_bank_bytes', 'check_view_bank_fits', 'build_view_bank',
-           'build_tap_cache']
+           'check_bank_place', 'build_tap_cache']
 
 # %% ../nbs/08a_viewbank.ipynb #67b2a956
 def bank_store_dtype(device) -> torch.dtype:
@@ -29,7 +29,7 @@ def bank_store_dtype(device) -> torch.dtype:
 class ViewBank:
     """Pooled backbone taps of `K` augmented views of each of `rows` (`views=None`: the one plain view): `taps[t]` is
     (K, n, *pooled shape). `modalities`: bank only these (their backbones run here); the others stay live.
-    `on_host`: keep the taps in host memory (pinned when `device` is CUDA) and copy each batch's to `device`."""
+    `on_host`: keep the taps in host memory and copy each batch's to `device` (through a pinned buffer on CUDA)."""
     def __init__(self, data, rows, backbones, views=None, K:int=8, L:int=16, device='cpu', seed:int=0,
                  batch_size:int=256, amp_dtype=None, store_dtype=None, modalities=None, on_host:bool=False):
         if views is None: K = 1
@@ -38,7 +38,9 @@ class ViewBank:
         self.modalities = [m for m in backbones.modalities if modalities is None or m in modalities]
         self.covers_all = len(self.modalities) == len(backbones.modalities)
         self.rows, self.K, self.device, self.on_host = np.asarray(rows), K, device, on_host
-        self.pinned = on_host and device.type == 'cuda'      # pinned: copies to the GPU that do not block the host
+        self.pinned = on_host and device.type == 'cuda'      # batches staged in pinned memory: copies that do not
+        # block the host (the bank itself stays pageable: the GPU never reads it, and torch's pinned-memory cache
+        # would round each tap up to a power of two and keep it after the bank is gone)
         store = torch.device('cpu') if on_host else device
         self.store_dtype = store_dtype or bank_store_dtype(device)
         src = BatchSource(data, self.rows, device=device)
@@ -56,7 +58,7 @@ class ViewBank:
                     taps = pool_taps([t for m in self.modalities for t in per_modality[m]], L)
                     if self.taps is None:
                         self.taps = [torch.empty((K, len(src)) + tuple(t.shape[1:]), dtype=self.store_dtype,
-                                                 device=store, pin_memory=self.pinned) for t in taps]
+                                                 device=store) for t in taps]
                     at = pos.host if on_host else pos
                     for kept, t in zip(self.taps, taps): kept[k, at] = t.to(self.store_dtype).to(store)
         self.fallback_used = getattr(views, 'fallback_used', False)
@@ -90,7 +92,7 @@ class ViewBank:
         return [t[0, bank_pos].float() for t in self.taps]
 
     def _fetch(self, flat:torch.Tensor) -> list:
-        """A host bank's taps at `flat` = view x rows + position, gathered into (pinned) host memory and copied to the
+        """A host bank's taps at `flat` = view x rows + position, gathered into a (pinned) buffer and copied to the
         device without waiting for it (torch's pinned-memory cache keeps a buffer until its copy is done)."""
         out = []
         for t in self.taps:
@@ -119,20 +121,38 @@ def view_bank_bytes(data, n_rows:int, K:int, L:int, image_width_div:int, store_d
         per_row += sum(shape[0] * s * s for shape in vgg.tap_shapes(mod.shape))
     return K * n_rows * per_row * torch.empty(0, dtype=store_dtype).element_size()
 
+def _read_int(path) -> int|None:
+    try: return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError): return None      # missing, or 'max' (no limit)
+
 def _host_available() -> int|None:
-    "Bytes of host memory available (Linux's MemAvailable), None where it cannot be read."
+    """Bytes of host memory available: Linux's MemAvailable, or less where a container's memory limit (cgroup v2 or
+    v1) leaves less; None where it cannot be read."""
     try: line = next(l for l in Path('/proc/meminfo').read_text().splitlines() if l.startswith('MemAvailable:'))
     except (OSError, StopIteration): return None
-    return int(line.split()[1]) * 1024
+    free = int(line.split()[1]) * 1024
+    for limit, used in (('/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory.current'),
+                        ('/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/memory/memory.usage_in_bytes')):
+        lim, cur = _read_int(limit), _read_int(used)
+        if lim is not None and cur is not None and lim < 2**60: free = min(free, lim - cur)
+    return free
+
+def _in_host_memory(bank) -> bool: return bank.on_host or bank.device.type != 'cuda'
 
 def check_view_bank_fits(data, n_rows:int, contrastive, L:int, image_width_div:int, device, share:float=0.8):
     """Refuse, in one line and before it is built, a bank (`contrastive`'s `view_bank` and `view_bank_on`) of `n_rows`
-    rows that would take more than `share` of the free memory where it would be kept: the GPU's or the host's."""
+    rows that would take more than `share` of the free memory where it would be kept: the GPU's or the host's. The
+    bank this process holds counts as free there (a new bank replaces it; the same one is reused)."""
     device, on_host = torch.device(device), contrastive.view_bank_on == 'host'
     nbytes = view_bank_bytes(data, n_rows, contrastive.view_bank, L, image_width_div, bank_store_dtype(device))
     where, free = 'host memory', _host_available()
-    if device.type == 'cuda' and not on_host: where, free = str(device), torch.cuda.mem_get_info(device)[0]
-    if free is None or nbytes <= share * free: return
+    if device.type == 'cuda' and not on_host:         # torch's cache of freed blocks is free to a new bank too
+        where = str(device)
+        free = (torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device)
+                - torch.cuda.memory_allocated(device))
+    if free is None: return
+    free += sum(b.nbytes for b in _SHARED_BANK.values() if _in_host_memory(b) == (where == 'host memory'))
+    if nbytes <= share * free: return
     hint = "; set view_bank_on 'host' to keep it in pinned host memory" if where != 'host memory' else ''
     raise SsmnasError(f'view_bank: the bank needs {nbytes / 2**30:.1f} GiB, more than {share:.0%} of the '
                       f'{free / 2**30:.1f} GiB free in {where}{hint}')
@@ -158,6 +178,12 @@ def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device=
                                      K=contrastive.view_bank, L=L, device=device, seed=seed + 2, amp_dtype=amp_dtype,
                                      modalities=images, on_host=on_host)
     return _SHARED_BANK[key]
+
+def check_bank_place(bank, contrastive):
+    "Refuse a bank handed to a run that is not kept where the run's `view_bank_on` says (its record would be wrong)."
+    if bank.on_host != (contrastive.view_bank_on == 'host'):
+        raise SsmnasError(f"view_bank_on is {contrastive.view_bank_on!r}, but the bank given is kept "
+                          f"{'in host memory' if bank.on_host else 'on the device'}")
 
 def build_tap_cache(data, rows, backbones, L, device='cpu', amp_dtype=None) -> ViewBank:
     "Pooled taps of the plain inputs of `rows` (frozen backbones, no augmentation: exact)."
