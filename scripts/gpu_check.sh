@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # One script for a GPU session: a CUDA smoke run of every loop with host-synchronisation counts, the full-size
 # benchmark without and with torch.compile, the fusion path alone (eager, static compiled graphs and those as CUDA
-# graphs, batch 96 and 256, profiled), the same with the view bank in pinned host memory against one on the card
-# (hostbank), the whole study at a tiny protocol (papermill from wheelhouse/), and trials per hour with 1, 2 and 4
-# trials packed on the card. Phases run in the order given. On one H100 (2026-11-27, torch
-# 2.11) they took: smoke 34 s, fusion 124 s (before it compiled each path afresh per batch size and profiled it:
-# expect 5-7 minutes now), study 125 s, compile 229 s, full 132 s (packing not yet run); a machine's start adds 1-2
-# minutes (hostbank not yet run: expect 2-3 minutes). Worst cases are the timeouts below (smoke 100, fusion 460,
-# hostbank 2 x 150, study 240, compile 420, full 220 s); one
-# device call is at most 600 s, so `smoke fusion` (560 s at worst, plus start-up) fits one call; give each call an
-# outer `timeout` all the same. For a 15-minute device budget: `smoke fusion` in one call, then `study` (carrying
-# `wheelhouse`, made by `make wheelhouse`) or `compile` while the machine is warm. The fusion record is rewritten
-# after every run, so a timeout keeps the runs that finished.
+# graphs, batch 96 and 256, profiled), the same fusion path with the view bank in host memory against one on the
+# card (hostbank), the whole study at a tiny protocol (papermill from wheelhouse/), and trials per hour with 1, 2
+# and 4 trials packed on the card. Phases run in the order given. On one H100 (2026-11-27, torch 2.11) they took:
+# smoke 34 s, fusion 124 s (before it compiled each path afresh per batch size and profiled it: expect 5-7 minutes
+# now), study 125 s, compile 229 s, full 132 s (hostbank and packing not yet run: expect 2-3 minutes each); a
+# machine's start adds 1-2 minutes. Worst cases are the timeouts below (smoke 100, fusion 460, hostbank 2 x 150,
+# study 240, compile 420, full 220 s); one device call is at most 600 s, so `smoke fusion` (560 s at worst, plus
+# start-up) fits one call; give each call an outer `timeout` all the same. For a 15-minute device budget: `smoke
+# fusion` in one call, then `hostbank` (never run on a GPU) while the machine is warm; `study` (carrying
+# `wheelhouse`, made by `make wheelhouse`) and `compile` ran on 2026-11-27. The fusion record is rewritten after
+# every run, so a timeout keeps the runs that finished.
 #
 #   OUT=/some/dir scripts/gpu_check.sh [all | PHASE...]   # PHASE: smoke full compile fusion hostbank study packing
 #                                                         # (OUT default ./gpu_out)
@@ -21,8 +21,10 @@
 # works). If tqdm is missing, a no-op stand-in is put on the path (progress bars only).
 # Results: $OUT/smoke/ (small size on CUDA: every loop runs, syncs per batch counted),
 # $OUT/reports/ (bench_cuda.json, bench_cuda_compile.json, fusion_cuda.json, and benchmarks.md / benchmarks.csv
-# regenerated with the CPU record from reports/ beside them), $OUT/study/, $OUT/*.log.
-# Copy $OUT/reports/{bench,fusion}_cuda*.json into reports/ (fusion_cuda.json under a dated name, e.g.
+# regenerated with the CPU record from reports/ beside them), $OUT/hostbank/{device,host}/ (fusion_cuda.json and
+# fusion_cuda_hostbank.json: batch 256, eager, bank of 8 on the card and in host memory), $OUT/study/, $OUT/*.log.
+# Copy $OUT/reports/{bench,fusion}_cuda*.json and $OUT/hostbank/*/fusion_*.json into reports/ (each fusion record
+# under a dated name, e.g.
 # fusion_cuda_2026-12-01.json: reports/fusion_cuda.json is the 2026-11-27 record the README quotes) and run
 #   python -c "from ssmnas.bench import write_reports; write_reports('reports')"
 # to add the GPU sections to reports/benchmarks.md.
