@@ -431,7 +431,7 @@ def _choose_step(i, cands, steps_done, surrogate, cfg, temps, rng, timer, step_p
     return chosen, predicted
 
 def _mfas_search(data, train_rows, valid_rows, backbones, cfg, out, device, progress, on_candidate):
-    t_start, timer = time.perf_counter(), Timer()
+    t_start, timer, info = time.perf_counter(), Timer(), run_info(device)     # 'started': now
     cand_path, step_path = out/'candidates.jsonl', out/'steps.jsonl'
     done = {(r['step'], r['slot']): r for r in _read_jsonl(cand_path)}
     steps_done = {r['step']: r for r in _read_jsonl(step_path)}
@@ -484,10 +484,9 @@ def _mfas_search(data, train_rows, valid_rows, backbones, cfg, out, device, prog
             _record_step(step_path, 0, cfg, temps, cands, prev, None)
     bar.close()
     seconds = time.perf_counter() - t_start + st['read_back_seconds']
-    return _finish(out, st['history'], backbones.tap_names, cfg, device, timer, seconds, st['trained'], st['mse'],
-                   temps)
+    return _finish(out, st['history'], backbones.tap_names, cfg, info, timer, seconds, st['trained'], st['mse'], temps)
 
-def _finish(out, history, tap_names, cfg, device, timer, seconds, trained_now, surrogate_mse, temps):
+def _finish(out, history, tap_names, cfg, info, timer, seconds, trained_now, surrogate_mse, temps):
     """Write and return `mfas.json`: the best architecture (ties: the first trained), the top 5 distinct ones,
     counts and seconds."""
     best_of = {}
@@ -508,7 +507,7 @@ def _finish(out, history, tap_names, cfg, device, timer, seconds, trained_now, s
            'temperatures': temps,
            'surrogate_final_mse': surrogate_mse[-1] if surrogate_mse and np.isfinite(surrogate_mse[-1]) else None,
            'diverged': sum(bool(r.get('diverged')) for r in history), 'search_seconds': seconds,
-           'candidate_seconds': sum(r['seconds'] for r in history), 'timings_s': timer.seconds} | run_info(device)
+           'candidate_seconds': sum(r['seconds'] for r in history), 'timings_s': timer.seconds} | info
     write_json(out/'mfas.json', rec)
     return [tuple(t) for t in top[0]['arch']], rec
 

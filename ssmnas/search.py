@@ -20,7 +20,7 @@ from .batches import BatchSource
 from .check import validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows, pools_json
 from .augment import make_views
-from .viewbank import build_view_bank, build_tap_cache, check_bank_place
+from .viewbank import build_view_bank, build_tap_cache, check_bank_place, check_view_bank_fits
 from .backbones import BackboneConfig, prepare_backbones, image_weights_for
 from .supernet import FusionConfig, FusionSupernet, ProjectionHead, Classifier
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
@@ -29,7 +29,8 @@ from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, t
 
 # %% auto #0
 __all__ = ['SEARCH_FILES', 'LATER_SETTINGS', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network', 'search_split',
-           'refuse_other_run', 'search', 'arch_max_shift', 'plot_search', 'search_rows', 'ssmnas_search']
+           'refuse_oversized_bank', 'refuse_other_run', 'search', 'arch_max_shift', 'plot_search', 'search_rows',
+           'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #caa3ff48
 @dataclass
@@ -162,6 +163,11 @@ def _as_of_now(recorded, wanted):
     filled = {k: _as_of_now(v, wanted.get(k)) for k, v in recorded.items()}
     return filled | {k: v for k, v in LATER_SETTINGS.items() if k in wanted and k not in recorded}
 
+def refuse_oversized_bank(data, n_rows:int, cfg:SearchConfig, device):
+    "A contrastive search's view bank of `n_rows` rows too large for where it would be kept: one line, before writing."
+    if cfg.objective == 'contrastive' and cfg.view_bank:
+        check_view_bank_fits(data, n_rows, cfg.contrastive, cfg.L, cfg.image_width_div, device)
+
 def refuse_other_run(folder, recorded:dict, wanted:dict, data, what='search'):
     """Raise if the run folder's `config.json` (`recorded`) is of other settings or other data than `wanted` (a run
     recorded before one of `LATER_SETTINGS` existed ran with its value then)."""
@@ -196,6 +202,7 @@ def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep
     cfg_dict = _jsonable(asdict(cfg) | {'data': data_identity(data), 'n_rows': len(rows),
                                         'n_search_train': len(train_rows), 'n_search_valid': len(valid_rows)}
                         | ({'view_bank_holds': 'image views; text views live'} if cfg.view_bank else {}))
+    if bank is None: refuse_oversized_bank(data, len(rows), cfg, device)
     with run_lock(out):
         if fresh: discard_files(out, SEARCH_FILES)
         config_path, ckpt_path, geno_path = out/'config.json', out/'checkpoint.pt', out/'genotype.json'
@@ -247,7 +254,7 @@ def _save_checkpoint(path, net, w_opt, a_opt, sched, gens, epoch, history, best)
 
 def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress, on_epoch_end,
             bank, compile=False):
-    timer = Timer()
+    timer, info = Timer(), run_info(device)          # 'started': now
     ckpt_path = out/'checkpoint.pt'
     with timer('setup', device):
         if backbones is None: backbones, _ = prepare_backbones(data, None, cfg.backbone, device)
@@ -295,7 +302,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     plot_search(history, out/'search.png', title=f'{out.name}: {cfg.objective} search, seed {cfg.seed}')
     genotype = Genotype.from_dict(best['genotype'])
     genotype.save(out/'genotype.json')
-    write_json(out/'run.json', run_info(device) | {'seed': cfg.seed, 'best_epoch': best['epoch'],
+    write_json(out/'run.json', info | {'seed': cfg.seed, 'best_epoch': best['epoch'],
                'selection': _selection_words(cfg), 'arch_max_shift': history[-1]['arch_max_shift'],
                'timings_s': timer.seconds, 'resumed_from_epoch': start_epoch} | _views_record(views, bank))
     if not keep_checkpoint and ckpt_path.exists(): ckpt_path.unlink()
@@ -426,6 +433,9 @@ def ssmnas_search(argv=None):
     train_rows, valid_rows = search_split(rows, cfg)
     # BM-NAS's search scores its validation rows: the text backbone must not have been fitted to them
     pretrain_rows = train_rows if cfg.objective == 'supervised' else pools.labeled
+    refuse_oversized_bank(data, len(rows), cfg, device)
+    out = Path(a.out)
+    finished = not a.fresh and (out/'genotype.json').exists() and not (out/'checkpoint.pt').exists()
     with run_lock(a.out):
         print(f'searching on {len(rows)} rows ({why}), device {device}')
         backbones, _ = prepare_backbones(data, pretrain_rows, cfg.backbone, device)
@@ -434,4 +444,4 @@ def ssmnas_search(argv=None):
         write_json(Path(a.out)/'pools.json', pools_json(pools, search_split={'train': train_rows, 'valid': valid_rows},
                                                         text_pretrain=pretrain_rows), indent=None)
     print(genotype)
-    print(f'wrote {Path(a.out)/"genotype.json"}')
+    print(f'{"read back" if finished else "wrote"} {out/"genotype.json"}')

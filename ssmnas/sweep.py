@@ -8,7 +8,10 @@ import argparse, json, math, multiprocessing, os, sys, time, traceback
 import concurrent.futures as cf
 from concurrent.futures.process import BrokenProcessPool
 from collections import Counter, deque
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from tqdm.auto import tqdm
 
@@ -17,6 +20,7 @@ from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools
 from .trial import check_method, run_trial, get_protocol, configs_from_args, _run_parser
+from .search import SearchConfig, refuse_oversized_bank
 
 # %% auto #0
 __all__ = ['trial_dir', 'sweep_jobs', 'SweepProgress', 'error_line', 'SweepFailed', 'run_sweep', 'ssmnas_sweep']
@@ -214,6 +218,10 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
                           "(each worker opens it), not an in-memory dataset")
     for m in dict.fromkeys(j[0] for j in jobs): check_method(m, data)     # e.g. a modality the data lacks
     for r in dict.fromkeys(j[1] for j in jobs): make_pools(data, r, 0)     # too few labeled rows: one line, now
+    if executor == 'local' and 'ssl' in methods:   # a view bank (all train+dev rows) too large for this machine
+        pool = make_pools(data, jobs[0][1], 0)
+        refuse_oversized_bank(data, len(np.union1d(pool.labeled, pool.unlabeled)),
+                              replace(search_cfg or SearchConfig(), objective='contrastive'), pick_device(device))
 
     results, failures = [None] * len(jobs), []
     prog = SweepProgress(len(jobs), progress)

@@ -17,8 +17,9 @@ from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for
-from .viewbank import build_view_bank, check_view_bank_fits
-from .search import SearchConfig, search, search_rows, refuse_other_run, SEARCH_FILES, SEARCH_OPTIONS
+from .viewbank import build_view_bank
+from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
+                           SEARCH_OPTIONS)
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 from .loop import Encoder, label_scores
 from .baselines import UnimodalNet, probe_features, linear_probe
@@ -97,9 +98,8 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
         # a finished trial is read back without a lock (nothing is written: its folder may be read-only)
         refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
         return read_json(out/'metrics.json')
-    if method == 'ssl' and search_cfg.view_bank:    # a bank too large for where it would be kept: refused now
-        check_view_bank_fits(data, len(np.union1d(pools.labeled, pools.unlabeled)), search_cfg.contrastive,
-                             search_cfg.L, search_cfg.image_width_div, device)
+    if method == 'ssl':                  # a bank too large for where it would be kept: refused now (all train+dev rows)
+        refuse_oversized_bank(data, len(np.union1d(pools.labeled, pools.unlabeled)), search_cfg, device)
     with run_lock(out):
         if fresh: discard_files(out, TRIAL_FILES); discard_files(out/'search', SEARCH_FILES + MFAS_FILES)
         if (out/'config.json').exists():
@@ -150,7 +150,7 @@ def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tup
 
 def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
                compile) -> dict:
-    timer, rows, logs = Timer(), use['search_rows'], {}
+    timer, rows, logs, info = Timer(), use['search_rows'], {}, run_info(device)      # 'started': now
     fuse = compile and torch.device(device).type == 'cuda'    # the fusion path compiled: on CUDA only, as the backbone
     with timer('backbones', device):       # the raw-input probe reads no backbone: none is built or pretrained
         backbones, logs['text_backbone'] = (
@@ -186,7 +186,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
                 'n_search_rows': 0 if rows is None else len(rows), 'n_test': len(pools.test), 'genotype': found}
     write_json(out/'train_log.json', logs)
     write_json(out/'run.json',
-               run_info(device) | {'seed': seed, 'image_weights': logs['text_backbone']['image_weights'],
+               info | {'seed': seed, 'image_weights': logs['text_backbone']['image_weights'],
                                    'timings_s': timer.seconds})
     write_json(out/'metrics.json', metrics)
     return metrics
