@@ -160,7 +160,7 @@ class ContrastiveConfig:
     proj_dim: int = 128                  # projection head: output width
     mask_p: float = 0.2                  # text view: word-drop probability
     view_bank: int = 0                # K > 1: posters from K pre-computed views per row (08a), text live; 0: all live
-    view_bank_on: str = 'device'      # where a view bank is kept: 'device', or 'host' (copied per batch, pinned)
+    view_bank_on: str = 'device'      # where a view bank is kept: 'device', or 'host' (host memory, copied per batch)
     def __post_init__(self):
         at_least(self, view_bank=0)
         if self.view_bank == 1:

@@ -153,7 +153,7 @@ def check_view_bank_fits(data, n_rows:int, contrastive, L:int, image_width_div:i
     if free is None: return
     free += sum(b.nbytes for b in _SHARED_BANK.values() if _in_host_memory(b) == (where == 'host memory'))
     if nbytes <= share * free: return
-    hint = "; set view_bank_on 'host' to keep it in pinned host memory" if where != 'host memory' else ''
+    hint = "; set view_bank_on 'host' to keep it in host memory" if where != 'host memory' else ''
     raise SsmnasError(f'view_bank: the bank needs {nbytes / 2**30:.1f} GiB, more than {share:.0%} of the '
                       f'{free / 2**30:.1f} GiB free in {where}{hint}')
 
