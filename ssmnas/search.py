@@ -128,8 +128,7 @@ def _views_record(views, bank) -> dict:
             'views_from': 'live augmentation' if bank is None else
                           f"a view bank of {bank.K} per row for {', '.join(bank.modalities)}"
                           + ('' if bank.covers_all else '; the other modalities live')
-                          + ('; the bank in host memory' + (' (pinned)' if bank.pinned else '') + ', its views drawn '
-                             'on the host' if bank.on_host else '')}
+                          + ('; the bank in host memory, its views drawn on the host' if bank.on_host else '')}
 
 def build_search_network(backbones, n_classes, cfg:SearchConfig):
     "Backbones + `FusionSupernet` + the head the objective needs."
@@ -163,10 +162,11 @@ def _as_of_now(recorded, wanted):
     filled = {k: _as_of_now(v, wanted.get(k)) for k, v in recorded.items()}
     return filled | {k: v for k, v in LATER_SETTINGS.items() if k in wanted and k not in recorded}
 
-def refuse_oversized_bank(data, n_rows:int, cfg:SearchConfig, device):
-    "A contrastive search's view bank of `n_rows` rows too large for where it would be kept: one line, before writing."
+def refuse_oversized_bank(data, n_rows:int, cfg:SearchConfig, device, copies:int=1):
+    """A contrastive search's view bank of `n_rows` rows (`copies` of it: one per worker process) too large for where
+    it would be kept: one line, before anything is written."""
     if cfg.objective == 'contrastive' and cfg.view_bank:
-        check_view_bank_fits(data, n_rows, cfg.contrastive, cfg.L, cfg.image_width_div, device)
+        check_view_bank_fits(data, n_rows, cfg.contrastive, cfg.L, cfg.image_width_div, device, copies=copies)
 
 def refuse_other_run(folder, recorded:dict, wanted:dict, data, what='search'):
     """Raise if the run folder's `config.json` (`recorded`) is of other settings or other data than `wanted` (a run

@@ -218,10 +218,11 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
                           "(each worker opens it), not an in-memory dataset")
     for m in dict.fromkeys(j[0] for j in jobs): check_method(m, data)     # e.g. a modality the data lacks
     for r in dict.fromkeys(j[1] for j in jobs): make_pools(data, r, 0)     # too few labeled rows: one line, now
-    if executor == 'local' and 'ssl' in methods:   # a view bank (all train+dev rows) too large for this machine
+    if executor == 'local' and 'ssl' in methods:   # view banks (all train+dev rows, one per worker) too large here
         pool = make_pools(data, jobs[0][1], 0)
         refuse_oversized_bank(data, len(np.union1d(pool.labeled, pool.unlabeled)),
-                              replace(search_cfg or SearchConfig(), objective='contrastive'), pick_device(device))
+                              replace(search_cfg or SearchConfig(), objective='contrastive'), pick_device(device),
+                              copies=workers)
 
     results, failures = [None] * len(jobs), []
     prog = SweepProgress(len(jobs), progress)

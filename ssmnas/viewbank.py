@@ -139,12 +139,14 @@ def _host_available() -> int|None:
 
 def _in_host_memory(bank) -> bool: return bank.on_host or bank.device.type != 'cuda'
 
-def check_view_bank_fits(data, n_rows:int, contrastive, L:int, image_width_div:int, device, share:float=0.8):
+def check_view_bank_fits(data, n_rows:int, contrastive, L:int, image_width_div:int, device, share:float=0.8,
+                         copies:int=1):
     """Refuse, in one line and before it is built, a bank (`contrastive`'s `view_bank` and `view_bank_on`) of `n_rows`
-    rows that would take more than `share` of the free memory where it would be kept: the GPU's or the host's. The
-    bank this process holds counts as free there (a new bank replaces it; the same one is reused)."""
+    rows (`copies` of it: one per worker process) that would take more than `share` of the free memory where it
+    would be kept: the GPU's or the host's. The bank this process holds counts as free there (a new bank replaces
+    it; the same one is reused)."""
     device, on_host = torch.device(device), contrastive.view_bank_on == 'host'
-    nbytes = view_bank_bytes(data, n_rows, contrastive.view_bank, L, image_width_div, bank_store_dtype(device))
+    nbytes = copies * view_bank_bytes(data, n_rows, contrastive.view_bank, L, image_width_div, bank_store_dtype(device))
     where, free = 'host memory', _host_available()
     if device.type == 'cuda' and not on_host:         # torch's cache of freed blocks is free to a new bank too
         where = str(device)
@@ -154,7 +156,8 @@ def check_view_bank_fits(data, n_rows:int, contrastive, L:int, image_width_div:i
     free += sum(b.nbytes for b in _SHARED_BANK.values() if _in_host_memory(b) == (where == 'host memory'))
     if nbytes <= share * free: return
     hint = "; set view_bank_on 'host' to keep it in host memory" if where != 'host memory' else ''
-    raise SsmnasError(f'view_bank: the bank needs {nbytes / 2**30:.1f} GiB, more than {share:.0%} of the '
+    what = 'the bank needs' if copies == 1 else f'{copies} banks (one per worker) need'
+    raise SsmnasError(f'view_bank: {what} {nbytes / 2**30:.1f} GiB, more than {share:.0%} of the '
                       f'{free / 2**30:.1f} GiB free in {where}{hint}')
 
 def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device='cpu', amp_dtype=None) -> ViewBank:
