@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_trial.ipynb #599a7c9e
 from __future__ import annotations
-import argparse, json
+import argparse, json, sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -281,7 +281,9 @@ def ssmnas_run(argv=None):
     pick_device(a.device)
     data = open_dataset(a.data)
     check_method(a.method, data)
+    finished = not a.fresh and (Path(a.out)/'metrics.json').exists() and (Path(a.out)/'config.json').exists()
     m = run_trial(data, a.method, a.r, scfg.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh,
                   mfas_cfg=mcfg)
+    if finished: print(f'{a.out}: finished before; its metrics read back (--fresh runs it again)', file=sys.stderr)
     print(json.dumps({k: m[k] for k in ('method', 'r', 'seed', 'accuracy', 'weighted_f1', 'micro_f1', 'macro_f1',
                                         'samples_f1') if k in m}))

@@ -29,6 +29,10 @@ def test_search_cli_writes_genotype(twin, tmp_path):
     assert {'config.json', 'run.json', 'pools.json', 'search.png'} <= {p.name for p in out.iterdir()}
     pools = json.loads((out/'pools.json').read_text())
     assert len(pools['labeled']) + len(pools['unlabeled']) == 140 and len(pools['test']) == 60
+    again = _cli('ssmnas_search', '--data', twin, '--objective', 'contrastive', '--epochs', '2', '--out', out,
+                 '--r', '0.2', *TINY)
+    assert again.returncode == 0 and f'read back {out/"genotype.json"}' in again.stdout, again.stderr
+    assert f'wrote {out/"genotype.json"}' in res.stdout
 
 def test_run_cli_and_rerun(twin, tmp_path):
     out = tmp_path/'trial'
@@ -41,6 +45,7 @@ def test_run_cli_and_rerun(twin, tmp_path):
     stamp = (out/'metrics.json').stat().st_mtime_ns
     again = _cli('ssmnas_run', *args)
     assert again.returncode == 0 and (out/'metrics.json').stat().st_mtime_ns == stamp
+    assert 'finished before; its metrics read back' in again.stderr and 'read back' not in res.stderr
 
 @pytest.mark.parametrize('bad, says', [(['--r', '0'], 'r must'), (['--r', '1.5'], 'r must'),
                                         (['--r', '0.001'], 'labeled')])
