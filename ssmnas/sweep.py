@@ -11,14 +11,12 @@ from collections import Counter, deque
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from tqdm.auto import tqdm
 
 from .core import SsmnasError, cli_errors, pick_device, write_text
 from .data import open_dataset
 from .check import data_identity
-from .pools import make_pools
+from .pools import make_pools, pool_rows
 from .trial import check_method, run_trial, get_protocol, configs_from_args, _run_parser
 from .search import SearchConfig, refuse_oversized_bank
 
@@ -219,8 +217,7 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
     for m in dict.fromkeys(j[0] for j in jobs): check_method(m, data)     # e.g. a modality the data lacks
     for r in dict.fromkeys(j[1] for j in jobs): make_pools(data, r, 0)     # too few labeled rows: one line, now
     if executor == 'local' and 'ssl' in methods:   # view banks (all train+dev rows, one per worker) too large here
-        pool = make_pools(data, jobs[0][1], 0)
-        refuse_oversized_bank(data, len(np.union1d(pool.labeled, pool.unlabeled)),
+        refuse_oversized_bank(data, len(pool_rows(data)),
                               replace(search_cfg or SearchConfig(), objective='contrastive'), pick_device(device),
                               copies=workers)
 

@@ -15,7 +15,7 @@ from .core import (SsmnasError, cli_errors, add_config_options, config_from_opti
                          run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype)
 from .data import open_dataset
 from .check import data_identity
-from .pools import make_pools, split_rows, pools_json
+from .pools import make_pools, pool_rows, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for
 from .viewbank import build_view_bank
 from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
@@ -99,7 +99,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
         refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
         return read_json(out/'metrics.json')
     if method == 'ssl':                  # a bank too large for where it would be kept: refused now (all train+dev rows)
-        refuse_oversized_bank(data, len(np.union1d(pools.labeled, pools.unlabeled)), search_cfg, device)
+        refuse_oversized_bank(data, len(pool_rows(data)), search_cfg, device)
     with run_lock(out):
         if fresh: discard_files(out, TRIAL_FILES); discard_files(out/'search', SEARCH_FILES + MFAS_FILES)
         if (out/'config.json').exists():
@@ -165,7 +165,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
         bank = None
         if method == 'ssl' and search_cfg.view_bank:   # over all train+dev rows: the seed's trials at every r share it
             with timer('view_bank', device):
-                pool = np.union1d(pools.labeled, pools.unlabeled)
+                pool = pool_rows(data)
                 bank = build_view_bank(data, pool, backbones, search_cfg.contrastive, search_cfg.L, seed, device,
                                        autocast_dtype(search_cfg.amp, device))
         encoder, found = _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress,
@@ -187,7 +187,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
     write_json(out/'train_log.json', logs)
     write_json(out/'run.json',
                info | {'seed': seed, 'image_weights': logs['text_backbone']['image_weights'],
-                                   'timings_s': timer.seconds})
+                       'timings_s': timer.seconds})
     write_json(out/'metrics.json', metrics)
     return metrics
 
