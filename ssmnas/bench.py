@@ -22,7 +22,7 @@ from .synth import synth_genres, synth_posters, synth_vocab, synth_sequences
 from .augment import make_views
 from .backbones import prepare_backbones, fast_backbones
 from .viewbank import build_view_bank, build_tap_cache, forget_view_banks
-from .loop import Objective, train_epoch, train_step, compile_fusion, BANK_PLACES
+from .loop import Objective, train_epoch, train_step, stepped_parameters, compile_fusion, BANK_PLACES
 from .search import SearchConfig, search, search_split, build_search_network, _optimisers, _search_objective
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
 
@@ -562,7 +562,8 @@ def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, 
     phases = {'objective': 0.0, 'backward': 0.0, 'optimiser': 0.0}
     for i in range(steps):                                    # train_step's three parts, each timed on its own
         sync(dev); t0 = time.perf_counter(); loss, _ = obj(net, src, batch(i), aug)
-        sync(dev); t1 = time.perf_counter(); net.zero_grad(set_to_none=True); loss.backward()
+        sync(dev); t1 = time.perf_counter(); net.zero_grad(set_to_none=True)
+        loss.backward(inputs=stepped_parameters(opt))
         sync(dev); t2 = time.perf_counter(); opt.step()
         sync(dev); t3 = time.perf_counter()
         for k, d in zip(phases, (t1 - t0, t2 - t1, t3 - t2)): phases[k] += 1e3 * d / steps

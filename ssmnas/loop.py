@@ -20,7 +20,7 @@ from .losses import NTXentLoss
 
 # %% auto #0
 __all__ = ['BANK_PLACES', 'multilabel_f1', 'label_scores', 'Encoder', 'Network', 'compile_fusion', 'Objective',
-           'ContrastiveConfig', 'train_step', 'train_epoch', 'validation_score']
+           'ContrastiveConfig', 'stepped_parameters', 'train_step', 'train_epoch', 'validation_score']
 
 # %% ../nbs/08b_loop.ipynb #96c555cb
 def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
@@ -172,13 +172,18 @@ class ContrastiveConfig:
         if not self.temperature > 0: raise SsmnasError(f'temperature must be positive, got {self.temperature}')
 
 # %% ../nbs/08b_loop.ipynb #f7555941
+def stepped_parameters(opt) -> list|None:
+    "The parameters `opt` steps that take gradients (None, all of them, when it has none: a backward needs some)."
+    return [q for group in opt.param_groups for q in group['params'] if q.requires_grad] or None
+
 def train_step(net, src, objective, opt, pos, aug_gen=None):
     "One optimiser step on the batch at `pos`. Returns (loss, probabilities or None)."
     loss, p = objective(net, src, pos, aug_gen)
-    # every gradient, not just `opt`'s: a search's weight step also computes the architecture's (and the reverse),
-    # which would pile up unused until the other optimiser cleared them (and break CUDA-graph replay)
+    # gradients of `opt`'s parameters alone: a search's architecture step computes no weight gradients (the largest
+    # kernels of its backward) and its weight step none of the architecture's; cleared on the whole network, so
+    # nothing stale is left for the other optimiser (or a CUDA-graph replay)
     net.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.backward(inputs=stepped_parameters(opt))
     opt.step()
     return loss.detach(), p
 

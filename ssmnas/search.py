@@ -28,9 +28,9 @@ from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, t
                          validation_score)
 
 # %% auto #0
-__all__ = ['SEARCH_FILES', 'LATER_SETTINGS', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network', 'search_split',
-           'refuse_oversized_bank', 'refuse_other_run', 'search', 'arch_max_shift', 'plot_search', 'search_rows',
-           'ssmnas_search']
+__all__ = ['RESUME_FILES', 'SEARCH_FILES', 'LATER_SETTINGS', 'FROZEN', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network',
+           'search_split', 'refuse_oversized_bank', 'refuse_other_run', 'search', 'arch_max_shift', 'plot_search',
+           'search_rows', 'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #caa3ff48
 @dataclass
@@ -139,7 +139,8 @@ def build_search_network(backbones, n_classes, cfg:SearchConfig):
     return Network(Encoder(backbones, fusion), head)
 
 # %% ../nbs/09_search.ipynb #9b3e65ff
-SEARCH_FILES = ('checkpoint.pt', 'config.json', 'genotype.json', 'history.jsonl', 'run.json', 'search.png')
+RESUME_FILES = ('checkpoint.pt', 'backbones.pt')   # what an unfinished search resumes from
+SEARCH_FILES = RESUME_FILES + ('config.json', 'genotype.json', 'history.jsonl', 'run.json', 'search.png')
 
 def search_split(rows, cfg:SearchConfig, split=None) -> tuple:
     """(search-train, search-validation) rows: `split` when given (BM-NAS: the trial's labeled split), else `split_rows`
@@ -180,10 +181,13 @@ def refuse_other_run(folder, recorded:dict, wanted:dict, data, what='search'):
                           'use another --out, or --fresh to discard it')
 
 def _load_checkpoint(path, net, w_opt, a_opt, sched, gens) -> dict:
-    "Restore a search from `path`; a truncated, empty or foreign file is one line that says how to start over."
+    """Restore a search from `path` and the frozen backbones beside it (an older checkpoint holds them itself); a
+    truncated, empty, foreign or incomplete one is one line that says how to start over."""
     try:
         ck = torch.load(path, map_location='cpu', weights_only=False)   # RNG states must stay CPU tensors
-        net.load_state_dict(ck['net']); w_opt.load_state_dict(ck['w_opt']); a_opt.load_state_dict(ck['a_opt'])
+        frozen = path.parent/'backbones.pt'
+        frozen = torch.load(frozen, map_location='cpu', weights_only=True) if frozen.exists() else {}
+        net.load_state_dict(frozen | ck['net']); w_opt.load_state_dict(ck['w_opt']); a_opt.load_state_dict(ck['a_opt'])
         sched.load_state_dict(ck['sched']); _set_rng_state(ck['rng'], gens)
         return ck
     except Exception as e:
@@ -245,10 +249,17 @@ def _alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, shuffl
                                 f'search (architecture step, {cfg.objective})', epoch)
     return train_loss, valid_loss
 
+FROZEN = 'encoder.backbones.'      # the state_dict keys of the frozen backbones
+
+def _save_backbones(path, net):
+    "The frozen backbones' state, written once when a search starts (no epoch changes it)."
+    with atomic_path(path) as tmp: torch.save({k: v for k, v in net.state_dict().items() if k.startswith(FROZEN)}, tmp)
+
 def _save_checkpoint(path, net, w_opt, a_opt, sched, gens, epoch, history, best):
-    "Everything a resumed search needs, written atomically after each epoch."
+    "Everything else a resumed search needs, written atomically after each epoch."
     with atomic_path(path) as tmp:
-        torch.save({'net': net.state_dict(), 'w_opt': w_opt.state_dict(), 'a_opt': a_opt.state_dict(),
+        torch.save({'net': {k: v for k, v in net.state_dict().items() if not k.startswith(FROZEN)},
+                    'w_opt': w_opt.state_dict(), 'a_opt': a_opt.state_dict(),
                     'sched': sched.state_dict(), 'rng': _rng_state(gens), 'epoch': epoch, 'history': history,
                     'best': best}, tmp)
 
@@ -273,6 +284,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     if ckpt_path.exists():
         ck = _load_checkpoint(ckpt_path, net, w_opt, a_opt, sched, [shuffle_gen, aug_gen, *objective.generators])
         start_epoch, history, best = ck['epoch'], ck['history'], ck['best']
+    else: _save_backbones(out/'backbones.pt', net)
 
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f'search ({cfg.objective})', disable=not progress,
                initial=start_epoch, total=cfg.epochs)
@@ -305,7 +317,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     write_json(out/'run.json', info | {'seed': cfg.seed, 'best_epoch': best['epoch'],
                'selection': _selection_words(cfg), 'arch_max_shift': history[-1]['arch_max_shift'],
                'timings_s': timer.seconds, 'resumed_from_epoch': start_epoch} | _views_record(views, bank))
-    if not keep_checkpoint and ckpt_path.exists(): ckpt_path.unlink()
+    if not keep_checkpoint: discard_files(out, RESUME_FILES)
     return genotype
 
 def _selection_words(cfg) -> str:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_trial.ipynb #599a7c9e
 from __future__ import annotations
-import argparse, json, sys
+import argparse, json, shutil, sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -19,15 +19,16 @@ from .pools import make_pools, pool_rows, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for
 from .viewbank import build_view_bank
 from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
-                           SEARCH_OPTIONS)
+                           RESUME_FILES, SEARCH_OPTIONS)
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 from .loop import Encoder, label_scores
 from .baselines import UnimodalNet, probe_features, linear_probe
 from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FILES
 
 # %% auto #0
-__all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'PROTOCOLS', 'MFAS_OPTIONS', 'trial_methods', 'check_method', 'label_use',
-           'pools_record', 'run_trial', 'Protocol', 'get_protocol', 'configs_from_args', 'ssmnas_run']
+__all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'PROTOCOLS', 'MFAS_OPTIONS', 'trial_methods', 'check_method',
+           'label_use', 'pools_record', 'run_trial', 'adopt_search', 'Protocol', 'get_protocol', 'configs_from_args',
+           'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas', 'mfas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
@@ -68,11 +69,14 @@ def pools_record(pools, use) -> dict:
 
 def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|None=None,
               train_cfg:TrainConfig|None=None, device='auto', progress=True, compile=False, fresh=False,
-              mfas_cfg:MfasConfig|None=None) -> dict:
+              mfas_cfg:MfasConfig|None=None, search_from=None) -> dict:
     """Run one (method, r, seed) trial into `out`; return its metrics (read back if the trial already finished).
     `compile`: torch.compile the image backbone and the fusion network with its head (CUDA only); `fresh`: discard
-    the folder's state first; `mfas_cfg`: MFAS's search settings (method 'mfas' only)."""
+    the folder's state first; `mfas_cfg`: MFAS's search settings (method 'mfas' only); `search_from`: another trial
+    folder whose finished search is this trial's, read back instead of run (`adopt_search`)."""
     check_method(method, data)
+    if search_from is not None and method not in ADOPTABLE:
+        raise SsmnasError(f"search_from: method {method} runs no fusion search to read back ({', '.join(ADOPTABLE)} do)")
     out, device = Path(out), pick_device(device)
     search_cfg = replace(search_cfg or SearchConfig(), objective=SEARCHES.get(method, 'supervised'), seed=seed)
     train_cfg = replace(train_cfg or TrainConfig(), seed=seed)
@@ -107,8 +111,36 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
         if (out/'metrics.json').exists(): return read_json(out/'metrics.json')
         write_json(out/'config.json', config)
         write_json(out/'pools.json', pools_record(pools, use), indent=None)
+        adopted = None
+        if search_from is not None and not _has_search(out/'search'):
+            why = adopt_search(search_from, out, data, config, pools_record(pools, use))
+            if why: print(f'note: search not read from {search_from}: {why}; searching', file=sys.stderr)
+            else: adopted = str(search_from)
         return _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
-                          compile)
+                          compile, adopted)
+
+# %% ../nbs/11_trial.ipynb #0fc7c1b9
+ADOPTABLE = ('ssl', 'bmnas')     # the methods whose search is `search()`'s (09): its folder can be read back
+
+def _has_search(folder) -> bool:
+    "True when `folder` holds a search of its own, finished or not."
+    return (folder/'genotype.json').exists() or (folder/'checkpoint.pt').exists()
+
+def adopt_search(source, out, data, config:dict, rows:dict) -> str|None:
+    """Copy the finished search of the trial folder `source` into `out/search` when it is the search of this trial
+    (`config`, its config.json; `rows`, its pools.json). Returns why not, or None once copied."""
+    source, found = Path(source), Path(source)/'search'
+    if not (source/'config.json').exists() or not (found/'genotype.json').exists() or (found/'checkpoint.pt').exists():
+        return f'{found} holds no finished search'
+    but_training = lambda c: {k: v for k, v in c.items() if k != 'train'}     # steps 2 and 3 do not touch the search
+    try: refuse_other_run(source, but_training(read_json(source/'config.json')), but_training(config), data, 'trial')
+    except SsmnasError as e: return str(e).split(';')[0]
+    theirs = read_json(source/'pools.json')
+    differ = [k for k in ('search', 'search_split', 'text_pretrain') if theirs.get(k) != rows[k]]
+    if differ: return f'{source} used other rows ({", ".join(differ)})'
+    (out/'search').mkdir(parents=True, exist_ok=True)
+    for name in sorted(SEARCH_FILES, key=lambda f: f == 'genotype.json'):   # the genotype last: it marks it finished
+        if name not in RESUME_FILES and (found/name).exists(): shutil.copy2(found/name, out/'search'/name)
 
 # %% ../nbs/11_trial.ipynb #e1c3a728
 def _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress, timer, bank,
@@ -149,7 +181,7 @@ def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tup
     return scores, log | {'features': kind, 'n_features': int(probe.fc.in_features)}
 
 def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
-               compile) -> dict:
+               compile, search_from=None) -> dict:
     timer, rows, logs, info = Timer(), use['search_rows'], {}, run_info(device)      # 'started': now
     fuse = compile and torch.device(device).type == 'cuda'    # the fusion path compiled: on CUDA only, as the backbone
     with timer('backbones', device):       # the raw-input probe reads no backbone: none is built or pretrained
@@ -187,7 +219,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
     write_json(out/'train_log.json', logs)
     write_json(out/'run.json',
                info | {'seed': seed, 'image_weights': logs['text_backbone']['image_weights'],
-                       'timings_s': timer.seconds})
+                       'timings_s': timer.seconds} | ({'search_from': search_from} if search_from else {}))
     write_json(out/'metrics.json', metrics)
     return metrics
 
@@ -245,6 +277,9 @@ def _run_parser():
     p.add_argument('--device', default='auto', help="'cpu', 'cuda', 'cuda:N' or 'auto'")
     p.add_argument('--fresh', action='store_true',
                    help='discard what the --out folder holds (checkpoint, results) and start the trial over')
+    p.add_argument('--search_from', default=None,
+                   help="another trial folder (ssl or bmnas) whose finished search is this trial's: the same settings "
+                   'but steps 2 and 3, the same rows; read back instead of run')
     p.add_argument('--protocol', default='paper',
                    help=f"the settings to start from: {'; '.join(f'{k}: {v.what}' for k, v in PROTOCOLS.items())}")
     # the objective follows --method; the batch size and seed are the trial's, for every step
@@ -279,11 +314,13 @@ def ssmnas_run(argv=None):
     if given and a.method != 'mfas': raise SsmnasError(f'{given[0]} applies to --method mfas only, not {a.method}')
     scfg, tcfg, mcfg = configs_from_args(a, *options)
     pick_device(a.device)
+    if a.search_from is not None and not Path(a.search_from).is_dir():
+        raise SsmnasError(f'--search_from {a.search_from}: no such trial folder')
     data = open_dataset(a.data)
     check_method(a.method, data)
     finished = not a.fresh and (Path(a.out)/'metrics.json').exists() and (Path(a.out)/'config.json').exists()
     m = run_trial(data, a.method, a.r, scfg.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh,
-                  mfas_cfg=mcfg)
+                  mfas_cfg=mcfg, search_from=a.search_from)
     if finished: print(f'{a.out}: finished before; its metrics read back (--fresh runs it again)', file=sys.stderr)
     print(json.dumps({k: m[k] for k in ('method', 'r', 'seed', 'accuracy', 'weighted_f1', 'micro_f1', 'macro_f1',
                                         'samples_f1') if k in m}))

@@ -7,6 +7,7 @@ import pytest
 
 papermill = pytest.importorskip('papermill')
 from ssmnas.synth import make_synthetic_mmimdb
+from ssmnas.sweep import trial_dir
 
 REPO = Path(__file__).resolve().parents[1]
 NBS = REPO/'nbs'/'experiments'
@@ -115,8 +116,12 @@ def test_table3_reports(study):
     for r in rows:   # the r = 1.0 trials of the methods without step 2 have the same configuration: reused, not rerun
         want = study['tmp']/'runs'/'table3' if r['method'] == 'ssl' else study['sweep_dir']
         assert Path(r['trial_dir']).parent == want, r
-        if r['method'] == 'ssl':
+        if r['method'] == 'ssl':   # its own trial (no step 2), on the sweep's r = 1.0 search, read back
             assert json.loads((Path(r['trial_dir'])/'config.json').read_text())['train']['rep_epochs'] == 0
+            swept = trial_dir(study['sweep_dir'], 'ssl', 1.0, int(r['seed']))
+            assert r['search_from'] == str(swept), r
+            assert (Path(r['trial_dir'])/'genotype.json').read_text() == (swept/'genotype.json').read_text()
+        else: assert r['search_from'] == '', r
     proto = json.loads((rep/'table3_protocol.json').read_text())
     assert proto['train_config']['rep_epochs'] == 0 and proto['trial_timings']['n_trials'] == len(rows)
 

@@ -46,6 +46,16 @@ def test_run_cli_and_rerun(twin, tmp_path):
     again = _cli('ssmnas_run', *args)
     assert again.returncode == 0 and (out/'metrics.json').stat().st_mtime_ns == stamp
     assert 'finished before; its metrics read back' in again.stderr and 'read back' not in res.stderr
+    # another step 3 on the same search: the finished search is read from the first trial, not run again
+    adopt = list(args)
+    adopt[adopt.index(out)] = tmp_path/'adopted'; adopt[adopt.index('--clf_epochs') + 1] = '3'
+    res = _cli('ssmnas_run', *adopt, '--search_from', out)
+    assert res.returncode == 0 and 'search not read' not in res.stderr, res.stderr
+    assert json.loads((tmp_path/'adopted'/'run.json').read_text())['search_from'] == str(out)
+    assert (tmp_path/'adopted'/'genotype.json').read_text() == (out/'genotype.json').read_text()
+    res = _cli('ssmnas_run', *adopt, '--search_from', tmp_path/'nope', '--fresh')
+    says = f'ssmnas_run: error: --search_from {tmp_path/"nope"}: no such trial folder'
+    assert res.returncode != 0 and res.stderr.strip() == says, res.stderr
 
 @pytest.mark.parametrize('bad, says', [(['--r', '0'], 'r must'), (['--r', '1.5'], 'r must'),
                                         (['--r', '0.001'], 'labeled')])
