@@ -76,7 +76,8 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     folder whose finished search is this trial's, read back instead of run (`adopt_search`)."""
     check_method(method, data)
     if search_from is not None and method not in ADOPTABLE:
-        raise SsmnasError(f"search_from: method {method} runs no fusion search to read back ({', '.join(ADOPTABLE)} do)")
+        raise SsmnasError(f"search_from: method {method} runs no fusion search to read back "
+                          f"({', '.join(ADOPTABLE)} do)")
     out, device = Path(out), pick_device(device)
     search_cfg = replace(search_cfg or SearchConfig(), objective=SEARCHES.get(method, 'supervised'), seed=seed)
     train_cfg = replace(train_cfg or TrainConfig(), seed=seed)
