@@ -179,9 +179,10 @@ def stepped_parameters(opt) -> list|None:
 def train_step(net, src, objective, opt, pos, aug_gen=None):
     "One optimiser step on the batch at `pos`. Returns (loss, probabilities or None)."
     loss, p = objective(net, src, pos, aug_gen)
-    # gradients of `opt`'s parameters alone: a search's architecture step computes no weight gradients (the largest
-    # kernels of its backward) and its weight step none of the architecture's; cleared on the whole network, so
-    # nothing stale is left for the other optimiser (or a CUDA-graph replay)
+    # gradients of `opt`'s parameters alone: eager, a search's architecture step computes no weight gradients (the
+    # largest kernels of its backward) and its weight step none of the architecture's (a compiled backward computes
+    # them all and keeps these); cleared on the whole network, so nothing stale is left for the other optimiser (or a
+    # CUDA-graph replay)
     net.zero_grad(set_to_none=True)
     loss.backward(inputs=stepped_parameters(opt))
     opt.step()

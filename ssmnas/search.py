@@ -284,7 +284,8 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     if ckpt_path.exists():
         ck = _load_checkpoint(ckpt_path, net, w_opt, a_opt, sched, [shuffle_gen, aug_gen, *objective.generators])
         start_epoch, history, best = ck['epoch'], ck['history'], ck['best']
-    else: _save_backbones(out/'backbones.pt', net)
+    if not (ckpt_path.exists() and (out/'backbones.pt').exists()):   # new, or resumed from an all-in-one checkpoint
+        _save_backbones(out/'backbones.pt', net)
 
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f'search ({cfg.objective})', disable=not progress,
                initial=start_epoch, total=cfg.epochs)

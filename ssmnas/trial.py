@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, write_json, read_json,
-                         run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype)
+                         run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype, atomic_path)
 from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows, split_rows, pools_json
@@ -26,9 +26,9 @@ from .baselines import UnimodalNet, probe_features, linear_probe
 from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FILES
 
 # %% auto #0
-__all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'PROTOCOLS', 'MFAS_OPTIONS', 'trial_methods', 'check_method',
-           'label_use', 'pools_record', 'run_trial', 'adopt_search', 'Protocol', 'get_protocol', 'configs_from_args',
-           'ssmnas_run']
+__all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'ADOPTED', 'PROTOCOLS', 'MFAS_OPTIONS', 'trial_methods',
+           'check_method', 'label_use', 'pools_record', 'run_trial', 'adopt_search', 'Protocol', 'get_protocol',
+           'configs_from_args', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas', 'mfas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
@@ -106,42 +106,46 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     if method == 'ssl':                  # a bank too large for where it would be kept: refused now (all train+dev rows)
         refuse_oversized_bank(data, len(pool_rows(data)), search_cfg, device)
     with run_lock(out):
-        if fresh: discard_files(out, TRIAL_FILES); discard_files(out/'search', SEARCH_FILES + MFAS_FILES)
+        if fresh: discard_files(out, TRIAL_FILES); discard_files(out/'search', SEARCH_FILES + MFAS_FILES + (ADOPTED,))
         if (out/'config.json').exists():
             refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
         if (out/'metrics.json').exists(): return read_json(out/'metrics.json')
         write_json(out/'config.json', config)
         write_json(out/'pools.json', pools_record(pools, use), indent=None)
-        adopted = None
         if search_from is not None and not _has_search(out/'search'):
             why = adopt_search(search_from, out, data, config, pools_record(pools, use))
             if why: print(f'note: search not read from {search_from}: {why}; searching', file=sys.stderr)
-            else: adopted = str(search_from)
         return _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
-                          compile, adopted)
+                          compile)
 
 # %% ../nbs/11_trial.ipynb #0fc7c1b9
 ADOPTABLE = ('ssl', 'bmnas')     # the methods whose search is `search()`'s (09): its folder can be read back
+ADOPTED = 'adopted_from.json'    # in a trial's search folder: the trial whose finished search it is
 
 def _has_search(folder) -> bool:
-    "True when `folder` holds a search of its own, finished or not."
+    "True when `folder` holds a search, finished or not."
     return (folder/'genotype.json').exists() or (folder/'checkpoint.pt').exists()
+
+def _finished_search(folder) -> bool: return (folder/'genotype.json').exists() and not (folder/'checkpoint.pt').exists()
 
 def adopt_search(source, out, data, config:dict, rows:dict) -> str|None:
     """Copy the finished search of the trial folder `source` into `out/search` when it is the search of this trial
     (`config`, its config.json; `rows`, its pools.json). Returns why not, or None once copied."""
-    source, found = Path(source), Path(source)/'search'
-    if not (source/'config.json').exists() or not (found/'genotype.json').exists() or (found/'checkpoint.pt').exists():
-        return f'{found} holds no finished search'
+    source, found, mine = Path(source), Path(source)/'search', out/'search'
+    if not ((source/'config.json').exists() and (source/'pools.json').exists() and _finished_search(found)):
+        return f'{source} holds no finished trial search'
     but_training = lambda c: {k: v for k, v in c.items() if k != 'train'}     # steps 2 and 3 do not touch the search
     try: refuse_other_run(source, but_training(read_json(source/'config.json')), but_training(config), data, 'trial')
     except SsmnasError as e: return str(e).split(';')[0]
     theirs = read_json(source/'pools.json')
     differ = [k for k in ('search', 'search_split', 'text_pretrain') if theirs.get(k) != rows[k]]
     if differ: return f'{source} used other rows ({", ".join(differ)})'
-    (out/'search').mkdir(parents=True, exist_ok=True)
-    for name in sorted(SEARCH_FILES, key=lambda f: f == 'genotype.json'):   # the genotype last: it marks it finished
-        if name not in RESUME_FILES and (found/name).exists(): shutil.copy2(found/name, out/'search'/name)
+    mine.mkdir(parents=True, exist_ok=True)
+    discard_files(mine, RESUME_FILES)             # a start of its own, killed before its first checkpoint
+    for name in SEARCH_FILES:
+        if name not in RESUME_FILES + ('genotype.json',) and (found/name).exists(): shutil.copy2(found/name, mine/name)
+    write_json(mine/ADOPTED, {'search_from': str(source)})
+    with atomic_path(mine/'genotype.json') as tmp: shutil.copy2(found/'genotype.json', tmp)   # last: marks it finished
 
 # %% ../nbs/11_trial.ipynb #e1c3a728
 def _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device, progress, timer, bank,
@@ -182,7 +186,7 @@ def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tup
     return scores, log | {'features': kind, 'n_features': int(probe.fc.in_features)}
 
 def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
-               compile, search_from=None) -> dict:
+               compile) -> dict:
     timer, rows, logs, info = Timer(), use['search_rows'], {}, run_info(device)      # 'started': now
     fuse = compile and torch.device(device).type == 'cuda'    # the fusion path compiled: on CUDA only, as the backbone
     with timer('backbones', device):       # the raw-input probe reads no backbone: none is built or pretrained
@@ -196,7 +200,8 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
                   f"l2 = {logs['probe']['l2']:g}")]
     else:
         bank = None
-        if method == 'ssl' and search_cfg.view_bank:   # over all train+dev rows: the seed's trials at every r share it
+        # over all train+dev rows (the seed's trials at every r share it); not built when nothing would draw from it
+        if method == 'ssl' and search_cfg.view_bank and (train_cfg.rep_epochs or not _finished_search(out/'search')):
             with timer('view_bank', device):
                 pool = pool_rows(data)
                 bank = build_view_bank(data, pool, backbones, search_cfg.contrastive, search_cfg.L, seed, device,
@@ -220,7 +225,8 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
     write_json(out/'train_log.json', logs)
     write_json(out/'run.json',
                info | {'seed': seed, 'image_weights': logs['text_backbone']['image_weights'],
-                       'timings_s': timer.seconds} | ({'search_from': search_from} if search_from else {}))
+                       'timings_s': timer.seconds}
+               | (read_json(out/'search'/ADOPTED) if (out/'search'/ADOPTED).exists() else {}))
     write_json(out/'metrics.json', metrics)
     return metrics
 
