@@ -166,7 +166,7 @@ class ContrastiveConfig:
         if self.view_bank == 1:
             raise SsmnasError('view_bank must be 0 (live views) or at least 2 (two views per sample), got 1')
         if self.view_bank_on not in BANK_PLACES:
-            raise SsmnasError(f"view_bank_on must be 'device' or 'host', got {self.view_bank_on!r}")
+            raise SsmnasError(f"view_bank_on must be {' or '.join(map(repr, BANK_PLACES))}, got {self.view_bank_on!r}")
         if self.view_bank_on == 'host' and not self.view_bank:
             raise SsmnasError("view_bank_on 'host' keeps a view bank in host memory, but view_bank is 0 (no bank)")
         if not self.temperature > 0: raise SsmnasError(f'temperature must be positive, got {self.temperature}')

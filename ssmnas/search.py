@@ -29,8 +29,8 @@ from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, t
 
 # %% auto #0
 __all__ = ['RESUME_FILES', 'SEARCH_FILES', 'LATER_SETTINGS', 'FROZEN', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network',
-           'search_split', 'refuse_oversized_bank', 'refuse_other_run', 'search', 'arch_max_shift', 'plot_search',
-           'search_rows', 'ssmnas_search']
+           'search_finished', 'search_split', 'refuse_oversized_bank', 'refuse_other_run', 'search', 'arch_max_shift',
+           'plot_search', 'search_rows', 'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #caa3ff48
 @dataclass
@@ -142,6 +142,10 @@ def build_search_network(backbones, n_classes, cfg:SearchConfig):
 RESUME_FILES = ('checkpoint.pt', 'backbones.pt')   # what an unfinished search resumes from
 SEARCH_FILES = RESUME_FILES + ('config.json', 'genotype.json', 'history.jsonl', 'run.json', 'search.png')
 
+def search_finished(folder) -> bool:
+    "True when the search folder `folder` holds a finished search: its genotype, and no checkpoint left to resume."
+    return (Path(folder)/'genotype.json').exists() and not (Path(folder)/'checkpoint.pt').exists()
+
 def search_split(rows, cfg:SearchConfig, split=None) -> tuple:
     """(search-train, search-validation) rows: `split` when given (BM-NAS: the trial's labeled split), else `split_rows`
     of `rows`."""
@@ -212,7 +216,7 @@ def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep
         config_path, ckpt_path, geno_path = out/'config.json', out/'checkpoint.pt', out/'genotype.json'
         if config_path.exists() and (ckpt_path.exists() or geno_path.exists()):
             refuse_other_run(out, read_json(config_path), cfg_dict, data)
-            if geno_path.exists() and not ckpt_path.exists(): return Genotype.load(geno_path)   # finished: read it back
+            if search_finished(out): return Genotype.load(geno_path)   # read back
         write_json(config_path, cfg_dict)
         return _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress,
                        on_epoch_end, bank, compile)
@@ -448,7 +452,7 @@ def ssmnas_search(argv=None):
     pretrain_rows = train_rows if cfg.objective == 'supervised' else pools.labeled
     refuse_oversized_bank(data, len(rows), cfg, device)
     out = Path(a.out)
-    finished = not a.fresh and (out/'genotype.json').exists() and not (out/'checkpoint.pt').exists()
+    finished = not a.fresh and search_finished(out)
     with run_lock(a.out):
         print(f'searching on {len(rows)} rows ({why}), device {device}')
         backbones, _ = prepare_backbones(data, pretrain_rows, cfg.backbone, device)

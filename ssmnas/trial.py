@@ -19,7 +19,7 @@ from .pools import make_pools, pool_rows, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for
 from .viewbank import build_view_bank
 from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
-                           RESUME_FILES, SEARCH_OPTIONS)
+                           RESUME_FILES, SEARCH_OPTIONS, search_finished)
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 from .loop import Encoder, label_scores
 from .baselines import UnimodalNet, probe_features, linear_probe
@@ -111,9 +111,10 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
             refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
         if (out/'metrics.json').exists(): return read_json(out/'metrics.json')
         write_json(out/'config.json', config)
-        write_json(out/'pools.json', pools_record(pools, use), indent=None)
+        row_sets = pools_record(pools, use)
+        write_json(out/'pools.json', row_sets, indent=None)
         if search_from is not None and not _has_search(out/'search'):
-            why = adopt_search(search_from, out, data, config, pools_record(pools, use))
+            why = adopt_search(search_from, out, data, config, row_sets)
             if why: print(f'note: search not read from {search_from}: {why}; searching', file=sys.stderr)
         return _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
                           compile)
@@ -126,13 +127,12 @@ def _has_search(folder) -> bool:
     "True when `folder` holds a search, finished or not."
     return (folder/'genotype.json').exists() or (folder/'checkpoint.pt').exists()
 
-def _finished_search(folder) -> bool: return (folder/'genotype.json').exists() and not (folder/'checkpoint.pt').exists()
 
 def adopt_search(source, out, data, config:dict, rows:dict) -> str|None:
     """Copy the finished search of the trial folder `source` into `out/search` when it is the search of this trial
     (`config`, its config.json; `rows`, its pools.json). Returns why not, or None once copied."""
     source, found, mine = Path(source), Path(source)/'search', out/'search'
-    if not ((source/'config.json').exists() and (source/'pools.json').exists() and _finished_search(found)):
+    if not ((source/'config.json').exists() and (source/'pools.json').exists() and search_finished(found)):
         return f'{source} holds no finished trial search'
     but_training = lambda c: {k: v for k, v in c.items() if k != 'train'}     # steps 2 and 3 do not touch the search
     try: refuse_other_run(source, but_training(read_json(source/'config.json')), but_training(config), data, 'trial')
@@ -201,7 +201,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
     else:
         bank = None
         # over all train+dev rows (the seed's trials at every r share it); not built when nothing would draw from it
-        if method == 'ssl' and search_cfg.view_bank and (train_cfg.rep_epochs or not _finished_search(out/'search')):
+        if method == 'ssl' and search_cfg.view_bank and (train_cfg.rep_epochs or not search_finished(out/'search')):
             with timer('view_bank', device):
                 pool = pool_rows(data)
                 bank = build_view_bank(data, pool, backbones, search_cfg.contrastive, search_cfg.L, seed, device,
