@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 DATA   := data/synthetic_mmimdb.hdf5
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: study test test-slow lint readme install data export-check clean viewbank-effect viewbank-effect-10 wheelhouse
+.PHONY: study test test-slow lint readme install data export-check clean viewbank-effect viewbank-effect-10 wheelhouse \
+  gpu-rehearsal
 
 install: $(STAMP)
 $(STAMP): settings.ini setup.py
@@ -61,6 +62,13 @@ viewbank-effect-10: $(STAMP) $(DATA)
 	  -p live_csv $(VB10)/live/r_sweep.csv -p bank_csv $(VB10)/bank8/r_sweep.csv -p reports_dir $(VB10)
 	$(BIN)/python scripts/trial_timings.py live=runs/r_sweep bank8=runs/r_sweep_bank8_10 --methods ssl bmnas \
 	  --out $(VB10)/trial_timings.csv
+
+# scripts/gpu_check.sh's phases on this CPU at a tiny size (GPU_CHECK_ON_CPU=1): the commands a GPU session runs, end
+# to end, before device time is spent on them (figures meaningless; about 15 minutes on 2 cores, most of it
+# torch.compile's C++ builds; GPU_PHASES=smoke hostbank: 2 minutes)
+GPU_PHASES ?= all
+gpu-rehearsal: $(STAMP)
+	GPU_CHECK_ON_CPU=1 OUT=/tmp/ssmnas_gpu_rehearsal PYTHON=$(BIN)/python bash scripts/gpu_check.sh $(GPU_PHASES)
 
 # nbdev_export must leave ssmnas/ as committed: the notebooks are the source.
 export-check: $(STAMP)

@@ -43,7 +43,8 @@ def cli_errors(func):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         except (SsmnasError, OSError, KeyboardInterrupt) as e:
-            name = Path(sys.argv[0]).name or func.__name__
+            name = Path(sys.argv[0]).name
+            if name in ('', '-c'): name = func.__name__           # `python -c '...'` names no program
             print(f'{name}: error: {_one_line(e)}', file=sys.stderr)
             sys.exit(2)
     return _inner
