@@ -34,7 +34,7 @@ def notebook_parameters() -> set:
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(prog='study', description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(prog='study', allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--data', required=True, help='the hdf5 file (or another supported layout) every notebook reads')
     p.add_argument('--protocol', default='cpu', help="'cpu' (make study) or 'paper'")
     p.add_argument('--device', default='auto')

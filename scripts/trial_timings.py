@@ -17,7 +17,7 @@ def rows(label, folder, methods):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog='trial_timings', description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(prog='trial_timings', allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('sweeps', nargs='+', metavar='LABEL=FOLDER')
     p.add_argument('--methods', nargs='*', default=None)
     p.add_argument('--out', required=True)

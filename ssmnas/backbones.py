@@ -21,7 +21,7 @@ from .check import validate_dataset
 # %% auto #0
 __all__ = ['VGG19_CFG', 'VGG19_TAPS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'VGG19Taps', 'Maxout', 'MaxoutMLP', 'fit_text_backbone',
            'Backbones', 'tap_modality', 'build_backbones', 'fast_backbones', 'image_weights_for', 'BackboneConfig',
-           'prepare_backbones']
+           'check_image_weights', 'prepare_backbones']
 
 # %% ../nbs/05_backbones.ipynb #e64d482c
 VGG19_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M']
@@ -47,7 +47,11 @@ def _imagenet_state_dict() -> dict:
 def _load_state_dict_file(path) -> dict:
     path = Path(path)
     if not path.is_file(): raise SsmnasError(f'VGG19 weights file {path} not found')
-    try: sd = torch.load(path, map_location='cpu', weights_only=True)
+    try:    # memory-mapped (a check reads no tensor); a file in torch's legacy format cannot be, and is read whole
+        try: sd = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+        except RuntimeError as e:
+            if 'mmap' not in str(e): raise
+            sd = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: raise SsmnasError(f'cannot read VGG19 weights from {path}: {type(e).__name__}')
     if isinstance(sd, dict) and 'state_dict' in sd and isinstance(sd['state_dict'], dict): sd = sd['state_dict']
     if not isinstance(sd, dict): raise SsmnasError(f'{path} does not hold a state dict')
@@ -67,6 +71,11 @@ class VGG19Taps(nn.Module):
 
     def load_weights(self, weights):
         "`'imagenet'` (torchvision's weights API) or a path to a torchvision vgg19 state dict (`features.*` used)."
+        self.features.load_state_dict(self.fitting_weights(weights))
+        return self
+
+    def fitting_weights(self, weights) -> dict:
+        "The `features` state dict `load_weights` loads from `weights`; refused in one line if there is none that fits."
         if isinstance(weights, str) and weights.lower() == 'imagenet':
             if self.width_div != 1:
                 raise SsmnasError('ImageNet weights exist only for the full-width VGG19 (width_div=1)')
@@ -83,8 +92,7 @@ class VGG19Taps(nn.Module):
             k = (missing or bad)[0]
             raise SsmnasError(f'VGG19 weights do not fit width_div={self.width_div}: '
                               f'{"missing" if missing else "wrong shape for"} features.{k}')
-        self.features.load_state_dict({k: feats[k] for k in own})
-        return self
+        return {k: feats[k] for k in own}
 
     def forward(self, x) -> list:
         if x.dtype == torch.uint8: x = x.float() / 255
@@ -161,8 +169,8 @@ def fit_text_backbone(mlp:MaxoutMLP, features, labels, epochs:int=30, batch_size
                 tot += loss.item() * len(b)
             losses.append(tot / len(X))
             if not np.isfinite(tot):
-                raise TrainingDiverged(f'text backbone pretraining (BCE): the loss became {tot / len(X)} '
-                                       f'at epoch {len(losses)}; check the text features')
+                raise TrainingDiverged(f"text backbone pretraining ({'CE' if single_label else 'BCE'}): the loss "
+                                       f'became {tot / len(X)} at epoch {len(losses)}; check the text features')
     mlp.train(was_training)
     return losses
 
@@ -271,6 +279,15 @@ class BackboneConfig:
     seed: int = 0                        # seeds the backbones' initialisation and the text pretraining
     def __post_init__(self): at_least(self, image_width_div=1, text_pretrain_epochs=0, seed=0)
 
+# %% ../nbs/05_backbones.ipynb #3db56d95
+def check_image_weights(data, cfg:BackboneConfig) -> str|None:
+    "`image_weights_for(data, cfg.image_weights)`, once those weights are known to load into the VGG19 `cfg` asks for."
+    weights = image_weights_for(data, cfg.image_weights)
+    if weights not in (None, 'random'):
+        with torch.device('meta'): twin = VGG19Taps(cfg.image_width_div)
+        twin.fitting_weights(weights)
+    return weights
+
 # %% ../nbs/05_backbones.ipynb #cacb72c0
 def prepare_backbones(data, labeled_rows, cfg:BackboneConfig, device='cpu', compile:bool=False):
     """Check the data, build its backbones (`cfg`: a `BackboneConfig`); pretrain text MLPs on `labeled_rows` only;
@@ -288,7 +305,8 @@ def prepare_backbones(data, labeled_rows, cfg:BackboneConfig, device='cpu', comp
             feats = torch.from_numpy(_text_features(data, name, labeled_rows))
             losses = fit_text_backbone(bb[name], feats, labels, epochs=cfg.text_pretrain_epochs, seed=cfg.seed,
                                        single_label=data.single_label)
-            info[name] = {'pretrained_on_rows': len(labeled_rows), 'final_bce': float(losses[-1])}
+            info[name] = {'pretrained_on_rows': len(labeled_rows), 'final_loss': float(losses[-1]),
+                          'loss': 'cross-entropy' if data.single_label else 'binary cross-entropy'}
     bb.freeze()
     return fast_backbones(bb.to(device), device, compile), info
 

@@ -817,7 +817,7 @@ def save_bench(record:dict, out='reports') -> Path:
 
 # %% ../nbs/13_bench.ipynb #9a757e0a
 def _bench_parser():
-    p = argparse.ArgumentParser(prog='ssmnas_bench',
+    p = argparse.ArgumentParser(prog='ssmnas_bench', allow_abbrev=False,
                                 description='Time the study\'s loops against the frozen-backbone floor, in one run, '
                                 'on an in-memory twin of MM-IMDB; write OUT/bench_*.json, OUT/benchmarks.md and '
                                 'OUT/benchmarks.csv.')

@@ -13,7 +13,7 @@ from .core import SsmnasError, cli_errors
 from .data import (MultimodalData, open_dataset, read_rows, READ_CHUNK, SPLIT_NAMES, MIN_IMAGE_SIDE)
 
 # %% auto #0
-__all__ = ['FINGERPRINT_ROWS', 'CHECK_VERSION', 'scan_dataset', 'check_lines', 'image_size_warnings', 'ssmnas_check',
+__all__ = ['FINGERPRINT_ROWS', 'CHECK_VERSION', 'scan_dataset', 'check_lines', 'refuse_small_images', 'ssmnas_check',
            'validate_dataset', 'data_identity', 'same_data']
 
 # %% ../nbs/01a_check.ipynb #2a018129
@@ -60,12 +60,23 @@ def scan_dataset(data:MultimodalData, chunk:int=READ_CHUNK) -> dict:
                         raise SsmnasError(f'{inp.ids_key}: row {lo + r} has token id '
                                           f'{int(s.max() if s.max() >= len(inp.table) else s.min())} '
                                           f'outside the {len(inp.table)}-row vector table')
+    _two_classes(data, counts)
     return {'label_counts': counts, 'labels_per_row': float(counts.sum() / max(data.n_rows, 1))}
+
+# %% ../nbs/01a_check.ipynb #b40264d0
+def _two_classes(data:MultimodalData, counts:np.ndarray):
+    "Refuse labels in which fewer than two classes occur."
+    seen = np.flatnonzero(counts)
+    if len(seen) < 2:
+        only = f"only class {data.label_names[seen[0]]!r} occurs" if len(seen) else 'no class occurs'
+        raise SsmnasError(f'{data.label_key}: {only} in {data.n_rows} rows ({data.n_classes} class '
+                          f'{"name" if data.n_classes == 1 else "names"}); a classifier needs at least two classes')
 
 # %% ../nbs/01a_check.ipynb #821a3596
 def check_lines(path, token_vectors=None) -> list:
     "Open and fully scan a dataset; the report `ssmnas_check` prints, as lines."
     with open_dataset(path, token_vectors=token_vectors) as data:
+        refuse_small_images(data)
         stats = scan_dataset(data)
         lines = [f'{data.path}: layout {data.layout}, {data.n_rows} rows, {data.n_classes} classes']
         lines += [f'{name}: {len(rows)} rows' for name, rows in data.splits.items()]
@@ -74,7 +85,6 @@ def check_lines(path, token_vectors=None) -> list:
         lines.append(f'labels ({data.label_key}): {stats["labels_per_row"]:.3f} per row')
         lines += [f'  {name}: {c} ({100 * c / max(data.n_rows, 1):.1f}%)'
                   for name, c in zip(data.label_names, stats['label_counts'])]
-        lines += image_size_warnings(data)
         lines.append('ok: no NaN or inf in the float inputs, every row has a label')
     return lines
 
@@ -85,14 +95,16 @@ def _too_small(data:MultimodalData) -> list:
             f'{MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} that VGG19 takes (five 2x2 poolings)'
             for m in data.modalities.values() if m.kind == 'image' and min(m.shape[1:]) < MIN_IMAGE_SIDE]
 
-def image_size_warnings(data:MultimodalData) -> list:
-    "One 'warning:' line per image modality whose posters are smaller than the VGG19 backbone takes."
-    return [f'warning: {w}; search and training will refuse this file' for w in _too_small(data)]
+def refuse_small_images(data:MultimodalData):
+    "Raise if an image modality's posters are smaller than the VGG19 backbone takes."
+    small = _too_small(data)
+    if small: raise SsmnasError(small[0] + '; make them at least that large')
 
 # %% ../nbs/01a_check.ipynb #77f6bb70
 def _check_parser():
-    p = argparse.ArgumentParser(prog='ssmnas_check', description='Validate a multimodal dataset and print its splits, '
-                                                                 'modalities and label frequencies.')
+    p = argparse.ArgumentParser(prog='ssmnas_check', allow_abbrev=False,
+                                description='Validate a multimodal dataset and print its splits, '
+                                            'modalities and label frequencies.')
     p.add_argument('path', help='MM-IMDB hdf5 (GMU release or synthetic twin), generic hdf5, or BM-NAS npy folder')
     p.add_argument('--token_vectors', default=None,
                    help='per-token vector table (.npy); default: <stem>.token_vectors.npy beside the file if present')
@@ -108,7 +120,7 @@ def ssmnas_check(argv=None):
 # %% ../nbs/01a_check.ipynb #df855f8d
 FINGERPRINT_ROWS = 64   # rows of each modality hashed into the fingerprint (labels are hashed whole)
 
-CHECK_VERSION = 3       # bump when the checks or the fingerprint change:
+CHECK_VERSION = 4       # bump when the checks or the fingerprint change:
                         # remembered results of older code are not reused
 
 def _stamp(path:Path) -> dict:
@@ -170,11 +182,10 @@ def _remember(key:str, value:dict):
     except OSError: pass
 
 def validate_dataset(data:MultimodalData) -> dict:
-    """Refuse what `ssmnas_check` refuses, and posters the backbone cannot take; return the data's identity.
+    """Refuse what `ssmnas_check` refuses (posters the backbone cannot take included); return the data's identity.
     A file that passed before is not scanned again."""
     if data.checked is not None: return data.checked
-    small = _too_small(data)
-    if small: raise SsmnasError(small[0] + '; make them at least that large')
+    refuse_small_images(data)
     on_disk, tables = data.layout != 'memory', _table_hashes(data)
     stamp = _stamp(data.path) if on_disk else {'path': '<memory>', 'bytes': None, 'modified_ns': None}
     key = _cache_key(stamp, tables) if on_disk else None

@@ -218,6 +218,11 @@ def open_dataset(path, token_vectors=None, cache:bool=False, check:bool=False) -
         except OSError as e: raise SsmnasError(f'{path}: cannot open ({str(e).splitlines()[0]})')
         try:
             layout = _text(f.attrs['layout']) if 'layout' in f.attrs else ''
+            if layout != GENERIC_LAYOUT and 'images' not in f and ('inputs' in f or 'labels' in f):
+                has = 'inputs' if 'inputs' in f else 'labels'
+                raise SsmnasError(f"{path}: looks like a generic file (it has {has}) but its root attribute layout is "
+                                  f"{repr(layout) if layout else 'missing'}; "
+                                  f"set layout = {GENERIC_LAYOUT!r} (an MM-IMDB file has an 'images' key)")
             data = (_open_generic(path, f, token_vectors) if layout == GENERIC_LAYOUT
                     else _open_mmimdb(path, f, token_vectors))
             data.synthetic = layout != GENERIC_LAYOUT and SYNTHETIC_MARK in f.attrs
@@ -435,7 +440,7 @@ def write_generic_example(path):
     with h5py.File(path, 'w') as f:
         f.attrs['layout'] = 'ssmnas-generic'
         f.attrs['modalities'] = json.dumps(['photo', 'caption', 'sensors'])
-        f['inputs/photo'] = np.random.default_rng(0).integers(0, 256, (n, 3, 16, 12), dtype=np.uint8)
+        f['inputs/photo'] = np.random.default_rng(0).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
         caption = f.create_group('inputs/caption')
         caption.create_dataset('ids', (n,), dtype=h5py.vlen_dtype(np.int32))[:] = [np.arange(i % 5, dtype=np.int32)
                                                                                     for i in range(n)]
@@ -447,6 +452,14 @@ def write_generic_example(path):
     return Path(path)
 
 # %% ../nbs/01_data.ipynb #52b1a0e8
+def _index_classes(idx:np.ndarray, names) -> int:
+    "How many classes (N,) class-index labels have (`names`' length, else the largest index + 1); refuse one outside."
+    n_classes = len(names) if names is not None else int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (idx.min() < 0 or idx.max() >= n_classes):
+        worst = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise SsmnasError(f'labels: class index {worst} outside 0..{n_classes - 1} ({n_classes} classes)')
+    return n_classes
+
 def _generic_labels(f:h5py.File) -> tuple:
     "(rows, class names, 'index' or 'multihot', label source) of a generic file's `labels`."
     labels = _need(f, 'labels')
@@ -456,10 +469,7 @@ def _generic_labels(f:h5py.File) -> tuple:
     if len(labels.shape) == 1:
         _check_array('labels', labels.shape, labels.dtype, 1, 'iu', 'int (N,) class indices')
         idx = labels[()]
-        n_classes = len(names) if names else int(idx.max()) + 1 if idx.size else 0
-        if idx.size and (idx.min() < 0 or idx.max() >= n_classes):
-            raise SsmnasError(f'labels: class index {int(idx.max())} outside the {n_classes} names')
-        label_format, label_src = 'index', idx
+        n_classes, label_format, label_src = _index_classes(idx, names), 'index', idx
     else:
         _check_array('labels', labels.shape, labels.dtype, 2, 'iubf', '(N, C) multi-hot 0/1 or (N,) class indices')
         n_classes, label_format, label_src = labels.shape[1], 'multihot', labels
@@ -579,10 +589,7 @@ def _from_arrays(cls, modalities:dict, labels, splits:dict, label_names=None) ->
     labels = np.asarray(labels)
     if labels.ndim == 1:
         _check_array('labels', labels.shape, labels.dtype, 1, 'iu', 'int (N,) class indices')
-        n_classes, label_format = (len(label_names) if label_names is not None
-                                   else (int(labels.max()) + 1 if labels.size else 0)), 'index'
-        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-            raise SsmnasError(f'labels: class index {int(labels.max())} outside the {n_classes} names')
+        n_classes, label_format = _index_classes(labels, label_names), 'index'
     else:
         _check_array('labels', labels.shape, labels.dtype, 2, 'iubf', '(N, C) multi-hot 0/1 or (N,) class indices')
         n_classes, label_format = labels.shape[1], 'multihot'

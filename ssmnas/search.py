@@ -21,7 +21,7 @@ from .check import validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows, pools_json
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache, check_bank_place, check_view_bank_fits
-from .backbones import BackboneConfig, prepare_backbones, image_weights_for
+from .backbones import BackboneConfig, prepare_backbones, check_image_weights
 from .supernet import FusionConfig, FusionSupernet, ProjectionHead, Classifier
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
 from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, train_epoch, compile_fusion,
@@ -29,8 +29,8 @@ from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, t
 
 # %% auto #0
 __all__ = ['RESUME_FILES', 'SEARCH_FILES', 'LATER_SETTINGS', 'FROZEN', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network',
-           'search_finished', 'search_split', 'refuse_oversized_bank', 'refuse_other_run', 'search', 'arch_max_shift',
-           'plot_search', 'search_rows', 'ssmnas_search']
+           'search_finished', 'search_split', 'refuse_oversized_bank', 'refuse_other_run', 'refuse_other_search',
+           'search', 'arch_max_shift', 'plot_search', 'search_rows', 'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #caa3ff48
 @dataclass
@@ -182,7 +182,7 @@ def refuse_other_run(folder, recorded:dict, wanted:dict, data, what='search'):
     if differ:
         shown = ', '.join(differ[:6]) + (f' and {len(differ) - 6} more' if len(differ) > 6 else '')
         raise SsmnasError(f'{folder} holds a {what} of other settings or data (differs: {shown}); '
-                          'use another --out, or --fresh to discard it')
+                          'use another --out, or discard it (--fresh; in a sweep, delete the folder)')
 
 def _load_checkpoint(path, net, w_opt, a_opt, sched, gens) -> dict:
     """Restore a search from `path` and the frozen backbones beside it (an older checkpoint holds them itself); a
@@ -199,25 +199,35 @@ def _load_checkpoint(path, net, w_opt, a_opt, sched, gens) -> dict:
         raise SsmnasError(f'{path}: cannot resume from this checkpoint ({why}); '
                           'rerun with --fresh (fresh=True) to discard the unfinished search') from None
 
+def _search_record(data, rows, cfg:SearchConfig, split=None) -> tuple:
+    "(train rows, valid rows, all rows, the `config.json` a search of them writes)."
+    train_rows, valid_rows = search_split(rows, cfg, split)
+    rows = np.sort(np.concatenate([train_rows, valid_rows]))
+    return train_rows, valid_rows, rows, _jsonable(
+        asdict(cfg) | {'data': data_identity(data), 'n_rows': len(rows), 'n_search_train': len(train_rows),
+                       'n_search_valid': len(valid_rows)}
+        | ({'view_bank_holds': 'image views; text views live'} if cfg.view_bank else {}))
+
+def refuse_other_search(out, data, record:dict):
+    """Raise if the folder `out` holds a search (started or finished) of other settings or data than `record` (the
+    `config.json` this search writes): `search` checks inside its lock, a command line before it builds backbones."""
+    out = Path(out)
+    if (out/'config.json').exists() and ((out/'checkpoint.pt').exists() or (out/'genotype.json').exists()):
+        refuse_other_run(out, read_json(out/'config.json'), record, data)
+
 def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep_checkpoint=False,
            progress=True, on_epoch_end=None, bank=None, split=None, fresh=False, compile=False) -> Genotype:
     """Step 1 (or BM-NAS's search) on `rows` of `data` (or the explicit (train, valid) `split`); writes the run folder
     `out`; returns the chosen genotype. `compile`: the supernet and head through `compile_fusion` (08b); a string is
     torch.compile's mode (the fusion bench's CUDA-graph path)."""
     out, device = Path(out), pick_device(device)
-    train_rows, valid_rows = search_split(rows, cfg, split)
-    rows = np.sort(np.concatenate([train_rows, valid_rows]))
-    cfg_dict = _jsonable(asdict(cfg) | {'data': data_identity(data), 'n_rows': len(rows),
-                                        'n_search_train': len(train_rows), 'n_search_valid': len(valid_rows)}
-                        | ({'view_bank_holds': 'image views; text views live'} if cfg.view_bank else {}))
+    train_rows, valid_rows, rows, cfg_dict = _search_record(data, rows, cfg, split)
     if bank is None: refuse_oversized_bank(data, len(rows), cfg, device)
     with run_lock(out):
         if fresh: discard_files(out, SEARCH_FILES)
-        config_path, ckpt_path, geno_path = out/'config.json', out/'checkpoint.pt', out/'genotype.json'
-        if config_path.exists() and (ckpt_path.exists() or geno_path.exists()):
-            refuse_other_run(out, read_json(config_path), cfg_dict, data)
-            if search_finished(out): return Genotype.load(geno_path)   # read back
-        write_json(config_path, cfg_dict)
+        refuse_other_search(out, data, cfg_dict)
+        if search_finished(out): return Genotype.load(out/'genotype.json')   # read back
+        write_json(out/'config.json', cfg_dict)
         return _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress,
                        on_epoch_end, bank, compile)
 
@@ -421,7 +431,7 @@ SEARCH_OPTIONS = ('objective', 'epochs', 'batch_size', 'alternate', 'derivation'
                   'w_lr', 'arch_lr', 'image_width_div', 'image_weights', 'text_pretrain_epochs', 'seed')
 
 def _search_parser():
-    p = argparse.ArgumentParser(prog='ssmnas_search',
+    p = argparse.ArgumentParser(prog='ssmnas_search', allow_abbrev=False,
                                 description='Search a fusion architecture (step 1) with NT-Xent or BCE.',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data', required=True,
@@ -444,7 +454,7 @@ def ssmnas_search(argv=None):
     device = pick_device(a.device)
     data = open_dataset(a.data)
     validate_dataset(data)
-    image_weights_for(data, cfg.image_weights)
+    check_image_weights(data, cfg.backbone)
     pools = make_pools(data, a.r, cfg.seed)
     rows, why = search_rows(pools, cfg.objective)
     train_rows, valid_rows = search_split(rows, cfg)
@@ -452,10 +462,13 @@ def ssmnas_search(argv=None):
     pretrain_rows = train_rows if cfg.objective == 'supervised' else pools.labeled
     refuse_oversized_bank(data, len(rows), cfg, device)
     out = Path(a.out)
+    if not a.fresh: refuse_other_search(out, data, _search_record(data, rows, cfg)[3])   # before the backbones
     finished = not a.fresh and search_finished(out)
     with run_lock(a.out):
-        print(f'searching on {len(rows)} rows ({why}), device {device}')
-        backbones, _ = prepare_backbones(data, pretrain_rows, cfg.backbone, device)
+        backbones = None                                   # a finished search is read back: no backbone needed
+        if not finished:
+            print(f'searching on {len(rows)} rows ({why}), device {device}')
+            backbones, _ = prepare_backbones(data, pretrain_rows, cfg.backbone, device)
         genotype = search(data, rows, cfg, a.out, device=device, backbones=backbones, fresh=a.fresh)
         # written once the search accepted the folder (same settings and data)
         write_json(Path(a.out)/'pools.json', pools_json(pools, search_split={'train': train_rows, 'valid': valid_rows},

@@ -19,6 +19,7 @@ from .check import data_identity
 from .pools import make_pools, pool_rows
 from .trial import check_method, run_trial, get_protocol, configs_from_args, _run_parser
 from .search import SearchConfig, refuse_oversized_bank
+from .backbones import check_image_weights
 
 # %% auto #0
 __all__ = ['trial_dir', 'sweep_jobs', 'SweepProgress', 'error_line', 'SweepFailed', 'run_sweep', 'ssmnas_sweep']
@@ -216,6 +217,7 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
                           "(each worker opens it), not an in-memory dataset")
     for m in dict.fromkeys(j[0] for j in jobs): check_method(m, data)     # e.g. a modality the data lacks
     for r in dict.fromkeys(j[1] for j in jobs): make_pools(data, r, 0)     # too few labeled rows: one line, now
+    check_image_weights(data, (search_cfg or SearchConfig()).backbone)    # once, not in every trial's folder
     if executor == 'local' and 'ssl' in methods:   # view banks (all train+dev rows, one per worker) too large here
         refuse_oversized_bank(data, len(pool_rows(data)),
                               replace(search_cfg or SearchConfig(), objective='contrastive'), pick_device(device),
@@ -338,7 +340,8 @@ def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_
 # %% ../nbs/12a_sweep.ipynb #e2a21d1b
 def _sweep_parser():
     run, *options = _run_parser()
-    p = argparse.ArgumentParser(prog='ssmnas_sweep', formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = argparse.ArgumentParser(prog='ssmnas_sweep', allow_abbrev=False,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description='Run every (method, r, seed) trial of a sweep, here or on Ray.')
     options = [{k: v for k, v in o.items() if k != 'seed'} for o in options]   # each trial's seed is the sweep's
     shared = {'data', 'protocol', 'device', 'compile'}.union(*options)

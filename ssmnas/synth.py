@@ -314,7 +314,7 @@ def _synth_parser():
     import inspect
     # defined once, there
     default = {k: v.default for k, v in inspect.signature(make_synthetic_mmimdb).parameters.items()}
-    p = argparse.ArgumentParser(prog='ssmnas_synth',
+    p = argparse.ArgumentParser(prog='ssmnas_synth', allow_abbrev=False,
                                 description='Write a synthetic twin of MM-IMDB (same hdf5 schema as the GMU release) '
                                             'and <stem>.token_vectors.npy beside it.',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -123,8 +123,9 @@ def labeled_split(rows, cfg:TrainConfig) -> tuple:
 
 def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progress=True, on_epoch_end=None,
                      compile=False):
-    """Step 3: classifier on `encoder` trained with BCE on labeled `rows`; `on_epoch_end(epoch)` after each epoch (and
-    its held-out score); `compile`: through `compile_fusion`. Returns (network, log dict)."""
+    """Step 3: classifier on `encoder` trained with BCE (softmax cross-entropy on single-label data) on labeled `rows`;
+    `on_epoch_end(epoch)` after each epoch (and its held-out score); `compile`: through `compile_fusion`. Returns
+    (network, log dict)."""
     device = pick_device(device)
     seed_everything(cfg.seed)
     rows = np.asarray(rows)
@@ -144,11 +145,12 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
     log = {'n_fit': len(fit_rows), 'n_holdout': 0 if hold_rows is None else len(hold_rows), 'epochs': []}
     best, best_state, since_best = -1.0, None, 0
-    for epoch in tqdm(range(cfg.clf_epochs), desc='step 3 (BCE)', disable=not progress):
-        loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen, stage='step 3 (BCE)',
-                              epoch=epoch + 1)
+    stage = f"step 3 ({'CE' if data.single_label else 'BCE'})"    # softmax cross-entropy on one label per row
+    log['loss'] = 'cross-entropy' if data.single_label else 'binary cross-entropy'
+    for epoch in tqdm(range(cfg.clf_epochs), desc=stage, disable=not progress):
+        loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen, stage=stage, epoch=epoch + 1)
         sched.step()
-        rec = {'epoch': epoch + 1, 'train_bce': float(loss)}
+        rec = {'epoch': epoch + 1, 'train_loss': float(loss)}
         if hold_rows is not None:
             rec['holdout_weighted_f1'] = evaluate(net, data, hold_rows, cfg.threshold, device, amp_dtype, cache,
                                                   hold_src)['weighted_f1']

@@ -16,7 +16,7 @@ from .core import (SsmnasError, cli_errors, add_config_options, config_from_opti
 from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows, split_rows, pools_json
-from .backbones import prepare_backbones, image_weights_for
+from .backbones import prepare_backbones, image_weights_for, check_image_weights
 from .viewbank import build_view_bank
 from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
                            RESUME_FILES, SEARCH_OPTIONS, search_finished)
@@ -26,9 +26,9 @@ from .baselines import UnimodalNet, probe_features, linear_probe
 from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FILES
 
 # %% auto #0
-__all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'ADOPTED', 'PROTOCOLS', 'MFAS_OPTIONS', 'trial_methods',
-           'check_method', 'label_use', 'pools_record', 'run_trial', 'adopt_search', 'Protocol', 'get_protocol',
-           'configs_from_args', 'ssmnas_run']
+__all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'ADOPTED', 'PROTOCOLS', 'MFAS_OPTIONS', 'STEP_OPTIONS',
+           'trial_methods', 'check_method', 'label_use', 'pools_record', 'run_trial', 'adopt_search', 'Protocol',
+           'get_protocol', 'configs_from_args', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas', 'mfas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
@@ -89,7 +89,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     if method == 'mfas' and len(kinds) < 2:
         raise SsmnasError(f'method mfas fuses two modalities; the data has {len(kinds)} ({", ".join(data.modalities)})')
     identity = data_identity(data)                     # refuses what ssmnas_check refuses, before any slow work
-    image_weights_for(data, search_cfg.image_weights)
+    check_image_weights(data, search_cfg.backbone)       # weights that would not load: refused now
     pools = make_pools(data, r, seed)
     use = label_use(pools, method, search_cfg, train_cfg)
     config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
@@ -269,7 +269,8 @@ def get_protocol(name:str) -> Protocol:
 
 # %% ../nbs/11_trial.ipynb #da202ba4
 def _run_parser():
-    p = argparse.ArgumentParser(prog='ssmnas_run', description='Run one trial (method, r, seed) of the study.',
+    p = argparse.ArgumentParser(prog='ssmnas_run', allow_abbrev=False,
+                                description='Run one trial (method, r, seed) of the study.',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data', required=True,
                    help='an MM-IMDB hdf5 file (real or synthetic twin) or another supported layout')
@@ -300,6 +301,11 @@ def _run_parser():
     return p, search_opts, train_opts, mfas_opts
 
 MFAS_OPTIONS = ('layers', 'iterations', 'K', 'epochs', 'inner')   # --mfas_layers etc.: MFAS's search (--method mfas)
+# ssmnas_run's options of a step that not every method runs -> the methods that run it: a shell loop over methods
+# may share them (as a sweep does), so another method's run notes them on stderr and goes on
+STEP_OPTIONS = {**dict.fromkeys(('search_epochs', 'alternate', 'derivation', 'C', 'L', 'w_lr', 'arch_lr'),
+                                ('ssl', 'bmnas')),
+                **dict.fromkeys(('temperature', 'view_bank', 'view_bank_on', 'rep_epochs'), ('ssl',))}
 
 def configs_from_args(a, search_opts, train_opts, mfas_opts=None) -> tuple:
     "(SearchConfig, TrainConfig, MfasConfig) of `ssmnas_run`'s arguments: the protocol's, then the options given."
@@ -319,6 +325,9 @@ def ssmnas_run(argv=None):
     check_method(a.method)
     given = [f'--{o}' for o in options[2] if hasattr(a, o)]
     if given and a.method != 'mfas': raise SsmnasError(f'{given[0]} applies to --method mfas only, not {a.method}')
+    unused = [f'--{o}' for o, methods in STEP_OPTIONS.items() if hasattr(a, o) and a.method not in methods]
+    if unused:
+        print(f"note: {', '.join(unused)} set a step --method {a.method} does not run (ignored)", file=sys.stderr)
     scfg, tcfg, mcfg = configs_from_args(a, *options)
     pick_device(a.device)
     if a.search_from is not None and not Path(a.search_from).is_dir():

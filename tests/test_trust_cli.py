@@ -57,10 +57,12 @@ def edited(twin, tmp_path, edit, name='bad.hdf5'):
 def _nan_feature(f): f['features'][7, 3] = np.nan
 def _no_label(f): f['genres'][4] = 0
 def _label_two(f): f['genres'][2, 0] = 2
+def _one_genre(f): f['genres'][...] = 0; f['genres'][:, 0] = 1
 
 @pytest.mark.parametrize('edit, says', [(_nan_feature, 'features: NaN or inf in row 7'),
                                          (_no_label, 'genres: row 4 has no label'),
-                                         (_label_two, 'genres: row 2 holds a value other than 0 or 1')])
+                                         (_label_two, 'genres: row 2 holds a value other than 0 or 1'),
+                                         (_one_genre, "genres: only class 'Drama' occurs in 200 rows")])
 def test_every_entry_point_refuses_what_check_refuses(twin, tmp_path, edit, says):
     bad = edited(twin, tmp_path, edit)
     one_line_error(cli('ssmnas_check', bad), 'ssmnas_check', says)
@@ -89,8 +91,9 @@ def test_search_folder_refuses_other_data_and_damaged_checkpoint(twin, tmp_path)
     config = json.loads((out/'config.json').read_text())
     assert config['data']['fingerprint'] and config['data']['bytes'] == twin.stat().st_size
     other = edited(twin, tmp_path, lambda f: f['genres'].__setitem__((5, 22), 1 - f['genres'][5, 22]), 'other.hdf5')
-    one_line_error(cli('ssmnas_search', '--data', other, *args), 'ssmnas_search',
-                   'differs: data.path', 'data.fingerprint', '--fresh')
+    res = cli('ssmnas_search', '--data', other, *args)
+    one_line_error(res, 'ssmnas_search', 'differs: data.path', 'data.fingerprint', '--fresh')
+    assert 'searching on' not in res.stdout                  # refused before the backbones were built
     # a truncated checkpoint beside the finished search makes it an unfinished one that cannot resume
     (out/'checkpoint.pt').write_bytes(b'PK\x03\x04 not a whole checkpoint')
     one_line_error(cli('ssmnas_search', '--data', twin, *args), 'ssmnas_search', 'checkpoint.pt: cannot resume',
@@ -98,6 +101,8 @@ def test_search_folder_refuses_other_data_and_damaged_checkpoint(twin, tmp_path)
     res = cli('ssmnas_search', '--data', twin, *args, '--fresh')
     assert res.returncode == 0, res.stderr
     assert not (out/'checkpoint.pt').exists() and (out/'genotype.json').exists()
+    res = cli('ssmnas_search', '--data', twin, *args)        # finished: read back, no backbone built
+    assert res.returncode == 0 and 'read back' in res.stdout and 'searching on' not in res.stdout, res.stdout
     for line in (out/'history.jsonl').read_text().splitlines():
         json.loads(line, parse_constant=lambda c: pytest.fail(f'{c} in history'))
 
@@ -108,6 +113,12 @@ def test_real_looking_file_needs_named_image_weights(twin, tmp_path):
     one_line_error(cli('ssmnas_run', '--data', real, '--out', tmp_path/'t', *args), 'ssmnas_run',
                    '--image_weights random')
     assert nothing_written(tmp_path/'t')
+    (tmp_path/'junk.pth').write_bytes(b'not a checkpoint')     # weights that would not load: refused, nothing written
+    for weights, says in (('randm', 'VGG19 weights file randm not found'),
+                          (tmp_path/'junk.pth', 'cannot read VGG19 weights'), ('imagenet', 'full-width')):
+        one_line_error(cli('ssmnas_run', '--data', real, '--out', tmp_path/'t', *args, '--image_weights', weights),
+                       'ssmnas_run', says)
+        assert nothing_written(tmp_path/'t')
     res = cli('ssmnas_run', '--data', real, '--out', tmp_path/'t', *args, '--image_weights', 'random')
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path/'t'/'run.json').read_text())['image_weights'] == 'random'
@@ -140,8 +151,7 @@ def test_small_posters_and_closed_pipe(twin, tmp_path):
     assert not (tmp_path/'small.hdf5').exists()
     small = edited(twin, tmp_path, lambda f: (f.__delitem__('images'),
                                               f.create_dataset('images', data=np.zeros((200, 3, 16, 24), np.int32))))
-    res = cli('ssmnas_check', small)
-    assert res.returncode == 0 and 'warning: modality image: 16 x 24 images are smaller than the 32 x 32' in res.stdout
+    one_line_error(cli('ssmnas_check', small), 'ssmnas_check', 'modality image: 16 x 24 images are smaller than the 32')
     one_line_error(cli('ssmnas_search', '--data', small, '--epochs', '1', '--out', tmp_path/'s', *TINY),
                    'ssmnas_search', '16 x 24 images')
     exe = installed('ssmnas_check') or pytest.skip('ssmnas_check is not installed')
