@@ -53,7 +53,7 @@ def random_derivations(backbones, n_classes, cfg, n=200):
     return out
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument('--data', default='data/synthetic_mmimdb.hdf5')
     p.add_argument('--r', type=float, default=0.1)
     p.add_argument('--seeds', type=int, default=3)

@@ -40,17 +40,20 @@ def _vgg_features(width_div=1) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 def _imagenet_state_dict() -> dict:
-    "torchvision's ImageNet VGG19 weights (downloaded once into torch's cache)."
+    "torchvision's ImageNet VGG19 weights: memory-mapped from torch's cache, else downloaded into it (once)."
+    from urllib.parse import urlparse
     from torchvision.models import VGG19_Weights
-    return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    weights = VGG19_Weights.IMAGENET1K_V1
+    cached = Path(torch.hub.get_dir())/'checkpoints'/Path(urlparse(weights.url).path).name   # where torch.hub keeps it
+    return _load_state_dict_file(cached) if cached.is_file() else weights.get_state_dict(progress=False)
 
 def _load_state_dict_file(path) -> dict:
     path = Path(path)
     if not path.is_file(): raise SsmnasError(f'VGG19 weights file {path} not found')
     try:    # memory-mapped (a check reads no tensor); a file in torch's legacy format cannot be, and is read whole
         try: sd = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
-        except RuntimeError as e:
-            if 'mmap' not in str(e): raise
+        except (RuntimeError, OSError) as e:
+            if isinstance(e, RuntimeError) and 'mmap' not in str(e): raise
             sd = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: raise SsmnasError(f'cannot read VGG19 weights from {path}: {type(e).__name__}')
     if isinstance(sd, dict) and 'state_dict' in sd and isinstance(sd['state_dict'], dict): sd = sd['state_dict']

@@ -454,7 +454,7 @@ def write_generic_example(path):
 # %% ../nbs/01_data.ipynb #52b1a0e8
 def _index_classes(idx:np.ndarray, names) -> int:
     "How many classes (N,) class-index labels have (`names`' length, else the largest index + 1); refuse one outside."
-    n_classes = len(names) if names is not None else int(idx.max()) + 1 if idx.size else 0
+    n_classes = len(names) if names else int(idx.max()) + 1 if idx.size else 0
     if idx.size and (idx.min() < 0 or idx.max() >= n_classes):
         worst = int(idx.min()) if idx.min() < 0 else int(idx.max())
         raise SsmnasError(f'labels: class index {worst} outside 0..{n_classes - 1} ({n_classes} classes)')

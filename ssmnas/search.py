@@ -21,7 +21,7 @@ from .check import validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows, pools_json
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache, check_bank_place, check_view_bank_fits
-from .backbones import BackboneConfig, prepare_backbones, check_image_weights
+from .backbones import BackboneConfig, prepare_backbones, image_weights_for, check_image_weights
 from .supernet import FusionConfig, FusionSupernet, ProjectionHead, Classifier
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
 from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, train_epoch, compile_fusion,
@@ -227,6 +227,7 @@ def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep
         if fresh: discard_files(out, SEARCH_FILES)
         refuse_other_search(out, data, cfg_dict)
         if search_finished(out): return Genotype.load(out/'genotype.json')   # read back
+        if backbones is None: check_image_weights(data, cfg.backbone)      # before anything is written
         write_json(out/'config.json', cfg_dict)
         return _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress,
                        on_epoch_end, bank, compile)
@@ -454,7 +455,7 @@ def ssmnas_search(argv=None):
     device = pick_device(a.device)
     data = open_dataset(a.data)
     validate_dataset(data)
-    check_image_weights(data, cfg.backbone)
+    image_weights_for(data, cfg.image_weights)
     pools = make_pools(data, a.r, cfg.seed)
     rows, why = search_rows(pools, cfg.objective)
     train_rows, valid_rows = search_split(rows, cfg)
@@ -463,10 +464,11 @@ def ssmnas_search(argv=None):
     refuse_oversized_bank(data, len(rows), cfg, device)
     out = Path(a.out)
     if not a.fresh: refuse_other_search(out, data, _search_record(data, rows, cfg)[3])   # before the backbones
-    finished = not a.fresh and search_finished(out)
     with run_lock(a.out):
+        finished = not a.fresh and search_finished(out)
         backbones = None                                   # a finished search is read back: no backbone needed
         if not finished:
+            check_image_weights(data, cfg.backbone)          # weights that would not load: refused before the work
             print(f'searching on {len(rows)} rows ({why}), device {device}')
             backbones, _ = prepare_backbones(data, pretrain_rows, cfg.backbone, device)
         genotype = search(data, rows, cfg, a.out, device=device, backbones=backbones, fresh=a.fresh)

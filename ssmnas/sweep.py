@@ -217,7 +217,6 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
                           "(each worker opens it), not an in-memory dataset")
     for m in dict.fromkeys(j[0] for j in jobs): check_method(m, data)     # e.g. a modality the data lacks
     for r in dict.fromkeys(j[1] for j in jobs): make_pools(data, r, 0)     # too few labeled rows: one line, now
-    check_image_weights(data, (search_cfg or SearchConfig()).backbone)    # once, not in every trial's folder
     if executor == 'local' and 'ssl' in methods:   # view banks (all train+dev rows, one per worker) too large here
         refuse_oversized_bank(data, len(pool_rows(data)),
                               replace(search_cfg or SearchConfig(), objective='contrastive'), pick_device(device),
@@ -236,6 +235,8 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
             except SsmnasError: raise
             except Exception as e: raise SsmnasError(f'{d}: cannot read the trial back ({error_line(e)})') from e
             prog.finish(ran=False)
+        if any(jobs[i][0] != 'probe_raw' for i in todo):   # weights that would not load: once, before any trial runs
+            check_image_weights(data, (search_cfg or SearchConfig()).backbone)
         run = (data, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw)
         if apart and todo: run = (_data_source(data), *run[1:])        # what each worker opens and checks
         if executor == 'local' and workers > 1 and todo: _run_processes(*run, device, workers, data_cache)

@@ -28,7 +28,7 @@ from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FI
 # %% auto #0
 __all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'ADOPTED', 'PROTOCOLS', 'MFAS_OPTIONS', 'STEP_OPTIONS',
            'trial_methods', 'check_method', 'label_use', 'pools_record', 'run_trial', 'adopt_search', 'Protocol',
-           'get_protocol', 'configs_from_args', 'ssmnas_run']
+           'get_protocol', 'configs_from_args', 'drop_unused_options', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas', 'mfas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
@@ -89,7 +89,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     if method == 'mfas' and len(kinds) < 2:
         raise SsmnasError(f'method mfas fuses two modalities; the data has {len(kinds)} ({", ".join(data.modalities)})')
     identity = data_identity(data)                     # refuses what ssmnas_check refuses, before any slow work
-    check_image_weights(data, search_cfg.backbone)       # weights that would not load: refused now
+    image_weights_for(data, search_cfg.image_weights)
     pools = make_pools(data, r, seed)
     use = label_use(pools, method, search_cfg, train_cfg)
     config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
@@ -103,6 +103,8 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
         # a finished trial is read back without a lock (nothing is written: its folder may be read-only)
         refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
         return read_json(out/'metrics.json')
+    # weights that would not load: refused before anything is written (the raw-input probe loads none)
+    if method != 'probe_raw': check_image_weights(data, search_cfg.backbone)
     if method == 'ssl':                  # a bank too large for where it would be kept: refused now (all train+dev rows)
         refuse_oversized_bank(data, len(pool_rows(data)), search_cfg, device)
     with run_lock(out):
@@ -316,6 +318,13 @@ def configs_from_args(a, search_opts, train_opts, mfas_opts=None) -> tuple:
     mcfg = config_from_options(MfasConfig, a, mfas_opts or {}, base=proto.mfas_config(), seed=scfg.seed)
     return scfg, tcfg, mcfg
 
+def drop_unused_options(a) -> list:
+    """Remove from `ssmnas_run`'s parsed arguments `a` the options of a step its method does not run; return their
+    names. The protocol's values stay, so config.json records no setting that was unused."""
+    unused = [o for o, methods in STEP_OPTIONS.items() if hasattr(a, o) and a.method not in methods]
+    for o in unused: delattr(a, o)
+    return unused
+
 @cli_errors
 def ssmnas_run(argv=None):
     "Console entry point for one trial."
@@ -325,15 +334,16 @@ def ssmnas_run(argv=None):
     check_method(a.method)
     given = [f'--{o}' for o in options[2] if hasattr(a, o)]
     if given and a.method != 'mfas': raise SsmnasError(f'{given[0]} applies to --method mfas only, not {a.method}')
-    unused = [f'--{o}' for o, methods in STEP_OPTIONS.items() if hasattr(a, o) and a.method not in methods]
-    if unused:
-        print(f"note: {', '.join(unused)} set a step --method {a.method} does not run (ignored)", file=sys.stderr)
+    unused = drop_unused_options(a)
     scfg, tcfg, mcfg = configs_from_args(a, *options)
     pick_device(a.device)
     if a.search_from is not None and not Path(a.search_from).is_dir():
         raise SsmnasError(f'--search_from {a.search_from}: no such trial folder')
     data = open_dataset(a.data)
     check_method(a.method, data)
+    if unused:
+        print(f"note: {', '.join(f'--{o}' for o in unused)} set a step --method {a.method} does not run (ignored)",
+              file=sys.stderr)
     finished = not a.fresh and (Path(a.out)/'metrics.json').exists() and (Path(a.out)/'config.json').exists()
     m = run_trial(data, a.method, a.r, scfg.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh,
                   mfas_cfg=mcfg, search_from=a.search_from)

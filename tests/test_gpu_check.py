@@ -10,10 +10,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def gpu_check(tmp_path, *phases, **env):
-    env = {**os.environ, 'OUT': str(tmp_path/'out'), 'SCRATCH': str(tmp_path/'scratch'), 'PYTHON': sys.executable,
-           **env}
+    base = {k: v for k, v in os.environ.items() if k != 'GPU_CHECK_ON_CPU'}    # the rehearsal only when asked here
+    env = {**base, 'OUT': str(tmp_path/'out'), 'SCRATCH': str(tmp_path/'scratch'), 'PYTHON': sys.executable, **env}
     return subprocess.run(['bash', str(REPO/'scripts'/'gpu_check.sh'), *phases], capture_output=True, text=True,
-                          env=env, timeout=900)
+                          env=env, timeout=1500)
 
 
 def test_misspelt_phase_refused_before_anything_runs(tmp_path):
@@ -30,6 +30,18 @@ def test_no_cuda_refused_before_any_phase(tmp_path):
     assert res.returncode == 1, res.stderr
     assert 'gpu_check.sh: error: torch sees no CUDA device' in res.stderr
     assert not (tmp_path/'out'/'smoke.log').exists()
+
+
+def test_a_failed_phase_fails_the_script(tmp_path):
+    "Each phase runs even after one failed, and the script's exit status says a phase failed (and which)."
+    fake = tmp_path/'python'           # this Python, except that every benchmark fails at once
+    fake.write_text(f'#!/bin/sh\ncase "$*" in *ssmnas_bench*) echo "no bench today" >&2; exit 3 ;; esac\n'
+                    f'exec "{sys.executable}" "$@"\n')
+    fake.chmod(0o755)
+    res = gpu_check(tmp_path, 'hostbank', GPU_CHECK_ON_CPU='1', PYTHON=str(fake))
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert '== hostbank_device: exit 3' in res.stdout and '== hostbank_host: exit 3' in res.stdout
+    assert res.stderr.strip().splitlines()[-1] == 'gpu_check.sh: failed: hostbank_device hostbank_host'
 
 
 @pytest.mark.slow

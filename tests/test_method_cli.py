@@ -121,6 +121,9 @@ def test_run_cli_own_file(tmp_path, method):
     assert res.returncode == 0, res.stderr
     m = json.loads(res.stdout.strip().splitlines()[-1])
     assert m['method'] == method and 0 <= m['accuracy'] <= 1 and 0 <= m['weighted_f1'] <= 1
+    # TINY's --C and --L set a fusion search these methods do not run: noted, and not recorded as their settings
+    assert f'note: --C, --L set a step --method {method} does not run (ignored)' in res.stderr, res.stderr
+    assert json.loads((out/'config.json').read_text())['search']['C'] == 192        # the paper protocol's
     if method == 'mfas':
         geno = json.loads((out/'genotype.json').read_text())
         assert geno['tap_names'][0].startswith('Photo_') and geno['layers'][0].startswith('layer 1: Photo_')

@@ -7,6 +7,8 @@ import h5py
 import numpy as np
 import pytest
 from ssmnas.synth import make_synthetic_mmimdb
+from ssmnas.backbones import VGG19Taps
+import torch
 
 TINY = ['--batch_size', '32', '--C', '8', '--L', '4', '--image_width_div', '16', '--device', 'cpu']
 MODULES = {'ssmnas_search': 'search', 'ssmnas_run': 'trial', 'ssmnas_check': 'check', 'ssmnas_synth': 'synth'}
@@ -119,9 +121,15 @@ def test_real_looking_file_needs_named_image_weights(twin, tmp_path):
         one_line_error(cli('ssmnas_run', '--data', real, '--out', tmp_path/'t', *args, '--image_weights', weights),
                        'ssmnas_run', says)
         assert nothing_written(tmp_path/'t')
-    res = cli('ssmnas_run', '--data', real, '--out', tmp_path/'t', *args, '--image_weights', 'random')
+    weights = tmp_path/'vgg16th.pth'          # a VGG19 of TINY's width, as a torchvision state dict
+    torch.save({f'features.{k}': v for k, v in VGG19Taps(width_div=16).features.state_dict().items()}, weights)
+    res = cli('ssmnas_run', '--data', real, '--out', tmp_path/'t', *args, '--image_weights', weights)
     assert res.returncode == 0, res.stderr
-    assert json.loads((tmp_path/'t'/'run.json').read_text())['image_weights'] == 'random'
+    assert json.loads((tmp_path/'t'/'run.json').read_text())['image_weights'] == str(weights)
+    weights.unlink()                          # a finished trial reads back without its weights (results copied away)
+    again = cli('ssmnas_run', '--data', real, '--out', tmp_path/'t', *args, '--image_weights', weights)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout.splitlines()[-1]) == json.loads(res.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize('bad, says', [(['--seed', '-1'], 'seed must be an integer >= 0'),
