@@ -28,7 +28,8 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['MFAS_FILES', 'MfasConfig', 'tap_groups', 'layer_options', 'GlobalPoolTaps', 'MfasFusion', 'mfas_encoder', 'Surrogate',
-           'temperature_schedule', 'sample_candidates', 'expand_candidates', 'mfas_search', 'mfas_text', 'plot_mfas']
+           'temperature_schedule', 'sample_candidates', 'expand_candidates', 'check_mfas_rows', 'mfas_search',
+           'mfas_text', 'plot_mfas']
 
 # %% ../nbs/11a_mfas.ipynb #87780178
 _ACTIVATIONS = {'relu': nn.ReLU, 'sigmoid': nn.Sigmoid, 'leakyrelu': nn.LeakyReLU}   # MFAS's ids 0, 1, 2
@@ -371,17 +372,22 @@ def _append_jsonl(path, rec:dict):
 
 def _arch_key(arch) -> tuple: return tuple(tuple(int(v) for v in t) for t in arch)
 
-def mfas_search(data, train_rows, valid_rows, backbones, cfg:MfasConfig, out, device='cpu', progress=True, fresh=False,
-                on_candidate=None) -> tuple:
-    """MFAS's progressive search on the taps of frozen `backbones`: candidates train on `train_rows` and are scored
-    on `valid_rows`. Returns (the best architecture as triples, the `mfas.json` record)."""
-    out, device = Path(out), pick_device(device)
+def check_mfas_rows(train_rows, valid_rows) -> tuple:
+    "The search's (train, valid) rows as int64 arrays; refused unless each holds at least 2 rows and they are apart."
     train_rows, valid_rows = np.asarray(train_rows, dtype=np.int64), np.asarray(valid_rows, dtype=np.int64)
     if len(train_rows) < 2 or len(valid_rows) < 2:
         raise SsmnasError(f'MFAS needs at least 2 search-train and 2 search-validation rows, '
                           f'got {len(train_rows)} and {len(valid_rows)}')
     if np.intersect1d(train_rows, valid_rows).size:
         raise SsmnasError('MFAS: the search-train and search-validation rows overlap')
+    return train_rows, valid_rows
+
+def mfas_search(data, train_rows, valid_rows, backbones, cfg:MfasConfig, out, device='cpu', progress=True, fresh=False,
+                on_candidate=None) -> tuple:
+    """MFAS's progressive search on the taps of frozen `backbones`: candidates train on `train_rows` and are scored
+    on `valid_rows`. Returns (the best architecture as triples, the `mfas.json` record)."""
+    out, device = Path(out), pick_device(device)
+    train_rows, valid_rows = check_mfas_rows(train_rows, valid_rows)
     tap_groups(backbones.tap_names)
     wanted = _jsonable(asdict(cfg) | {
         'data': data_identity(data), 'tap_names': list(backbones.tap_names), 'n_search_train': len(train_rows),

@@ -23,7 +23,7 @@ from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 from .loop import Encoder, label_scores
 from .baselines import UnimodalNet, probe_features, linear_probe
-from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FILES
+from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FILES, check_mfas_rows
 
 # %% auto #0
 __all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'ADOPTED', 'PROTOCOLS', 'MFAS_OPTIONS', 'STEP_OPTIONS',
@@ -92,6 +92,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     image_weights_for(data, search_cfg.image_weights)
     pools = make_pools(data, r, seed)
     use = label_use(pools, method, search_cfg, train_cfg)
+    if method == 'mfas': check_mfas_rows(*use['search_split'])     # too few rows for MFAS: refused before writing
     config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
                                     'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled),
                                     'search_rows': use['search_rows_are'], 'n_text_pretrain': len(use['pretrain']),
