@@ -83,7 +83,7 @@ cp reports/bench_cpu*.json reports/fusion_cpu*.json "$OUT/reports/" 2>/dev/null 
 bench() {  # bench NAME TIMEOUT_S ARGS...
   local name=$1 limit=$2; shift 2
   local t0=$SECONDS
-  echo "== $name: ssmnas_bench $*"
+  echo "== $name: ssmnas_bench $*${TINY[*]+ ${TINY[*]}}"
   timeout -k 10 "$((limit * SLOWER))" "$PY" -c 'import sys; from ssmnas.bench import ssmnas_bench; ssmnas_bench(sys.argv[1:])' \
     "$@" ${TINY[@]+"${TINY[@]}"} > "$OUT/$name.log" 2>&1
   ended "$name" $? "$t0"; tail -n 40 "$OUT/$name.log"
@@ -125,7 +125,8 @@ case "$PHASE" in all|study)
     "$PY" -m pip install -q --no-index --find-links wheelhouse papermill ipykernel > "$OUT/wheelhouse.log" 2>&1
     "$PY" -m ipykernel install --user --name python3 >> "$OUT/wheelhouse.log" 2>&1
   fi
-  "$PY" -c "from ssmnas.synth import make_synthetic_mmimdb as m; m('$SCRATCH/twin.hdf5', ${TWIN_SIZE:-n_samples=600, height=128, width=80})"
+  "$PY" -c "import sys; from ssmnas.synth import make_synthetic_mmimdb as m; m(sys.argv[1], ${TWIN_SIZE:-n_samples=600, height=128, width=80})" \
+    "$SCRATCH/twin.hdf5" || FAILED+=(study_twin)
   t0=$SECONDS; rm -rf "$SCRATCH/study_runs"   # a rerun times the trials afresh instead of reading them back
   timeout "$((240 * SLOWER))" "$PY" scripts/study.py --data "$SCRATCH/twin.hdf5" --device "$DEV" --runs "$SCRATCH/study_runs" --reports "$OUT/study" \
     -p r_values '[0.1, 1.0]' -p trials 2 -p search_epochs 2 -p rep_epochs 2 -p clf_epochs 5 \
@@ -134,7 +135,8 @@ case "$PHASE" in all|study)
 esac
 # 5. trials per hour with 1, 2 and 4 trials packed on the card (processes; the GPU machine has no Ray) (~3 min)
 case "$PHASE" in all|packing)
-  "$PY" -c "from ssmnas.synth import make_synthetic_mmimdb as m; m('$SCRATCH/pack.hdf5', ${TWIN_SIZE:-n_samples=3000, height=256, width=160})"
+  "$PY" -c "import sys; from ssmnas.synth import make_synthetic_mmimdb as m; m(sys.argv[1], ${TWIN_SIZE:-n_samples=3000, height=256, width=160})" \
+    "$SCRATCH/pack.hdf5" || FAILED+=(packing_twin)
   t0=$SECONDS; rm -rf "$SCRATCH/packing_runs"
   timeout "$((200 * SLOWER))" "$PY" scripts/sweep_packing.py --data "$SCRATCH/pack.hdf5" --out "$SCRATCH/packing_runs" --protocol paper \
     --search_epochs 2 --rep_epochs 2 --clf_epochs 2 --device "$DEV" --engine processes \
