@@ -52,10 +52,13 @@ else
 fi
 SCRATCH="${SCRATCH:-/tmp/ssmnas_gpu_check}"   # twins and trial folders (checkpoints: too big to come back in $OUT)
 FAILED=()
-mkdir -p "$OUT/reports" "$OUT/smoke" "$SCRATCH"
 PY="${PYTHON:-python3}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
+if [ "$DEV" = cuda ] && ! "$PY" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+  echo "gpu_check.sh: error: torch sees no CUDA device (GPU_CHECK_ON_CPU=1 rehearses the phases on the CPU)" >&2; exit 1
+fi                                          # (before anything is written)
+mkdir -p "$OUT/reports" "$OUT/smoke" "$SCRATCH"
 
 if ! "$PY" -c 'import tqdm.auto' 2>/dev/null; then
   SHIM="$OUT/.shim"; mkdir -p "$SHIM/tqdm"
@@ -75,9 +78,6 @@ fi
 
 if [ "$DEV" = cuda ]; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/nvidia_smi.txt"; fi
 "$PY" -c 'import torch, torchvision, numpy, h5py, sklearn, ssmnas; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device")' 2>&1 | tee "$OUT/versions.txt" || exit 1
-if [ "$DEV" = cuda ] && ! "$PY" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
-  echo "gpu_check.sh: error: torch sees no CUDA device (GPU_CHECK_ON_CPU=1 rehearses the phases on the CPU)" >&2; exit 1
-fi
 cp reports/bench_cpu*.json reports/fusion_cpu*.json "$OUT/reports/" 2>/dev/null || true
 
 bench() {  # bench NAME TIMEOUT_S ARGS...

@@ -49,13 +49,18 @@ def _imagenet_state_dict() -> dict:
 
 def _load_state_dict_file(path) -> dict:
     path = Path(path)
-    if not path.is_file(): raise SsmnasError(f'VGG19 weights file {path} not found')
+    if not path.is_file():
+        raise SsmnasError(f"VGG19 weights file {path} not found (image weights: 'random', 'imagenet' or a torchvision "
+                          'vgg19 state_dict file)')
     try:    # memory-mapped (a check reads no tensor); a file in torch's legacy format cannot be, and is read whole
         try: sd = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
         except (RuntimeError, OSError) as e:
             if isinstance(e, RuntimeError) and 'mmap' not in str(e): raise
             sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise SsmnasError(f'cannot read VGG19 weights from {path}: {type(e).__name__}')
+    except Exception as e:
+        why = str(e).splitlines()[0][:80] if str(e) else ''
+        raise SsmnasError(f'cannot read VGG19 weights from {path} ({type(e).__name__}{": " + why if why else ""}); '
+                          'expected a file written by torch.save')
     if isinstance(sd, dict) and 'state_dict' in sd and isinstance(sd['state_dict'], dict): sd = sd['state_dict']
     if not isinstance(sd, dict): raise SsmnasError(f'{path} does not hold a state dict')
     return sd

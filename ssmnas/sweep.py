@@ -222,12 +222,16 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
                               replace(search_cfg or SearchConfig(), objective='contrastive'), pick_device(device),
                               copies=workers)
 
+    finished = lambda d: (d/'metrics.json').exists() and (d/'config.json').exists()    # read back, not run
+    if any(m != 'probe_raw' and not finished(d) for m, r, s, d in jobs):   # weights that would not load: once
+        check_image_weights(data, (search_cfg or SearchConfig()).backbone)
+
     results, failures = [None] * len(jobs), []
     prog = SweepProgress(len(jobs), progress)
     todo = deque()
     try:
         for i, (m, r, s, d) in enumerate(jobs):
-            if not ((d/'metrics.json').exists() and (d/'config.json').exists()): todo.append(i); continue
+            if not finished(d): todo.append(i); continue
             # read back only: the device does not matter (nor need the driver have the workers' GPUs); a finished
             # trial of other settings is bad input, refused before anything runs
             try: results[i] = trial_fn(data, m, r, s, d, search_cfg, train_cfg, device='cpu', progress=False,
@@ -235,8 +239,6 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
             except SsmnasError: raise
             except Exception as e: raise SsmnasError(f'{d}: cannot read the trial back ({error_line(e)})') from e
             prog.finish(ran=False)
-        if any(jobs[i][0] != 'probe_raw' for i in todo):   # weights that would not load: once, before any trial runs
-            check_image_weights(data, (search_cfg or SearchConfig()).backbone)
         run = (data, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw)
         if apart and todo: run = (_data_source(data), *run[1:])        # what each worker opens and checks
         if executor == 'local' and workers > 1 and todo: _run_processes(*run, device, workers, data_cache)

@@ -28,8 +28,9 @@ def test_misspelt_phase_refused_before_anything_runs(tmp_path):
 def test_no_cuda_refused_before_any_phase(tmp_path):
     res = gpu_check(tmp_path, 'smoke')
     assert res.returncode == 1, res.stderr
-    assert 'gpu_check.sh: error: torch sees no CUDA device' in res.stderr
-    assert not (tmp_path/'out'/'smoke.log').exists()
+    assert res.stderr.strip().splitlines() == [
+        'gpu_check.sh: error: torch sees no CUDA device (GPU_CHECK_ON_CPU=1 rehearses the phases on the CPU)']
+    assert not (tmp_path/'out').exists() and not (tmp_path/'scratch').exists()
 
 
 def test_a_failed_phase_fails_the_script(tmp_path):
