@@ -29,8 +29,8 @@ from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, t
 
 # %% auto #0
 __all__ = ['RESUME_FILES', 'SEARCH_FILES', 'LATER_SETTINGS', 'FROZEN', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network',
-           'search_finished', 'search_split', 'refuse_oversized_bank', 'refuse_other_run', 'refuse_other_search',
-           'search', 'arch_max_shift', 'plot_search', 'search_rows', 'ssmnas_search']
+           'search_started', 'search_finished', 'search_split', 'refuse_oversized_bank', 'refuse_other_run',
+           'refuse_other_search', 'search', 'arch_max_shift', 'plot_search', 'search_rows', 'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #caa3ff48
 @dataclass
@@ -142,9 +142,15 @@ def build_search_network(backbones, n_classes, cfg:SearchConfig):
 RESUME_FILES = ('checkpoint.pt', 'backbones.pt')   # what an unfinished search resumes from
 SEARCH_FILES = RESUME_FILES + ('config.json', 'genotype.json', 'history.jsonl', 'run.json', 'search.png')
 
+def search_started(folder) -> bool:
+    "True when the search folder `folder` holds a search, finished or not: a genotype or a checkpoint."
+    return (Path(folder)/'genotype.json').exists() or (Path(folder)/'checkpoint.pt').exists()
+
 def search_finished(folder) -> bool:
-    "True when the search folder `folder` holds a finished search: its genotype, and no checkpoint left to resume."
-    return (Path(folder)/'genotype.json').exists() and not (Path(folder)/'checkpoint.pt').exists()
+    "True when `folder` holds a finished search: the config it ran with, its genotype, and no checkpoint to resume."
+    folder = Path(folder)
+    return ((folder/'config.json').exists() and (folder/'genotype.json').exists()
+            and not (folder/'checkpoint.pt').exists())
 
 def search_split(rows, cfg:SearchConfig, split=None) -> tuple:
     """(search-train, search-validation) rows: `split` when given (BM-NAS: the trial's labeled split), else `split_rows`
@@ -212,7 +218,7 @@ def refuse_other_search(out, data, record:dict):
     """Raise if the folder `out` holds a search (started or finished) of other settings or data than `record` (the
     `config.json` this search writes): `search` checks inside its lock, a command line before it builds backbones."""
     out = Path(out)
-    if (out/'config.json').exists() and ((out/'checkpoint.pt').exists() or (out/'genotype.json').exists()):
+    if (out/'config.json').exists() and search_started(out):
         refuse_other_run(out, read_json(out/'config.json'), record, data)
 
 def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep_checkpoint=False,

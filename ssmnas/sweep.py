@@ -17,7 +17,7 @@ from .core import SsmnasError, cli_errors, pick_device, write_text
 from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows
-from .trial import check_method, run_trial, get_protocol, configs_from_args, _run_parser
+from .trial import check_method, run_trial, trial_finished, get_protocol, configs_from_args, _run_parser
 from .search import SearchConfig, refuse_oversized_bank
 from .backbones import check_image_weights
 
@@ -222,8 +222,7 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
                               replace(search_cfg or SearchConfig(), objective='contrastive'), pick_device(device),
                               copies=workers)
 
-    finished = lambda d: (d/'metrics.json').exists() and (d/'config.json').exists()    # read back, not run
-    if any(m != 'probe_raw' and not finished(d) for m, r, s, d in jobs):   # weights that would not load: once
+    if any(m != 'probe_raw' and not trial_finished(d) for m, r, s, d in jobs):   # weights that would not load: once
         check_image_weights(data, (search_cfg or SearchConfig()).backbone)
 
     results, failures = [None] * len(jobs), []
@@ -231,7 +230,7 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
     todo = deque()
     try:
         for i, (m, r, s, d) in enumerate(jobs):
-            if not finished(d): todo.append(i); continue
+            if not trial_finished(d): todo.append(i); continue
             # read back only: the device does not matter (nor need the driver have the workers' GPUs); a finished
             # trial of other settings is bad input, refused before anything runs
             try: results[i] = trial_fn(data, m, r, s, d, search_cfg, train_cfg, device='cpu', progress=False,

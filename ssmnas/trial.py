@@ -19,7 +19,7 @@ from .pools import make_pools, pool_rows, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for, check_image_weights
 from .viewbank import build_view_bank
 from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
-                           RESUME_FILES, SEARCH_OPTIONS, search_finished)
+                           RESUME_FILES, SEARCH_OPTIONS, search_started, search_finished)
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
 from .loop import Encoder, label_scores
 from .baselines import UnimodalNet, probe_features, linear_probe
@@ -27,8 +27,8 @@ from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FI
 
 # %% auto #0
 __all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'ADOPTED', 'PROTOCOLS', 'MFAS_OPTIONS', 'STEP_OPTIONS',
-           'trial_methods', 'check_method', 'label_use', 'pools_record', 'run_trial', 'adopt_search', 'Protocol',
-           'get_protocol', 'configs_from_args', 'drop_unused_options', 'ssmnas_run']
+           'trial_methods', 'check_method', 'label_use', 'pools_record', 'trial_finished', 'run_trial', 'adopt_search',
+           'Protocol', 'get_protocol', 'configs_from_args', 'drop_unused_options', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas', 'mfas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
@@ -67,6 +67,10 @@ def pools_record(pools, use) -> dict:
                       search_split=None if split is None else {'train': split[0], 'valid': split[1]},
                       step3_fit=use['fit'], step3_holdout=use['holdout'], text_pretrain=use['pretrain'])
 
+def trial_finished(folder) -> bool:
+    "True when the trial folder `folder` holds a finished trial (read back, not run): its config and its metrics."
+    return (Path(folder)/'config.json').exists() and (Path(folder)/'metrics.json').exists()
+
 def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|None=None,
               train_cfg:TrainConfig|None=None, device='auto', progress=True, compile=False, fresh=False,
               mfas_cfg:MfasConfig|None=None, search_from=None) -> dict:
@@ -100,7 +104,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
                                    | ({'mfas': asdict(mfas_cfg)} if mfas_cfg else {})
                                    | ({'view_bank_holds': 'image views; text views live'}
                                       if search_cfg.view_bank else {})))
-    if not fresh and (out/'metrics.json').exists() and (out/'config.json').exists():
+    if not fresh and trial_finished(out):
         # a finished trial is read back without a lock (nothing is written: its folder may be read-only)
         refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')
         return read_json(out/'metrics.json')
@@ -116,7 +120,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
         write_json(out/'config.json', config)
         row_sets = pools_record(pools, use)
         write_json(out/'pools.json', row_sets, indent=None)
-        if search_from is not None and not _has_search(out/'search'):
+        if search_from is not None and not search_started(out/'search'):
             why = adopt_search(search_from, out, data, config, row_sets)
             if why: print(f'note: search not read from {search_from}: {why}; searching', file=sys.stderr)
         return _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
@@ -125,10 +129,6 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
 # %% ../nbs/11_trial.ipynb #0fc7c1b9
 ADOPTABLE = ('ssl', 'bmnas')     # the methods whose search is `search()`'s (09): its folder can be read back
 ADOPTED = 'adopted_from.json'    # in a trial's search folder: the trial whose finished search it is
-
-def _has_search(folder) -> bool:
-    "True when `folder` holds a search, finished or not."
-    return (folder/'genotype.json').exists() or (folder/'checkpoint.pt').exists()
 
 
 def adopt_search(source, out, data, config:dict, rows:dict) -> str|None:
@@ -345,7 +345,7 @@ def ssmnas_run(argv=None):
     if unused:
         print(f"note: {', '.join(f'--{o}' for o in unused)} set a step --method {a.method} does not run (ignored)",
               file=sys.stderr)
-    finished = not a.fresh and (Path(a.out)/'metrics.json').exists() and (Path(a.out)/'config.json').exists()
+    finished = not a.fresh and trial_finished(a.out)
     m = run_trial(data, a.method, a.r, scfg.seed, a.out, scfg, tcfg, device=a.device, compile=a.compile, fresh=a.fresh,
                   mfas_cfg=mcfg, search_from=a.search_from)
     if finished: print(f'{a.out}: finished before; its metrics read back (--fresh runs it again)', file=sys.stderr)
