@@ -362,6 +362,8 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
         'gpu_memory_gib': torch.cuda.get_device_properties(dev).total_memory / 2**30 if dev.type == 'cuda' else None,
         'peak_gpu_memory_gib': torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else None,
         'precision': ('bf16 autocast, channels_last VGG19, cuDNN autotuning' if dev.type == 'cuda'
+                      else 'bf16 VGG19 convolutions (hardware bf16), fp32 elsewhere, channels_last VGG19'
+                      if any(getattr(net, 'bf16_on_cpu', False) for net in b.backbones.values())
                       else 'fp32, channels_last VGG19'),
         'compile': b.compile,
         'compile_note': ('torch.compile on the image backbone (default mode, dynamic batch after the first recompile) '

@@ -12,8 +12,8 @@ import torch
 
 # %% auto #0
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
-           'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'library_versions',
-           'device_name', 'run_info', 'seed_everything', 'autocast_dtype', 'pick_device', 'batches', 'adam', 'Timer',
+           'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'cpu_bf16', 'autocast_dtype',
+           'library_versions', 'device_name', 'run_info', 'seed_everything', 'pick_device', 'batches', 'adam', 'Timer',
            'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
@@ -162,6 +162,17 @@ def discard_files(folder, names) -> list:
     for n in gone: (Path(folder)/n).unlink()
     return gone
 
+# %% ../nbs/00_core.ipynb #15df5b53
+def cpu_bf16() -> bool:
+    "Whether this CPU does bf16 arithmetic in hardware (AVX512-BF16 or AMX), as torch's CPU checks report it."
+    checks = [getattr(torch.cpu, name, None) for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported')]
+    return any(bool(check()) for check in checks if check is not None)
+
+# %% ../nbs/00_core.ipynb #e0041ed8
+def autocast_dtype(amp:bool, device) -> torch.dtype|None:
+    "bf16 autocast on CUDA when `amp` is on; None (full float32) on the CPU or with `amp` off."
+    return torch.bfloat16 if amp and torch.device(device).type == 'cuda' else None
+
 # %% ../nbs/00_core.ipynb #42fe0463
 def library_versions() -> dict:
     "Versions of Python and the libraries a run depends on."
@@ -181,19 +192,15 @@ def device_name(device='cpu') -> str:
 
 # %% ../nbs/00_core.ipynb #412273e3
 def run_info(device='cpu') -> dict:
-    "Environment record for a run: versions, device, host, time."
+    "Environment record for a run: versions, device, whether the CPU does bf16 in hardware, host, time."
     return {'versions': library_versions(), 'device': str(device), 'device_name': device_name(device),
-            'host': platform.node(), 'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'), 'argv': sys.argv}
+            'cpu_bf16': cpu_bf16(), 'host': platform.node(),
+            'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'), 'argv': sys.argv}
 
 # %% ../nbs/00_core.ipynb #1ac7c103
 def seed_everything(seed:int):
     "Seed Python, numpy and torch (all devices)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-
-# %% ../nbs/00_core.ipynb #d1fe83c5
-def autocast_dtype(amp:bool, device) -> torch.dtype|None:
-    "bf16 autocast on CUDA when `amp` is on; None (full float32) on the CPU or with `amp` off."
-    return torch.bfloat16 if amp and torch.device(device).type == 'cuda' else None
 
 # %% ../nbs/00_core.ipynb #7ba89642
 def pick_device(device='auto') -> torch.device:
