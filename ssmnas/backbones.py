@@ -20,8 +20,8 @@ from .check import validate_dataset
 
 # %% auto #0
 __all__ = ['VGG19_CFG', 'VGG19_TAPS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'VGG19Taps', 'Maxout', 'MaxoutMLP', 'fit_text_backbone',
-           'Backbones', 'tap_modality', 'build_backbones', 'fast_backbones', 'image_weights_for', 'BackboneConfig',
-           'check_image_weights', 'prepare_backbones']
+           'Backbones', 'tap_modality', 'build_backbones', 'fast_backbones', 'image_weights_for', 'image_precision',
+           'BackboneConfig', 'check_image_weights', 'prepare_backbones']
 
 # %% ../nbs/05_backbones.ipynb #e64d482c
 VGG19_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M']
@@ -66,8 +66,9 @@ def _load_state_dict_file(path) -> dict:
     return sd
 
 class VGG19Taps(nn.Module):
-    """VGG19 `features` up to pool5, returning the maps after indices 20, 26, 33, 36 (Image_1..Image_4). On a CPU with
-    hardware bf16 (`bf16_on_cpu`, by default `cpu_bf16()`) it convolves in bf16 and returns float32 maps."""
+    """VGG19 `features` up to pool5, returning the maps after indices 20, 26, 33, 36 (Image_1..Image_4). Frozen, on a
+    CPU with hardware bf16 (`bf16_on_cpu`; None: `cpu_bf16()`) and outside any autocast, it convolves in bf16 and
+    returns float32 maps; under a caller's autocast the maps are in its dtype."""
     taps = tuple(VGG19_TAPS)
     def __init__(self, width_div:int=1, weights=None, bf16_on_cpu:bool|None=None):
         super().__init__()
@@ -108,8 +109,10 @@ class VGG19Taps(nn.Module):
     def forward(self, x) -> list:
         # (x / 255 - mean) / std as one multiply-add: the two broadcast passes cost 7x more on channels_last posters
         x = torch.addcmul(self.shift, x.float(), self.scale / 255 if x.dtype == torch.uint8 else self.scale)
-        # on the CPU, bf16 pays only where the hardware does it; under a caller's autocast (CUDA's amp) it decides
-        bf16 = self.bf16_on_cpu and x.device.type == 'cpu' and not torch.is_autocast_enabled('cpu')
+        # bf16 pays on a CPU only where the hardware does it; a caller's autocast decides for itself, and a VGG19
+        # being trained (fine-tuned) stays in float32 like every trained network on the CPU
+        bf16 = (self.bf16_on_cpu and x.device.type == 'cpu' and not torch.is_autocast_enabled('cpu')
+                and not self.features[0].weight.requires_grad)
         out = []
         with torch.autocast('cpu', dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
             for i, layer in enumerate(self.features):
@@ -238,8 +241,9 @@ def tap_modality(tap_name:str) -> str:
 
 # %% ../nbs/05_backbones.ipynb #2b9f84a1
 def build_backbones(modalities, image_width_div:int=1, image_weights=None, text_hidden=(64, 128),
-                    n_classes:int=23) -> Backbones:
-    "One backbone per modality: VGG19Taps for 'image', MaxoutMLP for 'vector' / 'tokens'."
+                    n_classes:int=23, image_cpu_bf16:bool=True) -> Backbones:
+    """One backbone per modality: VGG19Taps for 'image' (bf16 convolutions on a CPU with hardware bf16 unless
+    `image_cpu_bf16` is off), MaxoutMLP for 'vector' / 'tokens'."""
     if not isinstance(modalities, dict): modalities = {m.name: m for m in modalities}
     nets = {}
     for k, m in modalities.items():
@@ -247,7 +251,7 @@ def build_backbones(modalities, image_width_div:int=1, image_weights=None, text_
             if len(m.shape) != 3 or m.shape[0] != 3 or min(m.shape[1:]) < 32:
                 raise SsmnasError(f'modality {k!r}: VGG19 needs a (3, H, W) image with H, W >= 32, '
                                   f'got {tuple(m.shape)}')
-            nets[k] = VGG19Taps(image_width_div, image_weights)
+            nets[k] = VGG19Taps(image_width_div, image_weights, bf16_on_cpu=None if image_cpu_bf16 else False)
         elif m.kind in ('vector', 'tokens'):
             nets[k] = MaxoutMLP(m.shape[0], hidden=text_hidden, n_classes=n_classes)
         else: raise SsmnasError(f'modality {k!r}: unknown kind {m.kind!r} (image, vector or tokens)')
@@ -284,12 +288,20 @@ def image_weights_for(data, image_weights) -> str|None:
     return str(image_weights)
 
 # %% ../nbs/05_backbones.ipynb #61800bcf
+def image_precision(backbones, device) -> str|None:
+    "What the frozen image backbone computes in on `device` (a run records it): None without an image modality."
+    nets = [backbones[k] for k, m in backbones.modalities.items() if m.kind == 'image']
+    if not nets: return None
+    if torch.device(device).type == 'cuda': return 'bf16 autocast where the step has amp on, else float32'
+    return 'bf16 convolutions (CPU with hardware bf16)' if nets[0].bf16_on_cpu else 'float32'
+
 @dataclass(frozen=True)
 class BackboneConfig:
     "The frozen backbones of a run: what `prepare_backbones` needs (`SearchConfig.backbone` gives a run's)."
     image_width_div: int = 1             # 1 = VGG19; 8 = the width-reduced VGG19 of the CPU default
     image_weights: str|None = None    # 'random', 'imagenet' or a state_dict file; None: random on a twin, else refused
     text_pretrain_epochs: int = 30       # Maxout MLP pretraining on the labeled pool (0 = leave it random)
+    image_cpu_bf16: bool = True          # on a CPU with hardware bf16 the frozen VGG19 convolves in bf16 (faster)
     seed: int = 0                        # seeds the backbones' initialisation and the text pretraining
     def __post_init__(self): at_least(self, image_width_div=1, text_pretrain_epochs=0, seed=0)
 
@@ -310,8 +322,9 @@ def prepare_backbones(data, labeled_rows, cfg:BackboneConfig, device='cpu', comp
     weights = image_weights_for(data, cfg.image_weights)
     seed_everything(cfg.seed)
     bb = build_backbones(data.modalities, image_width_div=cfg.image_width_div,
-                         image_weights=None if weights == 'random' else weights, n_classes=len(data.label_names))
-    info = {'image_weights': weights}
+                         image_weights=None if weights == 'random' else weights, n_classes=len(data.label_names),
+                         image_cpu_bf16=cfg.image_cpu_bf16)
+    info = {'image_weights': weights, 'image_precision': image_precision(bb, device)}
     if cfg.text_pretrain_epochs > 0 and labeled_rows is not None and len(labeled_rows) >= 2:
         labels = torch.from_numpy(data.labels(labeled_rows))
         for name, mod in data.modalities.items():

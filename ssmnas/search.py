@@ -21,7 +21,7 @@ from .check import validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows, pools_json
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache, check_bank_place, check_view_bank_fits
-from .backbones import BackboneConfig, prepare_backbones, image_weights_for, check_image_weights
+from .backbones import BackboneConfig, prepare_backbones, image_weights_for, check_image_weights, image_precision
 from .supernet import FusionConfig, FusionSupernet, ProjectionHead, Classifier
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
 from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, train_epoch, compile_fusion,
@@ -70,6 +70,7 @@ class SearchConfig:
     image_width_div: int = BackboneConfig.image_width_div
     image_weights: str|None = BackboneConfig.image_weights
     text_pretrain_epochs: int = BackboneConfig.text_pretrain_epochs
+    image_cpu_bf16: bool = BackboneConfig.image_cpu_bf16
     # speed (the same numbers either way)
     cache_taps: bool = True           # supervised search: compute the frozen backbones' taps once (exact)
     amp: bool = True                  # bf16 autocast for the backbones on CUDA (ignored on CPU)
@@ -337,6 +338,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     genotype = Genotype.from_dict(best['genotype'])
     genotype.save(out/'genotype.json')
     write_json(out/'run.json', info | {'seed': cfg.seed, 'best_epoch': best['epoch'],
+               'image_precision': image_precision(backbones, device),
                'selection': _selection_words(cfg), 'arch_max_shift': history[-1]['arch_max_shift'],
                'timings_s': timer.seconds, 'resumed_from_epoch': start_epoch} | _views_record(views, bank))
     if not keep_checkpoint: discard_files(out, RESUME_FILES)
@@ -435,7 +437,8 @@ def search_rows(pools, objective:str, min_rows=4):
 # %% ../nbs/09_search.ipynb #afe74ea7
 SEARCH_OPTIONS = ('objective', 'epochs', 'batch_size', 'alternate', 'derivation', 'C', 'L', 'temperature', 'view_bank',
                   'view_bank_on',
-                  'w_lr', 'arch_lr', 'image_width_div', 'image_weights', 'text_pretrain_epochs', 'seed')
+                  'w_lr', 'arch_lr', 'image_width_div', 'image_weights', 'text_pretrain_epochs', 'image_cpu_bf16',
+                  'seed')
 
 def _search_parser():
     p = argparse.ArgumentParser(prog='ssmnas_search', allow_abbrev=False,

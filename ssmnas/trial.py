@@ -228,6 +228,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
     write_json(out/'train_log.json', logs)
     write_json(out/'run.json',
                info | {'seed': seed, 'image_weights': logs['text_backbone']['image_weights'],
+                       'image_precision': logs['text_backbone'].get('image_precision'),
                        'timings_s': timer.seconds}
                | (read_json(out/'search'/ADOPTED) if (out/'search'/ADOPTED).exists() else {}))
     write_json(out/'metrics.json', metrics)
