@@ -216,3 +216,23 @@ def test_trial_timings_script(tmp_path):
     assert got == [('live', 'ssl', '3', 2.0), ('bank', 'ssl', '3', 0.5)]
     bad = subprocess.run([sys.executable, script, str(tmp_path/'a'), '--out', str(out)], capture_output=True, text=True)
     assert bad.returncode != 0 and 'expected LABEL=FOLDER' in bad.stderr
+
+
+def test_compare_sweeps_script(tmp_path):
+    "scripts/compare_sweeps.py: per method, the paired F1 change over the trials both files hold; no file, refused."
+    import subprocess, sys
+    head = 'method,r,seed,weighted_f1\n'
+    (tmp_path/'before.csv').write_text(head + 'ssl,0.1,0,0.30\nssl,0.1,1,0.40\nbmnas,0.1,0,0.20\nbmnas,0.1,1,0.20\n')
+    (tmp_path/'after.csv').write_text(head + 'ssl,0.1,0,0.30\nssl,0.1,1,0.40\nbmnas,0.1,0,0.22\nbmnas,0.1,1,0.26\n'
+                                      'bmnas,0.1,2,0.99\n')                  # a trial only one run has: left out
+    script, out = str(Path(__file__).parents[1]/'scripts'/'compare_sweeps.py'), tmp_path/'c.csv'
+    subprocess.run([sys.executable, script, str(tmp_path/'before.csv'), str(tmp_path/'after.csv'), '--out', str(out)],
+                   check=True, capture_output=True)
+    got = {r['method']: r for r in csv.DictReader(open(out))}
+    assert (got['ssl']['n_changed'], float(got['ssl']['mean_change'])) == ('0', 0.0)
+    assert got['bmnas']['n_trials'] == '2' and abs(float(got['bmnas']['mean_change']) - 4.0) < 1e-9
+    assert abs(float(got['bmnas']['largest_change']) - 6.0) < 1e-9
+    assert float(got['bmnas']['t_low']) < 4.0 < float(got['bmnas']['t_high'])
+    bad = subprocess.run([sys.executable, script, str(tmp_path/'nope.csv'), str(out), '--out', str(out)],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and 'nope.csv: no such file' in bad.stderr
