@@ -1,31 +1,31 @@
 """Per method, the paired change in weighted F1 between two runs of the same sweep (two `r_sweep.csv` files, trials
-matched by method, r and seed): mean, 95% t interval, largest single change. Written as one CSV.
+matched by method, r and seed, pooled over r): `ssmnas.study.paired_differences`' mean, bootstrap and t intervals,
+plus how many trials changed and the largest single change. Written as one CSV, in F1 fractions.
 
     python scripts/compare_sweeps.py before.csv after.csv --out reports/cpu_bf16/f1_change.csv
 """
-import argparse, csv, sys
+import argparse, sys
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
+from ssmnas.study import read_csv, write_csv, paired_differences
 
 
-def read_f1(path) -> dict:
-    with open(path, newline='') as f:
-        return {(r['method'], float(r['r']), int(r['seed'])): float(r['weighted_f1']) for r in csv.DictReader(f)}
-
-
-def paired_changes(before:dict, after:dict) -> list:
-    "One row per method: the after - before change in weighted F1 points over the trials both runs hold."
-    rows = []
-    for method in dict.fromkeys(k[0] for k in after):
-        d = 100 * np.array([after[k] - before[k] for k in after if k[0] == method and k in before])
-        if len(d) < 2: continue
-        mean, sd = float(d.mean()), float(d.std(ddof=1))
-        half = float(stats.t.ppf(0.975, len(d) - 1) * sd / np.sqrt(len(d)))
-        rows.append({'method': method, 'n_trials': len(d), 'n_changed': int((d != 0).sum()), 'mean_change': mean,
-                     't_low': mean - half, 't_high': mean + half, 'sd': sd, 'largest_change': float(np.abs(d).max())})
-    return rows
+def paired_changes(before:list, after:list) -> list:
+    "One row per method of `after`: its after - before change over the trials both runs hold (rows as `read_csv`'s)."
+    key = lambda row: (row['method'], float(row['r']), int(row['seed']))
+    old = {key(row): float(row['weighted_f1']) for row in before}
+    out = []
+    for method in dict.fromkeys(row['method'] for row in after):
+        pairs = [(old[key(row)], float(row['weighted_f1'])) for row in after
+                 if row['method'] == method and key(row) in old]
+        if len(pairs) < 2: continue
+        # each matched trial a seed of one pooled r, so the per-r statistics cover the method's trials together
+        rows = [{'method': label, 'r': 0.0, 'seed': i, 'weighted_f1': f1}
+                for i, pair in enumerate(pairs) for label, f1 in zip(('before', 'after'), pair)]
+        stats, = paired_differences(rows, a='after', b='before')
+        out.append({'method': method, 'n_changed': sum(a != b for a, b in pairs),
+                    'largest_change': max(abs(a - b) for a, b in pairs)} | {k: v for k, v in stats.items() if k != 'r'})
+    return out
 
 
 def main(argv=None):
@@ -35,13 +35,12 @@ def main(argv=None):
     a = p.parse_args(argv)
     for path in (a.before, a.after):
         if not Path(path).is_file(): sys.exit(f'compare_sweeps: error: {path}: no such file')
-    rows = paired_changes(read_f1(a.before), read_f1(a.after))
+    rows = paired_changes(read_csv(a.before), read_csv(a.after))
     if not rows: sys.exit('compare_sweeps: error: the two files share no method with two or more trials')
-    with open(a.out, 'w', newline='') as f:
-        w = csv.DictWriter(f, list(rows[0])); w.writeheader(); w.writerows(rows)
+    write_csv(a.out, rows, list(rows[0]))
     for r in rows:
-        print(f"{r['method']}: {r['n_changed']} of {r['n_trials']} trials changed, mean {r['mean_change']:+.2f} "
-              f"[{r['t_low']:+.2f}, {r['t_high']:+.2f}], largest {r['largest_change']:.2f} points")
+        print(f"{r['method']}: {r['n_changed']} of {r['n_pairs']} trials changed, mean {100 * r['mean_diff']:+.2f} "
+              f"[{100 * r['t_low']:+.2f}, {100 * r['t_high']:+.2f}], largest {100 * r['largest_change']:.2f} points")
 
 
 if __name__ == '__main__':

@@ -293,7 +293,7 @@ def image_precision(backbones, device) -> str|None:
     nets = [backbones[k] for k, m in backbones.modalities.items() if m.kind == 'image']
     if not nets: return None
     if torch.device(device).type == 'cuda': return 'bf16 autocast where the step has amp on, else float32'
-    return 'bf16 convolutions (CPU with hardware bf16)' if nets[0].bf16_on_cpu else 'float32'
+    return 'bf16 convolutions while frozen (CPU with hardware bf16)' if nets[0].bf16_on_cpu else 'float32'
 
 @dataclass(frozen=True)
 class BackboneConfig:

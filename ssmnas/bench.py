@@ -20,7 +20,7 @@ from .data import GENRES, MultimodalData
 from .batches import BatchSource, plain_inputs
 from .synth import synth_genres, synth_posters, synth_vocab, synth_sequences
 from .augment import make_views
-from .backbones import prepare_backbones, fast_backbones
+from .backbones import prepare_backbones, fast_backbones, image_precision
 from .viewbank import build_view_bank, build_tap_cache, forget_view_banks
 from .loop import Objective, train_epoch, train_step, stepped_parameters, compile_fusion, BANK_PLACES
 from .search import SearchConfig, search, search_split, build_search_network, _optimisers, _search_objective
@@ -362,9 +362,7 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
         'gpu_memory_gib': torch.cuda.get_device_properties(dev).total_memory / 2**30 if dev.type == 'cuda' else None,
         'peak_gpu_memory_gib': torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else None,
         'precision': ('bf16 autocast, channels_last VGG19, cuDNN autotuning' if dev.type == 'cuda'
-                      else 'bf16 VGG19 convolutions (hardware bf16), fp32 elsewhere, channels_last VGG19'
-                      if any(getattr(net, 'bf16_on_cpu', False) for net in b.backbones.values())
-                      else 'fp32, channels_last VGG19'),
+                      else f'VGG19 {image_precision(b.backbones, dev)}, fp32 elsewhere, channels_last VGG19'),
         'compile': b.compile,
         'compile_note': ('torch.compile on the image backbone (default mode, dynamic batch after the first recompile) '
                          'and on the fusion network with its head (`compile_fusion`)'

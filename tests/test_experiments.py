@@ -229,10 +229,10 @@ def test_compare_sweeps_script(tmp_path):
     subprocess.run([sys.executable, script, str(tmp_path/'before.csv'), str(tmp_path/'after.csv'), '--out', str(out)],
                    check=True, capture_output=True)
     got = {r['method']: r for r in csv.DictReader(open(out))}
-    assert (got['ssl']['n_changed'], float(got['ssl']['mean_change'])) == ('0', 0.0)
-    assert got['bmnas']['n_trials'] == '2' and abs(float(got['bmnas']['mean_change']) - 4.0) < 1e-9
-    assert abs(float(got['bmnas']['largest_change']) - 6.0) < 1e-9
-    assert float(got['bmnas']['t_low']) < 4.0 < float(got['bmnas']['t_high'])
+    assert (got['ssl']['n_changed'], float(got['ssl']['mean_diff'])) == ('0', 0.0)
+    assert got['bmnas']['n_pairs'] == '2' and abs(float(got['bmnas']['mean_diff']) - 0.04) < 1e-9
+    assert abs(float(got['bmnas']['largest_change']) - 0.06) < 1e-9
+    assert float(got['bmnas']['t_low']) < 0.04 < float(got['bmnas']['t_high'])
     bad = subprocess.run([sys.executable, script, str(tmp_path/'nope.csv'), str(out), '--out', str(out)],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and 'nope.csv: no such file' in bad.stderr
