@@ -49,7 +49,7 @@ viewbank-effect: $(STAMP) $(DATA)
 
 # The same comparison with 10 paired seeds per r: a live and a banked sweep of ssl and bmnas (the live one reuses the
 # study's seeds 0-2 from runs/r_sweep; the banked one runs all 10 seeds afresh on this code), into
-# reports/viewbank_10seeds/ (21.6 minutes on 2 cores, 2026-11-27)
+# reports/viewbank_10seeds/ (16.2 minutes on 2 cores, 2026-11-27, 520a3b8)
 VB10 = reports/viewbank_10seeds
 viewbank-effect-10: $(STAMP) $(DATA)
 	mkdir -p $(VB10)/executed
