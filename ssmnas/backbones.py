@@ -66,8 +66,8 @@ def _load_state_dict_file(path) -> dict:
     return sd
 
 def max_pool2x2(x:torch.Tensor) -> torch.Tensor:
-    """`F.max_pool2d(x, 2)` (stride 2, odd edges dropped) as two strided maxima: the same values, 2-4x faster on a CPU,
-    where max_pool2d also records the argmax of every window."""
+    """`F.max_pool2d(x, 2)` (stride 2, odd edges dropped) as two strided maxima: equal values (a zero's or a NaN's sign
+    bit may differ), up to 4-5x faster on a CPU for large maps, where max_pool2d also records each window's argmax."""
     H, W = x.shape[-2:]
     if min(H, W) < 2: raise SsmnasError(f'max_pool2x2: a map of {H} x {W} is smaller than the 2 x 2 window')
     x = x[..., :H // 2 * 2, :W // 2 * 2]
@@ -124,7 +124,7 @@ class VGG19Taps(nn.Module):
         bf16 = (self.bf16_on_cpu and x.device.type == 'cpu' and not torch.is_autocast_enabled('cpu')
                 and not self.features[0].weight.requires_grad)
         # a CPU's max_pool2d is slow; where no gradient is recorded (it would go to every element of a tie) the pools
-        # are `max_pool2x2`, which gives the same maps
+        # are `max_pool2x2`, whose maps are equal
         fast_pool = x.device.type == 'cpu' and not torch.is_grad_enabled()
         out = []
         with torch.autocast('cpu', dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():

@@ -78,7 +78,7 @@ class ViewBank:
 
     def two_views(self, bank_pos:torch.Tensor, generator=None) -> list:
         """Taps of two different banked views of each sample, stacked as (2B, ...): first views, then second views
-        (`bank_pos` and `generator` where the bank is kept; the taps on `device`)."""
+        (`bank_pos` (from `positions`) and `generator` where the bank is kept; the taps on `device`)."""
         B = len(bank_pos)
         a = torch.randint(0, self.K, (B,), device=bank_pos.device, generator=generator)
         b = (a + torch.randint(1, self.K, (B,), device=bank_pos.device, generator=generator)) % self.K
@@ -88,7 +88,7 @@ class ViewBank:
         return [t.flatten(0, 1).index_select(0, flat).float() for t in self.taps]
 
     def one_view(self, bank_pos:torch.Tensor) -> list:
-        "Taps of the first banked view of each sample (the plain view of a tap cache)."
+        "Taps of the first banked view of each sample (the plain view of a tap cache); `bank_pos` as `positions` gives."
         if self.on_host: return self._fetch(bank_pos)
         return [t[0].index_select(0, bank_pos).float() for t in self.taps]
 
