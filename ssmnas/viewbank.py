@@ -82,23 +82,23 @@ class ViewBank:
         B = len(bank_pos)
         a = torch.randint(0, self.K, (B,), device=bank_pos.device, generator=generator)
         b = (a + torch.randint(1, self.K, (B,), device=bank_pos.device, generator=generator)) % self.K
-        flat = torch.cat([a, b]) * len(self.rows) + torch.cat([bank_pos, bank_pos])
-        if self.on_host: return self._fetch(flat)
-        # index_select on the (K x rows) view: a third of advanced indexing's time for a batch on the CPU
-        return [t.flatten(0, 1).index_select(0, flat).float() for t in self.taps]
+        return self._gather(torch.cat([a, b]) * len(self.rows) + torch.cat([bank_pos, bank_pos]))
 
     def one_view(self, bank_pos:torch.Tensor) -> list:
         "Taps of the first banked view of each sample (the plain view of a tap cache); `bank_pos` as `positions` gives."
-        if self.on_host: return self._fetch(bank_pos)
-        return [t[0].index_select(0, bank_pos).float() for t in self.taps]
+        return self._gather(bank_pos)                 # view 0: the flat index is the position
 
-    def _fetch(self, flat:torch.Tensor) -> list:
-        """A host bank's taps at `flat` = view x rows + position, gathered into a (pinned) buffer and copied to the
-        device without waiting for it (torch's pinned-memory cache keeps a buffer until its copy is done)."""
+    def _gather(self, flat:torch.Tensor) -> list:
+        """The taps at `flat` = view x rows + position, on `device`: `index_select` on the (K x rows) view where the
+        bank is kept (on the CPU a third of advanced indexing's time); a host bank's gathered into a (pinned) buffer
+        and copied to the device without waiting for it (torch's pinned-memory cache keeps a buffer until its copy is
+        done)."""
+        taps = [t.view(-1, *t.shape[2:]) for t in self.taps]
+        if not self.on_host: return [t.index_select(0, flat).float() for t in taps]
         out = []
-        for t in self.taps:
-            buf = torch.empty((len(flat),) + tuple(t.shape[2:]), dtype=t.dtype, pin_memory=self.pinned)
-            torch.index_select(t.view(-1, *t.shape[2:]), 0, flat, out=buf)
+        for t in taps:
+            buf = torch.empty((len(flat),) + tuple(t.shape[1:]), dtype=t.dtype, pin_memory=self.pinned)
+            torch.index_select(t, 0, flat, out=buf)
             out.append(buf.to(self.device, non_blocking=self.pinned).float())
         return out
 
