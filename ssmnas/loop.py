@@ -9,7 +9,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from sklearn.metrics import f1_score
 
 import contextlib
 from dataclasses import dataclass
@@ -23,20 +22,43 @@ __all__ = ['BANK_PLACES', 'multilabel_f1', 'label_scores', 'Encoder', 'Network',
            'ContrastiveConfig', 'stepped_parameters', 'train_step', 'train_epoch', 'validation_score']
 
 # %% ../nbs/08b_loop.ipynb #96c555cb
+def _f1_average(tp, pred, true, weights=None) -> float:
+    "Mean of the per-entry F1 2 tp / (true + pred) (0 where true + pred = 0), weighted by `weights` if given."
+    denom = true.astype(np.float64) + pred.astype(np.float64)
+    empty = denom == 0
+    f1 = 2.0 * tp.astype(np.float64) / np.where(empty, 1.0, denom)
+    f1[empty] = 0.0
+    if len(f1) == 0: return float('nan')
+    if weights is not None and weights.sum() > 0: return float(np.average(f1, weights=weights))
+    return float(np.nanmean(f1))
+
+def _f1_scores(t, p, averages) -> dict:
+    "F1 averages of bool (n, C) truths `t` and predictions `p`: counts per class, or per row for 'samples'."
+    both = t & p
+    per_class = both.sum(0), p.sum(0), t.sum(0)
+    out = {}
+    for avg in averages:
+        if avg == 'samples': f1 = _f1_average(both.sum(1), p.sum(1), t.sum(1))
+        elif avg == 'micro': f1 = _f1_average(*(np.array([a.sum()]) for a in per_class))
+        else: f1 = _f1_average(*per_class, weights=per_class[2] if avg == 'weighted' else None)
+        out[f'{avg}_f1'] = f1
+    return out
+
 def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
     "Weighted, micro, macro and samples F1 of multi-label `probs` (n, C) against multi-hot `y_true`."
-    y_true = np.asarray(y_true).astype(int)
-    y_pred = (np.asarray(probs) >= threshold).astype(int)
-    return {f'{avg}_f1': float(f1_score(y_true, y_pred, average=avg, zero_division=0))
-            for avg in ('weighted', 'micro', 'macro', 'samples')}
+    t = np.asarray(y_true).astype(int)
+    if ((t != 0) & (t != 1)).any(): raise SsmnasError('multilabel_f1: y_true must be multi-hot (0 or 1)')
+    return _f1_scores(t == 1, np.asarray(probs) >= threshold, ('weighted', 'micro', 'macro', 'samples'))
 
 def label_scores(y_true, probs, single_label:bool=False, threshold:float=0.5) -> dict:
     """Multi-label: `multilabel_f1` at `threshold`.
-    Single-label (one class per row): accuracy and weighted, macro, micro F1 of the argmax."""
+    Single-label (one class per row): accuracy and weighted, macro, micro F1 of the argmax, over the classes that
+    are true or predicted in some row (as scikit-learn's multiclass F1)."""
     if not single_label: return multilabel_f1(y_true, probs, threshold)
     t, p = np.asarray(y_true).argmax(1), np.asarray(probs).argmax(1)
-    return {'accuracy': float((t == p).mean())} | {f'{avg}_f1': float(f1_score(t, p, average=avg, zero_division=0))
-                                                    for avg in ('weighted', 'macro', 'micro')}
+    seen = np.union1d(t, p)
+    onehot = lambda k: k[:, None] == seen[None, :]
+    return {'accuracy': float((t == p).mean())} | _f1_scores(onehot(t), onehot(p), ('weighted', 'macro', 'micro'))
 
 # %% ../nbs/08b_loop.ipynb #74ea3358
 class Encoder(nn.Module):
