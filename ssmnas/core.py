@@ -90,11 +90,13 @@ def read_json(path):
     return json.loads(Path(path).read_text())
 
 # %% ../nbs/00_core.ipynb #f7726c94
-def save_figure(fig, path, dpi:int=150):
-    "Save a matplotlib figure atomically (format from the suffix) and close it; returns `path`."
+def save_figure(fig, path, dpi:int=150, trim:bool=True):
+    """Save a matplotlib figure atomically (format from the suffix) and close it; returns `path`. `trim` crops it to
+    what is drawn (a second drawing pass; a figure already laid out by `tight_layout` can skip it)."""
     import matplotlib.pyplot as plt
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip('.') or 'png', bbox_inches='tight')
+        fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip('.') or 'png',
+                    **({'bbox_inches': 'tight'} if trim else {}))
     plt.close(fig)
     return Path(path)
 

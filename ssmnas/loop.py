@@ -19,7 +19,7 @@ from .losses import NTXentLoss
 
 # %% auto #0
 __all__ = ['BANK_PLACES', 'multilabel_f1', 'label_scores', 'Encoder', 'Network', 'compile_fusion', 'Objective',
-           'ContrastiveConfig', 'stepped_parameters', 'train_step', 'train_epoch', 'validation_score']
+           'ContrastiveConfig', 'clear_grads', 'stepped_parameters', 'train_step', 'train_epoch', 'validation_score']
 
 # %% ../nbs/08b_loop.ipynb #96c555cb
 def _f1_average(tp, pred, true, weights=None) -> float:
@@ -194,6 +194,14 @@ class ContrastiveConfig:
         if not self.temperature > 0: raise SsmnasError(f'temperature must be positive, got {self.temperature}')
 
 # %% ../nbs/08b_loop.ipynb #f7555941
+def clear_grads(net:nn.Module):
+    "`net.zero_grad(set_to_none=True)`: every parameter's gradient set to None, by a direct walk of the module tree."
+    for q in net._parameters.values():
+        if q is not None: q.grad = None
+    for m in net._modules.values():
+        if m is not None: clear_grads(m)
+
+# %% ../nbs/08b_loop.ipynb #37503a5f
 def stepped_parameters(opt) -> list|None:
     "The parameters `opt` steps that take gradients (None, all of them, when it has none: a backward needs some)."
     return [q for group in opt.param_groups for q in group['params'] if q.requires_grad] or None
@@ -205,7 +213,7 @@ def train_step(net, src, objective, opt, pos, aug_gen=None):
     # largest kernels of its backward) and its weight step none of the architecture's (a compiled backward computes
     # them all and keeps these); cleared on the whole network, so nothing stale is left for the other optimiser (or a
     # CUDA-graph replay)
-    net.zero_grad(set_to_none=True)
+    clear_grads(net)
     loss.backward(inputs=stepped_parameters(opt))
     opt.step()
     return loss.detach(), p

@@ -389,6 +389,7 @@ def plot_search(history:list, path=None, title=None):
     """Losses and every architecture weight's softmax minus uniform over the epochs of a search (its `history.jsonl`
     records)."""
     import pandas as pd, seaborn as sns, matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     cells = history[0]['arch_weights']['cells']
     panels = [('losses', None)]
     for c, cell in enumerate(cells):
@@ -418,12 +419,12 @@ def plot_search(history:list, path=None, title=None):
                             label=n if slot == 0 else None)
                 ax.axhline(0, color='0.3', lw=.8); ax.legend(fontsize=6, ncol=2)
                 ax.set_ylabel('softmax - uniform'); ax.set_xlabel('epoch')
-            ax.set_title(name, fontsize=8)
+            ax.set_title(name, fontsize=8); ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # whole epochs
         for ax in list(axes.flat)[len(panels):]: ax.axis('off')
     fig.suptitle((title + ': ' if title else '') + f"largest shift from uniform {history[-1]['arch_max_shift']:.2g}",
                  fontsize=10)
     fig.tight_layout()
-    if path is not None: save_figure(fig, path)
+    if path is not None: save_figure(fig, path, trim=False)   # laid out already
     return fig
 
 # %% ../nbs/09_search.ipynb #4a399e30
