@@ -13,8 +13,8 @@ import torch
 # %% auto #0
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
            'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'cpu_bf16', 'autocast_dtype',
-           'library_versions', 'device_name', 'run_info', 'seed_everything', 'pick_device', 'batches', 'adam', 'Timer',
-           'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
+           'library_version', 'library_versions', 'device_name', 'run_info', 'seed_everything', 'pick_device',
+           'batches', 'adam', 'Timer', 'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -176,14 +176,28 @@ def autocast_dtype(amp:bool, device) -> torch.dtype|None:
     return torch.bfloat16 if amp and torch.device(device).type == 'cuda' else None
 
 # %% ../nbs/00_core.ipynb #42fe0463
+_DISTRIBUTIONS = {'sklearn': 'scikit-learn'}      # a module's distribution name, where the two differ
+
+def library_version(name:str) -> str|None:
+    """`name`'s `__version__` without importing it: the loaded module's, else the literal in the package's `version.py`
+    (torch's and torchvision's carry the CUDA build, as `+cu130`), else its installed distribution's; None if absent."""
+    import importlib.metadata, importlib.util, re
+    if name in sys.modules: return getattr(sys.modules[name], '__version__', None)
+    try: spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError): spec = None
+    if spec is None: return None
+    if spec.origin:
+        file = Path(spec.origin).parent/'version.py'
+        found = re.search(r"^__version__ = ['\"]([^'\"]+)['\"]", file.read_text(), re.M) if file.is_file() else None
+        if found: return found[1]
+    try: return importlib.metadata.version(_DISTRIBUTIONS.get(name, name))
+    except importlib.metadata.PackageNotFoundError: return None
+
 def library_versions() -> dict:
-    "Versions of Python and the libraries a run depends on."
-    import importlib
-    out = {'python': platform.python_version()}
-    for name in ('ssmnas', 'torch', 'torchvision', 'numpy', 'h5py', 'sklearn', 'matplotlib'):
-        try: out[name] = importlib.import_module(name).__version__
-        except Exception: out[name] = None
-    return out
+    """Versions of Python and the libraries a run depends on (`library_version`: importing torchvision and
+    scikit-learn only to ask theirs took 2 s in every new process)."""
+    names = ('ssmnas', 'torch', 'torchvision', 'numpy', 'h5py', 'sklearn', 'matplotlib')
+    return {'python': platform.python_version()} | {name: library_version(name) for name in names}
 
 # %% ../nbs/00_core.ipynb #304c898e
 def device_name(device='cpu') -> str:
