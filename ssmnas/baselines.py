@@ -73,10 +73,9 @@ def linear_probe(x_fit, y_fit, x_hold=None, y_hold=None, single_label:bool=False
     """(probe fitted on the fit rows, record): the L2 penalty in `L2_GRID` with the best held-out weighted F1, else
     1e-3."""
     record = {'l2_grid': list(L2_GRID)}
-    if x_hold is None:
-        return LinearProbe(x_fit, y_fit, 1e-3, single_label, seed=seed), record | {
-            'selection': 'fixed l2 = 1e-3 (no held-out rows)', 'l2': 1e-3}
-    probes = [LinearProbe(x_fit, y_fit, l, single_label, seed=seed) for l in L2_GRID]
+    penalties = L2_GRID if x_hold is not None else [1e-3]
+    probes = [LinearProbe(x_fit, y_fit, l, single_label, seed=seed) for l in penalties]
+    if x_hold is None: return probes[0], record | {'selection': 'fixed l2 = 1e-3 (no held-out rows)', 'l2': 1e-3}
     scores = [label_scores(y_hold, q.predict(x_hold), single_label, threshold)['weighted_f1'] for q in probes]
     best = int(np.argmax(scores))       # the grid's own fit is returned: a refit with the same seed would equal it
     chosen = f'best held-out weighted F1 over {len(x_hold)} rows'

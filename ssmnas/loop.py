@@ -28,37 +28,45 @@ def _f1_average(tp, pred, true, weights=None) -> float:
     empty = denom == 0
     f1 = 2.0 * tp.astype(np.float64) / np.where(empty, 1.0, denom)
     f1[empty] = 0.0
-    if len(f1) == 0: return float('nan')
     if weights is not None and weights.sum() > 0: return float(np.average(f1, weights=weights))
-    return float(np.nanmean(f1))
+    return float(np.nanmean(f1))    # no NaN can occur; scikit-learn's unweighted mean is this one
 
 def _f1_scores(t, p, averages) -> dict:
     "F1 averages of bool (n, C) truths `t` and predictions `p`: counts per class, or per row for 'samples'."
     both = t & p
-    per_class = both.sum(0), p.sum(0), t.sum(0)
+    tp, pred, true = both.sum(0), p.sum(0), t.sum(0)
     out = {}
     for avg in averages:
         if avg == 'samples': f1 = _f1_average(both.sum(1), p.sum(1), t.sum(1))
-        elif avg == 'micro': f1 = _f1_average(*(np.array([a.sum()]) for a in per_class))
-        else: f1 = _f1_average(*per_class, weights=per_class[2] if avg == 'weighted' else None)
+        elif avg == 'micro': f1 = _f1_average(np.array([tp.sum()]), np.array([pred.sum()]), np.array([true.sum()]))
+        else: f1 = _f1_average(tp, pred, true, weights=true if avg == 'weighted' else None)
         out[f'{avg}_f1'] = f1
     return out
 
+def _scored(y_true, probs) -> tuple:
+    "`y_true` and `probs` as arrays, refused unless both are (n, C) with n, C >= 1."
+    t, p = np.asarray(y_true), np.asarray(probs)
+    if t.ndim != 2 or t.shape != p.shape or 0 in t.shape:
+        raise SsmnasError(f'scores need labels and probabilities of one shape (n >= 1 rows, C >= 1 classes), '
+                          f'got {t.shape} and {p.shape}')
+    return t, p
+
 def multilabel_f1(y_true, probs, threshold=0.5) -> dict:
     "Weighted, micro, macro and samples F1 of multi-label `probs` (n, C) against multi-hot `y_true`."
-    t = np.asarray(y_true).astype(int)
+    t, p = _scored(y_true, probs)
+    t = t.astype(int)
     if ((t != 0) & (t != 1)).any(): raise SsmnasError('multilabel_f1: y_true must be multi-hot (0 or 1)')
-    return _f1_scores(t == 1, np.asarray(probs) >= threshold, ('weighted', 'micro', 'macro', 'samples'))
+    return _f1_scores(t == 1, p >= threshold, ('weighted', 'micro', 'macro', 'samples'))
 
 def label_scores(y_true, probs, single_label:bool=False, threshold:float=0.5) -> dict:
     """Multi-label: `multilabel_f1` at `threshold`.
     Single-label (one class per row): accuracy and weighted, macro, micro F1 of the argmax, over the classes that
     are true or predicted in some row (as scikit-learn's multiclass F1)."""
     if not single_label: return multilabel_f1(y_true, probs, threshold)
-    t, p = np.asarray(y_true).argmax(1), np.asarray(probs).argmax(1)
-    seen = np.union1d(t, p)
-    onehot = lambda k: k[:, None] == seen[None, :]
-    return {'accuracy': float((t == p).mean())} | _f1_scores(onehot(t), onehot(p), ('weighted', 'macro', 'micro'))
+    t, p = (a.argmax(1) for a in _scored(y_true, probs))
+    seen = np.union1d(t, p)[None, :]
+    scores = _f1_scores(t[:, None] == seen, p[:, None] == seen, ('weighted', 'macro', 'micro'))
+    return {'accuracy': float((t == p).mean())} | scores
 
 # %% ../nbs/08b_loop.ipynb #74ea3358
 class Encoder(nn.Module):
