@@ -1,8 +1,10 @@
 """The scores from counts, clear_grads and the probe's kept fit (f01c764, 9d2b271) against the code before them
 (186ac92), measured in one process (one torch thread) so the machine's drift falls on both alike:
-(a) one call of each piece, interleaved timings;
+(a) one call of each piece, interleaved timings (clear_grads on a supernet whose parameters hold no gradients);
 (b) four trials of the cpu protocol (seed 0), each run with the previous code's pieces patched in and with the
-    current ones, alternating, twice; their metrics compared. Run from the repository root:
+    current ones, in the order before, now, now, before; their metrics compared;
+(c) saving the `ssl` trial's search figure with and without `bbox_inches='tight'` (save_figure's trim), in the order
+    trim, no trim, no trim, trim, three times. Run from the repository root:
     OMP_NUM_THREADS=1 .venv/bin/python reports/cpu_scores/measure.py > reports/cpu_scores/measure.txt"""
 import contextlib, io, json, shutil, statistics, tempfile, time
 from pathlib import Path
@@ -11,6 +13,10 @@ import torch
 from sklearn.metrics import f1_score
 import ssmnas.baselines as baselines, ssmnas.loop as loop, ssmnas.mfas as mfas, ssmnas.train as train
 import ssmnas.trial as trial
+import matplotlib; matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+from ssmnas.core import save_figure
+from ssmnas.search import plot_search
 from ssmnas.supernet import FusionSupernet
 from ssmnas.trial import ssmnas_run
 
@@ -74,7 +80,7 @@ TRIALS = [('mfas', '1.0'), ('bmnas', '0.3'), ('ssl', '0.1'), ('probe_raw', '1.0'
 out, metrics = Path(tempfile.mkdtemp()), {}
 for rnd in range(2):
     for method, r in TRIALS:
-        for name, way in WAYS.items():
+        for name, way in (WAYS.items() if rnd == 0 else reversed(WAYS.items())):
             use(way)
             folder = out/f'{method}_{r}_{rnd}_{name.split()[0]}'
             shutil.rmtree(folder, ignore_errors=True)
@@ -89,4 +95,16 @@ for rnd in range(2):
 use(NEW)
 for (method, r), ms in metrics.items():
     print(f'(b) {method} r = {r}: all four runs give the same F1s: {all(m == ms[0] for m in ms)}')
+
+history = [json.loads(line) for line in (out/'ssl_0.1_0_now'/'search'/'history.jsonl').read_text().splitlines()]
+plot_search(history).clear(); plt.close('all')                    # imports and fonts loaded before timing
+times = {True: [], False: []}
+for _ in range(3):
+    for trim in (True, False, False, True):
+        fig = plot_search(history)
+        t = time.perf_counter()
+        save_figure(fig, out/'search.png', trim=trim)
+        times[trim].append(time.perf_counter() - t)
+for trim, v in times.items():
+    print(f'(c) save_figure(trim={trim}): median {statistics.median(v):.3f} s', [round(u, 3) for u in v])
 shutil.rmtree(out)
