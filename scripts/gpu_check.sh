@@ -23,7 +23,7 @@
 #
 # Needs torch (CUDA), torchvision, numpy, h5py, scikit-learn, matplotlib. The package runs from
 # this checkout through PYTHONPATH (no `pip install` needed; `pip install -e . --no-deps` also
-# works). If tqdm is missing, a no-op stand-in is put on the path (progress bars only).
+# works). Without tqdm the package prints plain progress lines instead of bars.
 # Results: $OUT/smoke/ (small size on CUDA: every loop runs, syncs per batch counted),
 # $OUT/reports/ (bench_cuda.json, bench_cuda_compile.json, fusion_cuda.json, and benchmarks.md / benchmarks.csv
 # regenerated with the CPU record from reports/ beside them), $OUT/hostbank/{device,host}/ (fusion_cuda.json and
@@ -60,20 +60,8 @@ if [ "$DEV" = cuda ] && ! "$PY" -c 'import sys, torch; sys.exit(not torch.cuda.i
 fi                                          # (before anything is written)
 mkdir -p "$OUT/reports" "$OUT/smoke" "$SCRATCH"
 
-if ! "$PY" -c 'import tqdm.auto' 2>/dev/null; then
-  SHIM="$OUT/.shim"; mkdir -p "$SHIM/tqdm"
-  cat > "$SHIM/tqdm/auto.py" <<'PYEOF'
-class tqdm:
-    "No-op stand-in for tqdm (progress bars only)."
-    def __init__(self, iterable=None, *args, **kwargs): self.iterable = iterable
-    def __iter__(self): return iter(self.iterable)
-    def set_postfix(self, *args, **kwargs): pass
-    def update(self, *args, **kwargs): pass
-    def close(self): pass
-PYEOF
-  echo 'from .auto import tqdm' > "$SHIM/tqdm/__init__.py"
-  export PYTHONPATH="$SHIM:$PYTHONPATH"
-  echo "note: tqdm is not installed; using a no-op stand-in" | tee "$OUT/notes.txt"
+if ! "$PY" -c 'import tqdm.auto' 2>/dev/null; then     # the package's bars fall back to plain lines (core.PlainBar)
+  echo "note: tqdm is not installed; progress bars are plain lines" | tee "$OUT/notes.txt"
 fi
 
 if [ "$DEV" = cuda ]; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/nvidia_smi.txt"; fi

@@ -14,7 +14,8 @@ import torch
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
            'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'cpu_bf16', 'autocast_dtype',
            'library_version', 'library_versions', 'device_name', 'run_info', 'seed_everything', 'pick_device',
-           'batches', 'adam', 'Timer', 'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
+           'batches', 'adam', 'Timer', 'PlainBar', 'field_comments', 'add_config_options', 'config_from_options',
+           'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -256,6 +257,32 @@ class Timer:
         finally:
             if device is not None and torch.device(device).type == 'cuda': torch.cuda.synchronize(device)
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+# %% ../nbs/00_core.ipynb #48fba268
+class PlainBar:
+    "A progress bar without tqdm: `desc: n/total postfix`, one line to stderr per step (none when `disable`)."
+    def __init__(self, iterable=None, total=None, desc=None, disable=False, **_):
+        self.iterable, self.desc, self.disable, self.n, self.postfix = iterable, desc or '', disable, 0, ''
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, '__len__') else None)
+    def __iter__(self):
+        for x in self.iterable:
+            yield x
+            self.update()
+    def _show(self):
+        if self.disable: return
+        count = f'{self.n}/{self.total}' if self.total is not None else f'{self.n}'
+        print(' '.join(t for t in (f'{self.desc}:' if self.desc else '', count, self.postfix) if t), file=sys.stderr)
+    def update(self, n=1): self.n += n; self._show()
+    def set_postfix(self, **kw): self.postfix = ', '.join(f'{k}={v}' for k, v in kw.items())
+    def set_description_str(self, desc, refresh=True):
+        self.desc = desc
+        if refresh: self._show()
+    def close(self): pass
+    @staticmethod
+    def write(text, file=None): print(text, file=file or sys.stderr)
+
+try: from tqdm.auto import tqdm as progress_bar
+except ImportError: progress_bar = PlainBar
 
 # %% ../nbs/00_core.ipynb #e78ea4bb
 def field_comments(cls) -> dict:

@@ -24,7 +24,7 @@ from .backbones import tap_modality
 from .baselines import global_pool
 from .search import refuse_other_run, _jsonable
 
-from tqdm.auto import tqdm
+from .core import progress_bar
 
 # %% auto #0
 __all__ = ['MFAS_FILES', 'MfasConfig', 'tap_groups', 'layer_options', 'GlobalPoolTaps', 'MfasFusion', 'mfas_encoder', 'Surrogate',
@@ -449,7 +449,7 @@ def _mfas_search(data, train_rows, valid_rows, backbones, cfg, out, device, prog
         torch.manual_seed(cfg.seed)
         surrogate = Surrogate(counts if cfg.surrogate_scaled else None, lr=cfg.surrogate_lr)
     st = {'ctx': None, 'trained': 0, 'read_back_seconds': 0.0, 'history': [], 'mse': []}
-    bar = tqdm(total=len(options) + (cfg.n_steps - 1) * cfg.K, desc='MFAS candidates', disable=not progress)
+    bar = progress_bar(total=len(options) + (cfg.n_steps - 1) * cfg.K, desc='MFAS candidates', disable=not progress)
 
     def score_of(step, slot, arch, predicted=None) -> float:
         "The candidate's real score: read back from `candidates.jsonl`, or trained now and appended to it."

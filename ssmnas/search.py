@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from .core import progress_bar
 
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json,
                          read_json, run_info, seed_everything, save_figure, pick_device, Timer, check_losses, at_least,
@@ -309,7 +309,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     if not (ckpt_path.exists() and (out/'backbones.pt').exists()):   # new, or resumed from an all-in-one checkpoint
         _save_backbones(out/'backbones.pt', net)
 
-    bar = tqdm(range(start_epoch, cfg.epochs), desc=f'search ({cfg.objective})', disable=not progress,
+    bar = progress_bar(range(start_epoch, cfg.epochs), desc=f'search ({cfg.objective})', disable=not progress,
                initial=start_epoch, total=cfg.epochs)
     for epoch in bar:
         t0 = time.perf_counter()

@@ -11,9 +11,8 @@ from collections import Counter, deque
 from dataclasses import replace
 from pathlib import Path
 
-from tqdm.auto import tqdm
 
-from .core import SsmnasError, cli_errors, pick_device, write_text
+from .core import SsmnasError, cli_errors, pick_device, write_text, progress_bar
 from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows
@@ -55,11 +54,11 @@ def _hms(s) -> str:
     return f'{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}'
 
 class SweepProgress:
-    "Counts of a sweep's trials (done, running, failed, waiting) and the time left; one tqdm bar when `progress`."
+    "Counts of a sweep's trials (done, running, failed, waiting) and the time left; one progress bar when `progress`."
     def __init__(self, total:int, progress=True, clock=time.monotonic):
         self.total, self.clock, self.t0 = total, clock, clock()
         self.done = self.read_back = self.running = self.failed = self.finished_now = 0
-        self.bar = tqdm(total=total, disable=not progress, bar_format='trials {percentage:3.0f}%|{bar}| {desc}')
+        self.bar = progress_bar(total=total, disable=not progress, bar_format='trials {percentage:3.0f}%|{bar}| {desc}')
 
     @property
     def waiting(self) -> int: return self.total - self.done - self.running - self.failed
@@ -119,7 +118,7 @@ def _record_failure(job, e:BaseException, progress, failures:list, ran=True):
     try: write_text(folder/'error.txt', ''.join(traceback.format_exception(e)))
     except OSError: pass
     progress.finish(ok=False, ran=ran)
-    tqdm.write(f'trial failed: {folder}: {line}', file=sys.stderr)
+    progress_bar.write(f'trial failed: {folder}: {line}', file=sys.stderr)
 
 def _clear_error(folder):
     try: (Path(folder)/'error.txt').unlink(missing_ok=True)

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from .core import adam, SsmnasError, seed_everything, pick_device, at_least, autocast_dtype
+from .core import adam, SsmnasError, seed_everything, pick_device, at_least, autocast_dtype, progress_bar
 from .batches import BatchSource, plain_inputs
 from .pools import split_rows
 from .augment import make_views
@@ -81,7 +80,7 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:Contr
     shuffle_gen, aug_gen = (torch.Generator().manual_seed(cfg.seed),
                             torch.Generator(device=device).manual_seed(cfg.seed + 1))
     losses = []
-    for _ in tqdm(range(cfg.rep_epochs), desc='step 2 (NT-Xent)', disable=not progress):
+    for _ in progress_bar(range(cfg.rep_epochs), desc='step 2 (NT-Xent)', disable=not progress):
         loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen, aug_gen, 'step 2 (NT-Xent)',
                               len(losses) + 1)
         sched.step(); losses.append(float(loss))
@@ -147,7 +146,7 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
     best, best_state, since_best = -1.0, None, 0
     stage = f"step 3 ({'CE' if data.single_label else 'BCE'})"    # softmax cross-entropy on one label per row
     log['loss'] = 'cross-entropy' if data.single_label else 'binary cross-entropy'
-    for epoch in tqdm(range(cfg.clf_epochs), desc=stage, disable=not progress):
+    for epoch in progress_bar(range(cfg.clf_epochs), desc=stage, disable=not progress):
         loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen, stage=stage, epoch=epoch + 1)
         sched.step()
         rec = {'epoch': epoch + 1, 'train_loss': float(loss)}
