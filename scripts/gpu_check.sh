@@ -21,9 +21,9 @@
 # a few hundred rows): the same commands, flags, code paths and records, so a broken phase costs no device time. Its
 # figures mean nothing. The script exits non-zero when a phase failed (each phase still runs).
 #
-# Needs torch (CUDA), torchvision, numpy, h5py, scikit-learn, matplotlib. The package runs from
-# this checkout through PYTHONPATH (no `pip install` needed; `pip install -e . --no-deps` also
-# works). Without tqdm the package prints plain progress lines instead of bars.
+# Needs torch (CUDA), torchvision, numpy, h5py, matplotlib, seaborn and scipy (the study's statistics). The package
+# runs from this checkout through PYTHONPATH (no `pip install` needed; `pip install -e . --no-deps` also works).
+# Without tqdm the package prints plain progress lines instead of bars.
 # Results: $OUT/smoke/ (small size on CUDA: every loop runs, syncs per batch counted),
 # $OUT/reports/ (bench_cuda.json, bench_cuda_compile.json, fusion_cuda.json, and benchmarks.md / benchmarks.csv
 # regenerated with the CPU record from reports/ beside them), $OUT/hostbank/{device,host}/ (fusion_cuda.json and
@@ -65,7 +65,7 @@ if ! "$PY" -c 'import tqdm.auto' 2>/dev/null; then     # the package's bars fall
 fi
 
 if [ "$DEV" = cuda ]; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/nvidia_smi.txt"; fi
-"$PY" -c 'import torch, torchvision, numpy, h5py, sklearn, ssmnas; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device")' 2>&1 | tee "$OUT/versions.txt" || exit 1
+"$PY" -c 'import torch, torchvision, numpy, h5py, matplotlib, seaborn, scipy, ssmnas; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device")' 2>&1 | tee "$OUT/versions.txt" || exit 1
 cp reports/bench_cpu*.json reports/fusion_cpu*.json "$OUT/reports/" 2>/dev/null || true
 
 bench() {  # bench NAME TIMEOUT_S ARGS...

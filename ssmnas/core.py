@@ -180,17 +180,21 @@ def autocast_dtype(amp:bool, device) -> torch.dtype|None:
 _DISTRIBUTIONS = {'sklearn': 'scikit-learn'}      # a module's distribution name, where the two differ
 
 def library_version(name:str) -> str|None:
-    """`name`'s `__version__` without importing it: the loaded module's, else the literal in the package's `version.py`
-    (torch's and torchvision's carry the CUDA build, as `+cu130`), else its installed distribution's; None if absent."""
-    import importlib.metadata, importlib.util, re
+    """`name`'s `__version__` without importing it: the loaded module's, else the literal of the first `__version__`
+    line in the package's `version.py` (torchvision's carries its CUDA build, as `+cu130`), else its installed
+    distribution's; None if absent."""
+    import ast, importlib.metadata, importlib.util, re
     if name in sys.modules: return getattr(sys.modules[name], '__version__', None)
     try: spec = importlib.util.find_spec(name)
     except (ImportError, ValueError): spec = None
     if spec is None: return None
-    if spec.origin:
+    if spec.submodule_search_locations and spec.has_location:         # a package from files: its version.py
         file = Path(spec.origin).parent/'version.py'
-        found = re.search(r"^__version__ = ['\"]([^'\"]+)['\"]", file.read_text(), re.M) if file.is_file() else None
-        if found: return found[1]
+        text = file.read_text(encoding='utf-8', errors='replace') if file.is_file() else ''
+        line = re.search(r'^__version__\s*=(.*)$', text, re.M)
+        try: found = ast.literal_eval(line[1].split('#')[0].strip()) if line else None
+        except (ValueError, SyntaxError): found = None
+        if isinstance(found, str): return found
     try: return importlib.metadata.version(_DISTRIBUTIONS.get(name, name))
     except importlib.metadata.PackageNotFoundError: return None
 
@@ -198,7 +202,11 @@ def library_versions() -> dict:
     """Versions of Python and the libraries a run depends on (`library_version`: importing torchvision and
     scikit-learn only to ask theirs took 2 s in every new process)."""
     names = ('ssmnas', 'torch', 'torchvision', 'numpy', 'h5py', 'sklearn', 'matplotlib')
-    return {'python': platform.python_version()} | {name: library_version(name) for name in names}
+    out = {'python': platform.python_version()}
+    for name in names:
+        try: out[name] = library_version(name)
+        except Exception: out[name] = None                        # a record, never a reason for a run to fail
+    return out
 
 # %% ../nbs/00_core.ipynb #304c898e
 def device_name(device='cpu') -> str:
@@ -260,20 +268,27 @@ class Timer:
 
 # %% ../nbs/00_core.ipynb #48fba268
 class PlainBar:
-    "A progress bar without tqdm: `desc: n/total postfix`, one line to stderr per step (none when `disable`)."
-    def __init__(self, iterable=None, total=None, desc=None, disable=False, **_):
-        self.iterable, self.desc, self.disable, self.n, self.postfix = iterable, desc or '', disable, 0, ''
-        self.total = total if total is not None else (len(iterable) if hasattr(iterable, '__len__') else None)
+    """A progress bar without tqdm: `desc: n/total postfix`, one line to stderr per step (none when `disable`); the
+    postfix set before a step is shown with it."""
+    def __init__(self, iterable=None, desc=None, total=None, disable=False, initial=0, **_):
+        self.iterable, self.desc, self.disable, self.n, self.postfix = iterable, desc or '', disable, initial, ''
+        if total is None and iterable is not None:
+            try: total = len(iterable)
+            except TypeError: total = None
+        self.total = total
     def __iter__(self):
         for x in self.iterable:
             yield x
             self.update()
+    def __enter__(self): return self
+    def __exit__(self, *_): self.close()
     def _show(self):
         if self.disable: return
         count = f'{self.n}/{self.total}' if self.total is not None else f'{self.n}'
         print(' '.join(t for t in (f'{self.desc}:' if self.desc else '', count, self.postfix) if t), file=sys.stderr)
     def update(self, n=1): self.n += n; self._show()
-    def set_postfix(self, **kw): self.postfix = ', '.join(f'{k}={v}' for k, v in kw.items())
+    def set_postfix(self, ordered_dict=None, refresh=True, **kw):
+        self.postfix = ', '.join(f'{k}={v}' for k, v in {**(ordered_dict or {}), **kw}.items())
     def set_description_str(self, desc, refresh=True):
         self.desc = desc
         if refresh: self._show()

@@ -471,7 +471,7 @@ def _mfas_search(data, train_rows, valid_rows, backbones, cfg, out, device, prog
             st['trained'] += 1
             if on_candidate is not None: on_candidate(rec)
         st['history'].append(rec)
-        bar.update(); bar.set_postfix(best=f"{max(r['score'] for r in st['history']):.3f}")
+        bar.set_postfix(best=f"{max(r['score'] for r in st['history']):.3f}", refresh=False); bar.update()
         return rec['score']
 
     prev = []
