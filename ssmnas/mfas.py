@@ -14,7 +14,7 @@ from torch import nn
 
 from .core import (adam, SsmnasError, TrainingDiverged, write_json, read_json, atomic_path, run_lock, run_info,
                          seed_everything, pick_device, Timer, autocast_dtype, batches, at_least, check_losses,
-                         discard_files)
+                         discard_files, progress_bar)
 from .check import data_identity
 from .batches import BatchSource
 from .viewbank import build_tap_cache
@@ -23,8 +23,6 @@ from .loop import Encoder, Objective, train_step, label_scores
 from .backbones import tap_modality
 from .baselines import global_pool
 from .search import refuse_other_run, _jsonable
-
-from .core import progress_bar
 
 # %% auto #0
 __all__ = ['MFAS_FILES', 'MfasConfig', 'tap_groups', 'layer_options', 'GlobalPoolTaps', 'MfasFusion', 'mfas_encoder', 'Surrogate',

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from .core import progress_bar
 
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json,
                          read_json, run_info, seed_everything, save_figure, pick_device, Timer, check_losses, at_least,
-                         run_lock, config_diff, discard_files, autocast_dtype, adam)
+                         run_lock, config_diff, discard_files, autocast_dtype, adam, progress_bar)
 from .data import open_dataset
 from .batches import BatchSource
 from .check import validate_dataset, data_identity, same_data

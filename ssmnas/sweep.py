@@ -11,7 +11,6 @@ from collections import Counter, deque
 from dataclasses import replace
 from pathlib import Path
 
-
 from .core import SsmnasError, cli_errors, pick_device, write_text, progress_bar
 from .data import open_dataset
 from .check import data_identity
