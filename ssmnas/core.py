@@ -269,23 +269,31 @@ class Timer:
 # %% ../nbs/00_core.ipynb #48fba268
 class PlainBar:
     """A progress bar without tqdm: `desc: n/total postfix`, one line to stderr per step (none when `disable`); the
-    postfix set before a step is shown with it."""
-    def __init__(self, iterable=None, desc=None, total=None, disable=False, initial=0, **_):
+    postfix set before a step is shown with it. A `bar_format` is filled as tqdm would, from `n`, `total`,
+    `percentage`, `desc`, `postfix` and a 10-character `bar` (one with other fields: the plain line)."""
+    def __init__(self, iterable=None, desc=None, total=None, disable=False, initial=0, bar_format=None, **_):
         self.iterable, self.desc, self.disable, self.n, self.postfix = iterable, desc or '', disable, initial, ''
         if total is None and iterable is not None:
             try: total = len(iterable)
             except TypeError: total = None
-        self.total = total
+        self.total, self.bar_format = total, bar_format
     def __iter__(self):
         for x in self.iterable:
             yield x
             self.update()
     def __enter__(self): return self
     def __exit__(self, *_): self.close()
-    def _show(self):
-        if self.disable: return
+    def __str__(self) -> str:
+        done = self.n / self.total if self.total else 0.
+        fields = dict(n=self.n, total=self.total, desc=self.desc, postfix=self.postfix, percentage=100 * done,
+                      bar=('#' * round(10 * done)).ljust(10))
+        try: return self.bar_format.format(**fields) if self.bar_format else self._plain()
+        except (KeyError, IndexError, ValueError): return self._plain()
+    def _plain(self) -> str:
         count = f'{self.n}/{self.total}' if self.total is not None else f'{self.n}'
-        print(' '.join(t for t in (f'{self.desc}:' if self.desc else '', count, self.postfix) if t), file=sys.stderr)
+        return ' '.join(t for t in (f'{self.desc}:' if self.desc else '', count, self.postfix) if t)
+    def _show(self):
+        if not self.disable: print(self, file=sys.stderr)
     def update(self, n=1): self.n += n; self._show()
     def set_postfix(self, ordered_dict=None, refresh=True, **kw):
         self.postfix = ', '.join(f'{k}={v}' for k, v in {**(ordered_dict or {}), **kw}.items())
