@@ -87,8 +87,23 @@ def main(argv=None):
         record['torch'] = torch.__version__
         record['gpu'] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except ImportError: pass
+    record['exp1_extrapolation'] = beside_extrapolation(reports/'r_sweep_protocol.json')
     (reports/'study_run.json').write_text(json.dumps(record, indent=1) + '\n')
     print(f'the whole study: {total} s ({total / 60:.1f} min); {reports/"study_run.json"}')
+
+
+def beside_extrapolation(protocol_json) -> dict|None:
+    """Exp. 1's measured trial seconds of the proposed method and BM-NAS beside what a bench record extrapolates them
+    to (r_sweep.ipynb's `extrapolation`; None without a bench record of this device), printed."""
+    x = json.loads(Path(protocol_json).read_text()).get('extrapolation')
+    if not x: print('Exp. 1: no bench record of this device to set its trial times beside'); return None
+    if x['estimate_s'] is None:
+        print(f"Exp. 1: {x['bench_json']} gives no estimate ({x['why_none']}: {x['size_differs']})"); return x
+    for m, est in x['estimate_s'].items():
+        got = x['measured_trial_s'].get(m)
+        if got: print(f"Exp. 1, {m}: trials {got:.1f} s measured ({x['workers']} at a time), {est:.1f} s extrapolated "
+                      f"from {x['bench_json']} ({x['torch_threads']} torch threads; {got / est:.2f}x)")
+    return x
 
 
 if __name__ == '__main__':

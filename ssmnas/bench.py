@@ -27,11 +27,11 @@ from .search import SearchConfig, search, search_split, build_search_network, _o
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
 
 # %% auto #0
-__all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'FUSION_REFERENCE', 'FUSION_BATCHES',
-           'FUSION_PATHS', 'CSV_COLUMNS', 'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls', 'EpochClock',
-           'count_syncs', 'sweep_estimate', 'bench_name', 'run_bench', 'bench_fusion', 'profile_fusion_steps',
-           'render_record', 'render_markdown', 'csv_rows', 'sweep_section', 'profile_lines', 'fusion_section',
-           'write_reports', 'save_bench', 'ssmnas_bench']
+__all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'SWEEP_SIZE_KEYS', 'FUSION_REFERENCE',
+           'FUSION_BATCHES', 'FUSION_PATHS', 'CSV_COLUMNS', 'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls',
+           'EpochClock', 'count_syncs', 'sweep_estimate', 'sweep_size', 'extrapolate_like', 'bench_name', 'run_bench',
+           'bench_fusion', 'profile_fusion_steps', 'render_record', 'render_markdown', 'csv_rows', 'sweep_section',
+           'profile_lines', 'fusion_section', 'write_reports', 'save_bench', 'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -176,6 +176,35 @@ def sweep_estimate(costs:dict, n_pool:int, r_values, trials:int, search_epochs:i
     total = trials * sum(p['ssl_s'] + p['bmnas_s'] for p in per_r)
     return {'n_pool': n_pool, 'n_test': n_test, 'trials': trials, 'bank': bank, 'per_r': per_r, 'total_s': total,
             'total_h': total / 3600}
+
+# %% ../nbs/13_bench.ipynb #ce106a4a
+SWEEP_SIZE_KEYS = ('height', 'width', 'image_width_div', 'C', 'L', 'batch_size', 'text')
+
+def sweep_size(data, search_cfg) -> dict:
+    "The settings of a sweep on `data` with `search_cfg` that a bench record's per-row costs depend on."
+    image = next((m for m in data.modalities.values() if m.kind == 'image'), None)
+    text = next((m.kind for m in data.modalities.values() if m.kind in ('tokens', 'vector')), None)
+    return {'height': image.shape[1] if image else None, 'width': image.shape[2] if image else None,
+            'image_width_div': search_cfg.image_width_div, 'C': search_cfg.C, 'L': search_cfg.L,
+            'batch_size': search_cfg.batch_size, 'text': text}
+
+def extrapolate_like(record:dict, size:dict, n_pool:int, n_test:int, r_values, trials:int, search_epochs:int,
+                     rep_epochs:int, clf_epochs:int, bank:bool=False) -> dict:
+    """What the bench `record` extrapolates a sweep's `ssl` and `bmnas` trials to (`sweep_estimate`, seconds per
+    method in `estimate_s`), and where it comes from; `estimate_s` None and `why_none` where the record was measured
+    at another `size` (`sweep_size`; those settings in `size_differs`) or, for a banked sweep, has no bank cost."""
+    measured_at = record['size'] | {'batch_size': record['batch_size']}
+    differs = {k: {'bench': measured_at.get(k), 'sweep': size.get(k)} for k in SWEEP_SIZE_KEYS
+               if measured_at.get(k) != size.get(k)}
+    out = {'bench': record['name'], 'device_name': record['device_name'], 'torch_threads': record['torch_threads'],
+           'compile': record['compile'], 'bench_started': record['run_info']['started'], 'size_differs': differs}
+    why = ('measured at another size' if differs else
+           'the record has no view-bank cost' if bank and record['costs_per_row'].get('bank') is None else None)
+    if why: return out | {'estimate_s': None, 'why_none': why}
+    est = sweep_estimate(record['costs_per_row'], n_pool, r_values, trials, search_epochs, rep_epochs, clf_epochs,
+                         n_test, bank)
+    return out | {'estimate_s': {m: trials * sum(p[f'{m}_s'] for p in est['per_r']) for m in ('ssl', 'bmnas')},
+                  'n_pool': n_pool, 'n_test': n_test}
 
 # %% ../nbs/13_bench.ipynb #fb2e16b7
 def _log(msg): print(f'[ssmnas_bench] {msg}', flush=True)

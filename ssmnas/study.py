@@ -235,16 +235,17 @@ def trial_rows(results) -> list:
     def flat(g): return ' | '.join(g) if isinstance(g, (list, tuple)) else ('' if g is None else str(g))
     return [dict(m) | {'genotype': flat(m.get('genotype'))} for m in results]
 
-def trial_timings(dirs) -> dict:
+def trial_timings(dirs, methods=None) -> dict:
     """Seconds per phase summed over the `run.json` of the trial folders `dirs` (folders without one are counted as
-    missing)."""
-    by_phase, n, missing = defaultdict(float), 0, []
-    for d in dirs:
+    missing); with `methods` (each folder's method), seconds per method too."""
+    by_phase, by_method, n, missing = defaultdict(float), defaultdict(float), 0, []
+    for d, m in zip(dirs, methods or [None] * len(dirs), strict=True):
         p = Path(d)/'run.json'
         if not p.exists(): missing.append(str(d)); continue
         n += 1
-        for k, v in read_json(p).get('timings_s', {}).items(): by_phase[k] += float(v)
-    return {'n_trials': n, 'total_s': float(sum(by_phase.values())), 'by_phase_s': dict(by_phase), 'missing': missing}
+        for k, v in read_json(p).get('timings_s', {}).items(): by_phase[k] += float(v); by_method[m] += float(v)
+    return ({'n_trials': n, 'total_s': float(sum(by_phase.values())), 'by_phase_s': dict(by_phase)}
+            | ({'by_method_s': dict(by_method)} if methods else {}) | {'missing': missing})
 
 def reuse_or_run(data, method, r, seed, root, reuse_root=None, search_cfg=None, train_cfg=None, device='auto',
                  progress=False, **trial_kw) -> tuple:

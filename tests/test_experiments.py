@@ -37,14 +37,22 @@ def study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('study')
     data = make_synthetic_mmimdb(tmp/'tiny.hdf5', n_samples=200, height=64, width=40)
     common = dict(TINY, data_path=str(data), reports_dir=str(tmp/'reports'))
+    # the committed CPU bench record's costs, labelled with this tiny size, for the sweep to set its trials beside
+    bench = json.loads((REPO/'reports'/'bench_cpu.json').read_text())
+    bench['size'] |= {'height': 64, 'width': 40, 'image_width_div': 16, 'C': 8, 'L': 4, 'text': 'tokens'}
+    bench['batch_size'] = 32
+    (tmp/'bench_tiny.json').write_text(json.dumps(bench))
     sweep_dir = tmp/'runs'/'r_sweep'
     secs = {}
     secs['r_sweep'] = _execute('r_sweep', tmp, **common, runs_dir=str(sweep_dir))
     mtimes = _metrics_mtimes(sweep_dir)
-    secs['r_sweep_again'] = _execute('r_sweep', tmp, **common, runs_dir=str(sweep_dir))
+    first_protocol = json.loads((tmp/'reports'/'r_sweep_protocol.json').read_text())
+    secs['r_sweep_again'] = _execute('r_sweep', tmp, **common, runs_dir=str(sweep_dir),
+                                     bench_json=str(tmp/'bench_tiny.json'))
     secs['table3'] = _execute('table3', tmp, **common, runs_dir=str(tmp/'runs'/'table3'), sweep_runs_dir=str(sweep_dir))
     secs['architectures'] = _execute('architectures', tmp, **common, runs_dir=str(sweep_dir))
-    return dict(tmp=tmp, reports=tmp/'reports', sweep_dir=sweep_dir, mtimes=mtimes, secs=secs)
+    return dict(tmp=tmp, reports=tmp/'reports', sweep_dir=sweep_dir, mtimes=mtimes, secs=secs,
+                first_protocol=first_protocol)
 
 def test_notebooks_have_parameters_cell():
     for name in ('r_sweep', 'table3', 'architectures'):
@@ -103,6 +111,26 @@ def test_r_sweep_rerun_reads_trials_back(study):
     # comparing the two notebooks' wall times, which include the kernel's start)
     proto = json.loads((study['reports']/'r_sweep_protocol.json').read_text())
     assert proto['wall_s'] < max(2.0, 0.5 * proto['trial_timings']['total_s']), proto['wall_s']
+
+def test_r_sweep_sets_trials_beside_the_bench(study):
+    from ssmnas.bench import sweep_estimate
+    from ssmnas.data import open_dataset
+    proto = json.loads((study['reports']/'r_sweep_protocol.json').read_text())   # the second run's: bench_tiny.json
+    x, timings = proto['extrapolation'], proto['trial_timings']
+    assert x['bench_json'].endswith('bench_tiny.json') and x['size_differs'] == {} and x['bench'] == 'bench_cpu'
+    bench = json.loads((study['tmp']/'bench_tiny.json').read_text())
+    data = open_dataset(study['tmp']/'tiny.hdf5')
+    n_pool, n_test = len(data.splits['train']) + len(data.splits['dev']), len(data.splits['test'])
+    est = sweep_estimate(bench['costs_per_row'], n_pool, R_VALUES, TRIALS, TINY['search_epochs'], TINY['rep_epochs'],
+                         TINY['clf_epochs'], n_test)
+    for m in ('ssl', 'bmnas'):
+        assert x['estimate_s'][m] == pytest.approx(TRIALS * sum(p[f'{m}_s'] for p in est['per_r']))
+        assert x['measured_trial_s'][m] == pytest.approx(timings['by_method_s'][m]) and x['measured_trial_s'][m] > 0
+    assert sum(timings['by_method_s'].values()) == pytest.approx(timings['total_s'])
+    # the first run's: the committed reports/bench_cpu.json, measured at the cpu protocol's size, gives no estimate
+    x = study['first_protocol']['extrapolation']
+    assert x['bench_json'] == 'reports/bench_cpu.json' and x['estimate_s'] is None
+    assert x['why_none'] == 'measured at another size' and x['size_differs']['C'] == {'bench': 64, 'sweep': 8}
 
 def test_table3_reports(study):
     rep = study['reports']
@@ -185,6 +213,21 @@ def test_cpu_protocol_is_what_make_study_ran():
                               '--C', '32'])
     assert configs_from_args(args, *options)[0].C == 32
 
+
+def test_whole_study_record_sets_exp1_beside_the_bench(study, tmp_path, capsys):
+    "scripts/study.py carries (and prints) the sweep's measured trial seconds beside the bench's extrapolation."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('study_script', REPO/'scripts'/'study.py')
+    script = importlib.util.module_from_spec(spec); spec.loader.exec_module(script)
+    proto = study['reports']/'r_sweep_protocol.json'
+    x = script.beside_extrapolation(proto)
+    assert x == json.loads(proto.read_text())['extrapolation']
+    assert f"Exp. 1, ssl: trials {x['measured_trial_s']['ssl']:.1f} s measured" in capsys.readouterr().out
+    (tmp_path/'first.json').write_text(json.dumps(study['first_protocol']))
+    assert script.beside_extrapolation(tmp_path/'first.json')['estimate_s'] is None
+    assert 'gives no estimate (measured at another size' in capsys.readouterr().out
+    (tmp_path/'none.json').write_text(json.dumps({'extrapolation': None}))
+    assert script.beside_extrapolation(tmp_path/'none.json') is None
 
 @pytest.mark.parametrize('args, says', [
     (['-p', 'trial', '10'], '-p trial: not a parameter of the experiment notebooks'),
