@@ -6,12 +6,14 @@
 # and 4 trials packed on the card. Phases run in the order given. On one H100 (2026-11-27, torch 2.11) they took:
 # smoke 34 s, fusion 124 s (before it compiled each path afresh per batch size and profiled it: expect 5-7 minutes
 # now), study 125 s, compile 229 s, full 132 s (hostbank and packing not yet run: expect 2-3 minutes each); a
-# machine's start adds 1-2 minutes. Worst cases are the timeouts below (smoke 100, fusion 460, hostbank 2 x 150,
-# study 240, compile 420, full 220 s); one device call is at most 600 s, so `smoke fusion` (560 s at worst, plus
-# start-up) fits one call; give each call an outer `timeout` all the same. For a 15-minute device budget: `smoke
-# fusion` in one call, then `hostbank` (never run on a GPU) while the machine is warm; `study` (carrying
-# `wheelhouse`, made by `make wheelhouse`) and `compile` ran on 2026-11-27. The fusion record is rewritten after
-# every run, so a timeout keeps the runs that finished.
+# machine's start adds 1-2 minutes. Worst cases are the timeouts below (smoke 100, fusion 430, hostbank 2 x 150,
+# study 240, compile 420, full 220, packing 300 s, each plus 10 s to kill); one device call is at most 600 s, so
+# `smoke fusion` (550 s at worst, plus about 20 s of checks) fits one call; give each call an outer `timeout` all
+# the same. For a 15-minute device budget: `smoke fusion` in one call, then `hostbank` (never run on a GPU; the
+# host bank first) while the machine is warm; `study` (carrying `wheelhouse`, made by `make wheelhouse`) and
+# `compile` ran on 2026-11-27. The fusion record is rewritten after every run, and batch 256 (the target's) runs
+# before 96, so a timeout keeps the runs that finished, the target's first. Each phase compiles into an empty
+# inductor cache of its own, so a rerun's compile times are not a warm cache's.
 #
 #   OUT=/some/dir scripts/gpu_check.sh [all | PHASE...]   # PHASE: smoke full compile fusion hostbank study packing
 #                                                         # (OUT default ./gpu_out)
@@ -72,7 +74,7 @@ bench() {  # bench NAME TIMEOUT_S ARGS...
   local name=$1 limit=$2; shift 2
   local t0=$SECONDS
   echo "== $name: ssmnas_bench $*${TINY[*]+ ${TINY[*]}}"
-  timeout -k 10 "$((limit * SLOWER))" "$PY" -c 'import sys; from ssmnas.bench import ssmnas_bench; ssmnas_bench(sys.argv[1:])' \
+  TORCHINDUCTOR_CACHE_DIR="$(mktemp -d "$SCRATCH/inductor_$name.XXXX")" timeout -k 10 "$((limit * SLOWER))" "$PY" -c 'import sys; from ssmnas.bench import ssmnas_bench; ssmnas_bench(sys.argv[1:])' \
     "$@" ${TINY[@]+"${TINY[@]}"} > "$OUT/$name.log" 2>&1
   ended "$name" $? "$t0"; tail -n 40 "$OUT/$name.log"
 }
@@ -95,12 +97,13 @@ case "$PHASE" in all|compile) bench full_compile 420 --device "$DEV" --full --co
 #     2026-11-27; issue 10's 4x target) and 20 single steps of each profiled (kernels, device busy time, host
 #     operators): writes fusion_cuda.json after every run
 #     (3 timed epochs: CUDA graphs capture a shape on its second call, so epoch 2 still captures the partial batches)
-case "$PHASE" in all|fusion) bench fusion 460 --device "$DEV" --full --fusion --view_bank 8 --repeats 3 --paths eager \
+case "$PHASE" in all|fusion) bench fusion 430 --device "$DEV" --full --fusion --view_bank 8 --repeats 3 --paths eager \
   compiled_static compiled_graphs --profile 20 --out "$OUT/reports" ;; esac
 # 3c. the bank of 8 in pinned host memory (view_bank_on host: each batch's taps gathered on the host and copied)
-#     against the same bank on the card, eager at batch 256, one after the other in one call, each profiled
+#     against the same bank on the card, eager at batch 256, one after the other in one call, each profiled (the
+#     host bank first: it has never run on a GPU, while the card's repeats the fusion phase's eager batch 256)
 case "$PHASE" in all|hostbank)
-  for ON in device host; do
+  for ON in host device; do
     mkdir -p "$OUT/hostbank/$ON"
     bench "hostbank_$ON" 150 --device "$DEV" --full --fusion --view_bank 8 --view_bank_on "$ON" --batch_size 256 \
       --repeats 2 --paths eager --profile 10 --out "$OUT/hostbank/$ON"
@@ -126,7 +129,7 @@ case "$PHASE" in all|packing)
   "$PY" -c "import sys; from ssmnas.synth import make_synthetic_mmimdb as m; m(sys.argv[1], ${TWIN_SIZE:-n_samples=3000, height=256, width=160})" \
     "$SCRATCH/pack.hdf5" || FAILED+=(packing_twin)
   t0=$SECONDS; rm -rf "$SCRATCH/packing_runs"
-  timeout "$((200 * SLOWER))" "$PY" scripts/sweep_packing.py --data "$SCRATCH/pack.hdf5" --out "$SCRATCH/packing_runs" --protocol paper \
+  timeout -k 10 "$((300 * SLOWER))" "$PY" scripts/sweep_packing.py --data "$SCRATCH/pack.hdf5" --out "$SCRATCH/packing_runs" --protocol paper \
     --search_epochs 2 --rep_epochs 2 --clf_epochs 2 --device "$DEV" --engine processes \
     --json "$OUT/reports/packing_$DEV.json" ${RUN_TINY[@]+"${RUN_TINY[@]}"} > "$OUT/packing.log" 2>&1
   ended packing $? "$t0"; tail -n 8 "$OUT/packing.log" ;;

@@ -42,7 +42,7 @@ def test_a_failed_phase_fails_the_script(tmp_path):
     res = gpu_check(tmp_path, 'hostbank', GPU_CHECK_ON_CPU='1', PYTHON=str(fake))
     assert res.returncode == 1, res.stdout + res.stderr
     assert '== hostbank_device: exit 3' in res.stdout and '== hostbank_host: exit 3' in res.stdout
-    assert res.stderr.strip().splitlines()[-1] == 'gpu_check.sh: failed: hostbank_device hostbank_host'
+    assert res.stderr.strip().splitlines()[-1] == 'gpu_check.sh: failed: hostbank_host hostbank_device'
 
 
 @pytest.mark.slow
