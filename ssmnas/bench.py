@@ -687,7 +687,8 @@ def render_record(rec:dict) -> list:
         if once: L += ['', 'Each place fires once in the epoch, none per batch (the epoch\'s one copy of its batch '
                            'positions to the device, `batches.py`, and its one read of the losses, `core.py`, are once '
                            'per epoch by construction).']
-    L += ['', "Extrapolated (not measured) wall time of whole sweeps on this device at this size (per-row costs from "
+    L += ['', "Extrapolated (not measured) wall time of whole sweeps on this device at this size and batch "
+              f"({rec['batch_size']}; a sweep at another batch costs otherwise per row) (per-row costs from "
               "the figures above; formula in `nbs/13_bench.ipynb`: T = trials x sum_r [T_ssl(r) + T_bmnas(r)], each "
               "term rows x measured seconds per row):", '']
     for key, e in rec['estimates'].items():
