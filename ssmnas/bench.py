@@ -29,9 +29,10 @@ from .train import TrainConfig, build_encoder, learn_representation, train_class
 # %% auto #0
 __all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'SWEEP_SIZE_KEYS', 'FUSION_REFERENCE',
            'FUSION_BATCHES', 'FUSION_PATHS', 'CSV_COLUMNS', 'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls',
-           'EpochClock', 'count_syncs', 'sweep_estimate', 'sweep_size', 'extrapolate_like', 'bench_name', 'run_bench',
-           'bench_fusion', 'profile_fusion_steps', 'render_record', 'render_markdown', 'csv_rows', 'sweep_section',
-           'profile_lines', 'fusion_section', 'write_reports', 'save_bench', 'ssmnas_bench']
+           'EpochClock', 'count_syncs', 'sweep_estimate', 'sweep_size', 'settings_differ', 'bench_record_for',
+           'extrapolate_like', 'bench_name', 'run_bench', 'bench_fusion', 'profile_fusion_steps', 'render_record',
+           'render_markdown', 'csv_rows', 'sweep_section', 'profile_lines', 'fusion_section', 'write_reports',
+           'save_bench', 'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -178,27 +179,41 @@ def sweep_estimate(costs:dict, n_pool:int, r_values, trials:int, search_epochs:i
             'total_h': total / 3600}
 
 # %% ../nbs/13_bench.ipynb #ce106a4a
-SWEEP_SIZE_KEYS = ('height', 'width', 'image_width_div', 'C', 'L', 'batch_size', 'text')
+SWEEP_SIZE_KEYS = ('height', 'width', 'image_width_div', 'C', 'L', 'batch_size', 'text', 'alternate', 'compile')
 
-def sweep_size(data, search_cfg) -> dict:
-    "The settings of a sweep on `data` with `search_cfg` that a bench record's per-row costs depend on."
+def sweep_size(data, search_cfg, compile:bool=False) -> dict:
+    "The settings of a sweep on `data` with `search_cfg` (`compile`: its trials compiled) that per-row costs depend on."
     image = next((m for m in data.modalities.values() if m.kind == 'image'), None)
     text = next((m.kind for m in data.modalities.values() if m.kind in ('tokens', 'vector')), None)
     return {'height': image.shape[1] if image else None, 'width': image.shape[2] if image else None,
             'image_width_div': search_cfg.image_width_div, 'C': search_cfg.C, 'L': search_cfg.L,
-            'batch_size': search_cfg.batch_size, 'text': text}
+            'batch_size': search_cfg.batch_size, 'text': text, 'alternate': search_cfg.alternate, 'compile': compile}
+
+def settings_differ(record:dict, size:dict) -> dict:
+    "{setting: {'bench': .., 'sweep': ..}} for each of `SWEEP_SIZE_KEYS` in which `record` was measured otherwise."
+    # records from before `alternate` was kept searched with SearchConfig's default, 'epoch'
+    measured_at = {'alternate': 'epoch'} | record['size'] | {'batch_size': record['batch_size'],
+                                                              'compile': record['compile']}
+    return {k: {'bench': measured_at.get(k), 'sweep': size.get(k)} for k in SWEEP_SIZE_KEYS
+            if measured_at.get(k) != size.get(k)}
+
+def bench_record_for(folder, device_type:str, size:dict) -> Path|None:
+    """The first `bench_<device_type>*.json` in `folder` measured at `size` (`sweep_size`); else the device's default
+    record `bench_<device_type>.json` (whose differences `extrapolate_like` names); else None."""
+    for p in sorted(Path(folder).glob(f'bench_{device_type}*.json')):
+        if not settings_differ(read_json(p), size): return p
+    default = Path(folder)/f'bench_{device_type}.json'
+    return default if default.is_file() else None
 
 def extrapolate_like(record:dict, size:dict, n_pool:int, n_test:int, r_values, trials:int, search_epochs:int,
                      rep_epochs:int, clf_epochs:int, bank:bool=False) -> dict:
     """What the bench `record` extrapolates a sweep's `ssl` and `bmnas` trials to (`sweep_estimate`, seconds per
     method in `estimate_s`), and where it comes from; `estimate_s` None and `why_none` where the record was measured
-    at another `size` (`sweep_size`; those settings in `size_differs`) or, for a banked sweep, has no bank cost."""
-    measured_at = record['size'] | {'batch_size': record['batch_size']}
-    differs = {k: {'bench': measured_at.get(k), 'sweep': size.get(k)} for k in SWEEP_SIZE_KEYS
-               if measured_at.get(k) != size.get(k)}
+    at other settings (`sweep_size`; those in `size_differs`) or, for a banked sweep, has no bank cost."""
+    differs = settings_differ(record, size)
     out = {'bench': record['name'], 'device_name': record['device_name'], 'torch_threads': record['torch_threads'],
            'compile': record['compile'], 'bench_started': record['run_info']['started'], 'size_differs': differs}
-    why = ('measured at another size' if differs else
+    why = ('measured at other settings' if differs else
            'the record has no view-bank cost' if bank and record['costs_per_row'].get('bank') is None else None)
     if why: return out | {'estimate_s': None, 'why_none': why}
     est = sweep_estimate(record['costs_per_row'], n_pool, r_values, trials, search_epochs, rep_epochs, clf_epochs,
@@ -384,7 +399,8 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
         if bank_cost: estimates[key]['view_bank'] = sweep_estimate(costs, N, bank=True, **proto)
     dev = b.dev
     return {
-        'bench': 'ssmnas_bench', 'name': bench_name(dev.type, b.compile, label), 'ssmnas': ssmnas.__version__,
+        'bench': 'ssmnas_bench', 'ssmnas': ssmnas.__version__,
+        'name': bench_name(dev.type, b.compile, label) + ('' if b.cfg.alternate == 'epoch' else f'_{b.cfg.alternate}'),
         'torch': torch.__version__,
         'device': dev.type, 'device_name': device_name(dev), 'cpu_model': _cpu_model(), 'cpu_cores': os.cpu_count(),
         'torch_threads': torch.get_num_threads(),
@@ -397,7 +413,7 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
                          'and on the fusion network with its head (`compile_fusion`)'
                          if b.compile
                          else 'asked for, but torch.compile is used on CUDA only' if compile_asked else 'off'),
-        'batch_size': b.B, 'size_label': label, 'size': size | {'L': b.cfg.L, 'text': text,
+        'batch_size': b.B, 'size_label': label, 'size': size | {'L': b.cfg.L, 'text': text, 'alternate': b.cfg.alternate,
                                                                  'n_unique_posters': min(n_unique, N),
                                                                  'view_bank': view_bank, 'repeats': b.repeats},
         'figures': b.figs, 'floor_images_per_s': floor, 'target_ratio': 0.7,
@@ -409,8 +425,10 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
 
 def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=None, image_width_div=None, C=None,
               L:int=16, batch_size=None, compile:bool=False, view_bank:int=8, repeats:int=2, text:str='tokens',
-              n_unique:int=256, seed:int=0, progress:bool=False, sync_check:bool=True, log=_log) -> dict:
-    "Measure (a)-(e) on an in-memory twin; return the record (see the notebook for each figure)."
+              n_unique:int=256, seed:int=0, progress:bool=False, sync_check:bool=True, alternate:str='epoch',
+              log=_log) -> dict:
+    """Measure (a)-(e) on an in-memory twin; return the record (see the notebook for each figure). `alternate`: the
+    searches' (c, d) architecture steps after each epoch of weight steps or after each weight step (`SearchConfig`)."""
     t_start, dev = time.perf_counter(), pick_device(device)
     info = run_info(dev)                              # 'started' stamped now, not when the record is made
     if repeats < 1: raise SsmnasError(f'repeats must be at least 1, got {repeats}')
@@ -428,7 +446,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
     b.data = bench_twin(N, size['height'], size['width'], n_unique=n_unique, text=text, seed=seed)
     b.details['twin_s'] = time.perf_counter() - t
     b.cfg = SearchConfig(epochs=1 + repeats, batch_size=B, C=size['C'], L=L, image_width_div=size['image_width_div'],
-                         text_pretrain_epochs=0, seed=seed)
+                         text_pretrain_epochs=0, seed=seed, alternate=alternate)
     b.backbones, _ = prepare_backbones(b.data, None, b.cfg.backbone, dev)
     floor = _bench_floor(b)
     aug_ips = _bench_augmentation(b, floor)
@@ -640,6 +658,9 @@ def _dur(s) -> str:
 
 def _order(rec): return (rec['device'] != 'cpu', rec['compile'], rec['name'])
 
+_ALTERNATION = {'epoch': 'architecture steps after each epoch of weight steps',
+                'batch': 'an architecture step after each weight step'}
+
 def render_record(rec:dict) -> list:
     "Markdown lines of one benchmark record."
     sz = rec['size']
@@ -653,7 +674,8 @@ def render_record(rec:dict) -> list:
          f"Size `{rec['size_label']}`: {sz['n_rows']:,} train+dev rows ({sz['n_unique_posters']} distinct synthetic "
          f"posters, tiled), posters 3x{sz['height']}x{sz['width']}, VGG19 at width 1/{sz['image_width_div']}, C = "
          f"{sz['C']}, L = {sz['L']}, batch {rec['batch_size']} ({2 * rec['batch_size']} backbone views per contrastive "
-         f"step), text as {sz['text']}; precision {rec['precision']}; torch.compile: {rec['compile_note']}; median of "
+         f"step), text as {sz['text']}; {_ALTERNATION[sz.get('alternate', 'epoch')]}; "
+         f"precision {rec['precision']}; torch.compile: {rec['compile_note']}; median of "
          f"{sz['repeats']} timed repeats after warm-up.", '',
          '| | measure | value | unit | vs floor | note |', '|---|---|---:|---|---:|---|']
     L += [f"| {f['key']} | {f['measure']} | {_num(f['value'])} | {f['unit']} | {_num(f['ratio_to_floor'])} | "
@@ -878,6 +900,9 @@ def _bench_parser():
     p.add_argument('--view_bank_on', choices=list(BANK_PLACES), default='device',
                    help="with --fusion: where the bank is kept (host: host memory, each batch's taps copied)")
     p.add_argument('--repeats', type=int, default=2, help='timed repeats (epochs) after the warm-up')
+    p.add_argument('--alternate', choices=['epoch', 'batch'], default='epoch',
+                   help="the searches' architecture steps: after each epoch of weight steps (Algorithm 1, the paper's "
+                        "protocol) or after each weight step (DARTS, the cpu protocol); 'batch' adds _batch to the name")
     p.add_argument('--text', choices=['tokens', 'vector'], default='tokens',
                    help='tokens: word masking (the twin); vector: averaged features only '
                         '(MM-IMDB without token vectors)')
@@ -904,7 +929,8 @@ def ssmnas_bench(argv=None):
     if a.profile and not a.fusion: raise SsmnasError('--profile: only with --fusion')
     if a.paths is not None and not a.fusion: raise SsmnasError('--paths: only with --fusion')
     if a.view_bank_on != 'device' and not a.fusion: raise SsmnasError('--view_bank_on: only with --fusion')
-    for flag, given in (('--compile', a.compile), ('--no_sync_check', a.no_sync_check), ('--progress', a.progress)):
+    for flag, given in (('--compile', a.compile), ('--no_sync_check', a.no_sync_check), ('--progress', a.progress),
+                        ('--alternate', a.alternate != 'epoch')):
         if a.fusion and given: raise SsmnasError(f'{flag}: not with --fusion (its paths are chosen with --paths)')
     if a.fusion:
         size = {k: v for k in ('n_rows', 'height', 'width', 'image_width_div', 'C') if (v := getattr(a, k)) is not None}
@@ -921,7 +947,7 @@ def ssmnas_bench(argv=None):
     rec = run_bench(a.device, full=a.full, n_rows=a.n_rows, height=a.height, width=a.width,
                     image_width_div=a.image_width_div, C=a.C, L=a.L, batch_size=a.batch_size, compile=a.compile,
                     view_bank=a.view_bank, repeats=a.repeats, text=a.text, seed=a.seed, progress=a.progress,
-                    sync_check=not a.no_sync_check)
+                    sync_check=not a.no_sync_check, alternate=a.alternate)
     path = save_bench(rec, a.out)
     print('\n'.join(render_record(rec)))
     print(f'wrote {path}, {Path(a.out)/"benchmarks.md"}, {Path(a.out)/"benchmarks.csv"}')

@@ -39,7 +39,8 @@ def study(tmp_path_factory):
     common = dict(TINY, data_path=str(data), reports_dir=str(tmp/'reports'))
     # the committed CPU bench record's costs, labelled with this tiny size, for the sweep to set its trials beside
     bench = json.loads((REPO/'reports'/'bench_cpu.json').read_text())
-    bench['size'] |= {'height': 64, 'width': 40, 'image_width_div': 16, 'C': 8, 'L': 4, 'text': 'tokens'}
+    bench['size'] |= {'height': 64, 'width': 40, 'image_width_div': 16, 'C': 8, 'L': 4, 'text': 'tokens',
+                      'alternate': 'batch'}                                   # the cpu protocol's
     bench['batch_size'] = 32
     (tmp/'bench_tiny.json').write_text(json.dumps(bench))
     sweep_dir = tmp/'runs'/'r_sweep'
@@ -130,7 +131,7 @@ def test_r_sweep_sets_trials_beside_the_bench(study):
     # the first run's: the committed reports/bench_cpu.json, measured at the cpu protocol's size, gives no estimate
     x = study['first_protocol']['extrapolation']
     assert x['bench_json'] == 'reports/bench_cpu.json' and x['estimate_s'] is None
-    assert x['why_none'] == 'measured at another size' and x['size_differs']['C'] == {'bench': 64, 'sweep': 8}
+    assert x['why_none'] == 'measured at other settings' and x['size_differs']['C'] == {'bench': 64, 'sweep': 8}
 
 def test_table3_reports(study):
     rep = study['reports']
@@ -225,7 +226,7 @@ def test_whole_study_record_sets_exp1_beside_the_bench(study, tmp_path, capsys):
     assert f"Exp. 1, ssl: trials {x['measured_trial_s']['ssl']:.1f} s measured" in capsys.readouterr().out
     (tmp_path/'first.json').write_text(json.dumps(study['first_protocol']))
     assert script.beside_extrapolation(tmp_path/'first.json')['estimate_s'] is None
-    assert 'gives no estimate (measured at another size' in capsys.readouterr().out
+    assert 'gives no estimate (measured at other settings' in capsys.readouterr().out
     (tmp_path/'none.json').write_text(json.dumps({'extrapolation': None}))
     assert script.beside_extrapolation(tmp_path/'none.json') is None
 
