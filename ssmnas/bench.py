@@ -413,7 +413,8 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
                          'and on the fusion network with its head (`compile_fusion`)'
                          if b.compile
                          else 'asked for, but torch.compile is used on CUDA only' if compile_asked else 'off'),
-        'batch_size': b.B, 'size_label': label, 'size': size | {'L': b.cfg.L, 'text': text, 'alternate': b.cfg.alternate,
+        'batch_size': b.B, 'size_label': label, 'size': size | {'L': b.cfg.L, 'text': text,
+                                                                 'alternate': b.cfg.alternate,
                                                                  'n_unique_posters': min(n_unique, N),
                                                                  'view_bank': view_bank, 'repeats': b.repeats},
         'figures': b.figs, 'floor_images_per_s': floor, 'target_ratio': 0.7,
@@ -901,8 +902,9 @@ def _bench_parser():
                    help="with --fusion: where the bank is kept (host: host memory, each batch's taps copied)")
     p.add_argument('--repeats', type=int, default=2, help='timed repeats (epochs) after the warm-up')
     p.add_argument('--alternate', choices=['epoch', 'batch'], default='epoch',
-                   help="the searches' architecture steps: after each epoch of weight steps (Algorithm 1, the paper's "
-                        "protocol) or after each weight step (DARTS, the cpu protocol); 'batch' adds _batch to the name")
+                   help="the searches' architecture steps: after each epoch of weight steps (Algorithm 1, the "
+                        "paper's protocol) or after each weight step (DARTS, the cpu protocol); 'batch' adds _batch "
+                        "to the record's name")
     p.add_argument('--text', choices=['tokens', 'vector'], default='tokens',
                    help='tokens: word masking (the twin); vector: averaged features only '
                         '(MM-IMDB without token vectors)')
