@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # One script for a GPU session: a CUDA smoke run of every loop with host-synchronisation counts, the full-size
-# benchmark without and with torch.compile, the fusion path alone (eager, static compiled graphs and those as CUDA
-# graphs, batch 96 and 256, profiled), the same fusion path with the view bank in host memory against one on the
-# card (hostbank), the whole study at a tiny protocol (papermill from wheelhouse/), and trials per hour with 1, 2
-# and 4 trials packed on the card. Phases run in the order given. On one H100 (2026-11-27, torch 2.11) they took:
-# smoke 34 s, fusion 124 s (before it compiled each path afresh per batch size and profiled it: expect 5-7 minutes
-# now), study 125 s, compile 229 s, full 132 s (hostbank and packing not yet run: expect 2-3 minutes each); a
-# machine's start adds 1-2 minutes. Worst cases are the timeouts below (smoke 100, fusion 430, hostbank 2 x 150,
-# study 240, compile 420, full 220, packing 300 s, each plus 10 s to kill); one device call is at most 600 s, so
-# `smoke fusion` (550 s at worst, plus about 20 s of checks) fits one call; give each call an outer `timeout` all
-# the same. For a 15-minute device budget: `smoke fusion` in one call, then `hostbank` (never run on a GPU; the
-# host bank first) while the machine is warm; `study` (carrying `wheelhouse`, made by `make wheelhouse`) and
-# `compile` ran on 2026-11-27. The fusion record is rewritten after every run, and batch 256 (the target's) runs
-# before 96, so a timeout keeps the runs that finished, the target's first. Each phase compiles into an empty
-# inductor cache of its own, so a rerun's compile times are not a warm cache's.
+# benchmark without and with torch.compile (and at batch 96), the fusion path alone (eager, static compiled graphs and
+# those as CUDA graphs, batch 96 and 256, profiled), the same fusion path with the view bank in host memory against
+# one on the card (hostbank), the whole study at a tiny protocol (papermill from wheelhouse/), and trials per hour
+# with 1, 2 and 4 trials packed on the card. Phases run in the order given. On one H100 (2026-11-27, torch 2.11) they
+# took: smoke 34 s, fusion 124 s (before it compiled each path afresh per batch size and profiled it: expect
+# 5-7 minutes now), study 125 s, compile 229 s, full 132 s (hostbank and packing not yet run: expect 2-3 minutes
+# each); a machine's start adds 1-2 minutes. Worst cases are the timeouts below (smoke 100, fusion 430, hostbank 2 x
+# 150, study 240, compile 420, full 220, full96 260, packing 300 s, each plus 10 s to kill); one device call is at
+# most 600 s, so `smoke fusion` (550 s at worst, plus about 20 s of checks) fits one call; give each call an outer
+# `timeout` all the same. For a 15-minute device budget: `smoke fusion` in one call, then `hostbank` (never run on a
+# GPU; the host bank first) while the machine is warm, and `full96` (the paper protocol's batch, never run) if time is
+# left; `study` (carrying `wheelhouse`, made by `make wheelhouse`) and `compile` ran on 2026-11-27. The fusion record
+# is rewritten after every run, and batch 256 (the target's) runs before 96, so a timeout keeps the runs that
+# finished, the target's first. Each phase compiles into an empty inductor cache of its own, so a rerun's compile
+# times are not a warm cache's.
 #
-#   OUT=/some/dir scripts/gpu_check.sh [all | PHASE...]   # PHASE: smoke full compile fusion hostbank study packing
+#   OUT=/some/dir scripts/gpu_check.sh [all | PHASE...]   # PHASE: smoke full full96 compile fusion hostbank study
+#                                                         # packing
 #                                                         # (OUT default ./gpu_out)
 #   GPU_CHECK_ON_CPU=1 OUT=/tmp/rehearsal scripts/gpu_check.sh smoke fusion hostbank   # `make gpu-rehearsal`
 #
@@ -37,9 +39,9 @@
 # to add the GPU sections to reports/benchmarks.md.
 set -uo pipefail
 for PHASE in "${@:-all}"; do   # refuse a misspelt phase before anything runs
-  case "$PHASE" in all|smoke|full|compile|fusion|hostbank|study|packing) ;;
-    *) echo "gpu_check.sh: error: unknown phase '$PHASE' (all, smoke, full, compile, fusion, hostbank, study," \
-         "packing)" >&2; exit 2 ;;
+  case "$PHASE" in all|smoke|full|full96|compile|fusion|hostbank|study|packing) ;;
+    *) echo "gpu_check.sh: error: unknown phase '$PHASE' (all, smoke, full, full96, compile, fusion, hostbank," \
+         "study, packing)" >&2; exit 2 ;;
   esac
 done
 cd "$(dirname "$0")/.."
@@ -89,6 +91,9 @@ for PHASE in "${@:-all}"; do
 case "$PHASE" in all|smoke) bench smoke 100 --device "$DEV" --n_rows 1024 --repeats 1 --view_bank 2 --out "$OUT/smoke" ;; esac
 # 2. the full size, eager: floor, augmentation, contrastive live + view bank of 8, supervised, steps 2-3 (~2.5 min)
 case "$PHASE" in all|full) bench full 220 --device "$DEV" --full --out "$OUT/reports" ;; esac
+# 2b. the same at the paper protocol's batch of 96 (bench_cuda_full_b96.json): the per-row costs Exp. 1 at the paper's
+#     protocol extrapolates from, and the record a full-size study sets its trial times beside (~3 min)
+case "$PHASE" in all|full96) bench full96 260 --device "$DEV" --full --batch_size 96 --out "$OUT/reports" ;; esac
 # 3. the full size with torch.compile (backbone, and the fusion network in every loop): both floors; the view bank is
 #    skipped to save time (it is in run 2 and in 3b) (~5-7 min with the fusion network's compilations)
 case "$PHASE" in all|compile) bench full_compile 420 --device "$DEV" --full --compile --view_bank 0 --out "$OUT/reports" ;; esac

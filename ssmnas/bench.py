@@ -252,11 +252,12 @@ def _fig(key, measure, value, unit, ratio=None, note='') -> dict:
             'ratio_to_floor': None if ratio is None else float(ratio), 'note': note}
 
 def _size(full, **over) -> tuple:
+    "(size, label): the preset's size with `over`, labelled by the preset (`<preset>_b<B>`: only the batch differs)."
     preset = 'full' if full else 'small'
     size = dict(SIZES[preset])
-    given = {k: v for k, v in over.items() if v is not None}
-    label = preset if all(size.get(k) == v for k, v in given.items()) else 'custom'
-    return size | given, label
+    differ = {k for k, v in over.items() if v is not None and size.get(k) != v}
+    label = (preset if not differ else f"{preset}_b{over['batch_size']}" if differ == {'batch_size'} else 'custom')
+    return size | {k: v for k, v in over.items() if v is not None}, label
 
 def bench_name(device_type:str, compile:bool, label:str) -> str:
     "Stem of the record's json: bench_<device>[_compile][_<size>] (size left out for the device's default)."

@@ -20,7 +20,8 @@ def test_misspelt_phase_refused_before_anything_runs(tmp_path):
     res = gpu_check(tmp_path, 'smoke', 'fusoin')
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().splitlines() == [
-        "gpu_check.sh: error: unknown phase 'fusoin' (all, smoke, full, compile, fusion, hostbank, study, packing)"]
+        "gpu_check.sh: error: unknown phase 'fusoin' (all, smoke, full, full96, compile, fusion, hostbank, study, "
+        "packing)"]
     assert not (tmp_path/'out').exists()
 
 
