@@ -124,7 +124,7 @@ case "$PHASE" in all|study)
   "$PY" -c "import sys; from ssmnas.synth import make_synthetic_mmimdb as m; m(sys.argv[1], ${TWIN_SIZE:-n_samples=600, height=128, width=80})" \
     "$SCRATCH/twin.hdf5" || FAILED+=(study_twin)
   t0=$SECONDS; rm -rf "$SCRATCH/study_runs"   # a rerun times the trials afresh instead of reading them back
-  timeout "$((240 * SLOWER))" "$PY" scripts/study.py --data "$SCRATCH/twin.hdf5" --device "$DEV" --runs "$SCRATCH/study_runs" --reports "$OUT/study" \
+  timeout -k 10 "$((240 * SLOWER))" "$PY" scripts/study.py --data "$SCRATCH/twin.hdf5" --device "$DEV" --runs "$SCRATCH/study_runs" --reports "$OUT/study" \
     -p r_values '[0.1, 1.0]' -p trials 2 -p search_epochs 2 -p rep_epochs 2 -p clf_epochs 5 \
     -p extra_mfas '{"iterations": 1, "K": 4, "epochs": 2}' ${STUDY_TINY[@]+"${STUDY_TINY[@]}"} > "$OUT/study.log" 2>&1
   ended study $? "$t0"; tail -n 5 "$OUT/study.log" ;;

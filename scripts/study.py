@@ -62,6 +62,8 @@ def main(argv=None):
     unknown = sorted({k for k, _ in a.p} - notebook_parameters())
     if unknown: sys.exit(f"study: error: -p {unknown[0]}: not a parameter of the experiment notebooks")
     if any(k == 'workers' for k, _ in a.p): sys.exit('study: error: -p workers: use --workers')
+    bench = next((v for k, v in a.p if k == 'bench_json'), None)
+    if bench and not Path(bench).is_file(): sys.exit(f'study: error: -p bench_json {bench}: no such file')
     runs, reports = Path(a.runs), Path(a.reports)
     (reports/'executed').mkdir(parents=True, exist_ok=True)
     common = {'data_path': str(a.data), 'protocol': a.protocol, 'device': a.device, 'reports_dir': str(reports)}
@@ -95,14 +97,10 @@ def main(argv=None):
 def beside_extrapolation(protocol_json) -> dict|None:
     """Exp. 1's measured trial seconds of the proposed method and BM-NAS beside what a bench record extrapolates them
     to (r_sweep.ipynb's `extrapolation`; None without a bench record of this device), printed."""
+    from ssmnas.bench import extrapolation_lines
     x = json.loads(Path(protocol_json).read_text()).get('extrapolation')
-    if not x: print('Exp. 1: no bench record of this device to set its trial times beside'); return None
-    if x['estimate_s'] is None:
-        print(f"Exp. 1: {x['bench_json']} gives no estimate ({x['why_none']}: {x['size_differs']})"); return x
-    for m, est in x['estimate_s'].items():
-        got = x['measured_trial_s'].get(m)
-        if got: print(f"Exp. 1, {m}: trials {got:.1f} s measured ({x['workers']} at a time), {est:.1f} s extrapolated "
-                      f"from {x['bench_json']} ({x['torch_threads']} torch threads; {got / est:.2f}x)")
+    print('\n'.join(f'Exp. 1, {line}' for line in extrapolation_lines(x)) if x
+          else 'Exp. 1: no bench record of this device to set its trial times beside')
     return x
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, csv, io, json, math, os, platform, statistics, tempfile, time, warnings
 from collections import Counter
 from types import SimpleNamespace
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +27,13 @@ from .search import SearchConfig, search, search_split, build_search_network, _o
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
 
 # %% auto #0
-__all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'SWEEP_SIZE_KEYS', 'FUSION_REFERENCE',
-           'FUSION_BATCHES', 'FUSION_PATHS', 'CSV_COLUMNS', 'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls',
-           'EpochClock', 'count_syncs', 'sweep_estimate', 'sweep_size', 'settings_differ', 'bench_record_for',
-           'extrapolate_like', 'bench_name', 'run_bench', 'bench_fusion', 'profile_fusion_steps', 'render_record',
-           'render_markdown', 'csv_rows', 'sweep_section', 'profile_lines', 'fusion_section', 'write_reports',
-           'save_bench', 'ssmnas_bench']
+__all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'COST_FIELDS', 'SWEEP_SIZE_KEYS',
+           'MODELLED_PHASES', 'FUSION_REFERENCE', 'FUSION_BATCHES', 'FUSION_PATHS', 'CSV_COLUMNS', 'GPU_COMMANDS',
+           'bench_twin', 'sync', 'time_calls', 'EpochClock', 'count_syncs', 'sweep_estimate', 'sweep_size',
+           'settings_differ', 'bench_record_for', 'extrapolate_like', 'beside_bench', 'extrapolation_lines',
+           'bench_name', 'run_bench', 'bench_fusion', 'profile_fusion_steps', 'render_record', 'render_markdown',
+           'csv_rows', 'sweep_section', 'profile_lines', 'fusion_section', 'write_reports', 'save_bench',
+           'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -163,39 +164,49 @@ def sweep_estimate(costs:dict, n_pool:int, r_values, trials:int, search_epochs:i
     "Extrapolated wall time of an r sweep from per-row `costs` (seconds; see the formula above)."
     c = costs
     n_test = round(n_pool * TEST_PER_POOL_ROW) if n_test is None else n_test
-    def ssl(r):
+    def ssl(r) -> dict:             # seconds per phase of a trial, named as the trial times them
         n_u, n_l = (n_pool if r >= 1 else n_pool * (1 - r)), n_pool * r
-        if bank: unl = (c['bank_build'] + c['search_setup_c'] + search_epochs * c['bank'] + c['rep_setup']
-                        + rep_epochs * c['bank'])
-        else: unl = c['search_setup_c'] + search_epochs * c['search_c'] + c['rep_setup'] + rep_epochs * c['rep']
-        return n_u * unl + n_l * (c['clf_setup'] + clf_epochs * c['clf']) + n_test * c['test'] + c['warmup_c']
-    def bmnas(r):
+        epoch, rep = (c['bank'], c['bank']) if bank else (c['search_c'], c['rep'])
+        return {'search': n_u * ((c['bank_build'] if bank else 0) + c['search_setup_c'] + search_epochs * epoch)
+                          + c['warmup_c'],
+                'representation': n_u * (c['rep_setup'] + rep_epochs * rep),
+                'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
+    def bmnas(r) -> dict:
         n_l = n_pool * r
-        return (n_l * (c['search_setup_s'] + search_epochs * c['search_s'] + c['clf_setup'] + clf_epochs * c['clf'])
-                + n_test * c['test'] + c['warmup_s'])
-    per_r = [{'r': r, 'ssl_s': ssl(r), 'bmnas_s': bmnas(r)} for r in r_values]
+        return {'search': n_l * (c['search_setup_s'] + search_epochs * c['search_s']) + c['warmup_s'],
+                'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
+    per_r = [{'r': r, 'ssl_s': sum(a.values()), 'bmnas_s': sum(b.values()), 'ssl_phases_s': a, 'bmnas_phases_s': b}
+             for r in r_values for a, b in [(ssl(r), bmnas(r))]]
     total = trials * sum(p['ssl_s'] + p['bmnas_s'] for p in per_r)
     return {'n_pool': n_pool, 'n_test': n_test, 'trials': trials, 'bank': bank, 'per_r': per_r, 'total_s': total,
             'total_h': total / 3600}
 
 # %% ../nbs/13_bench.ipynb #ce106a4a
-SWEEP_SIZE_KEYS = ('height', 'width', 'image_width_div', 'C', 'L', 'batch_size', 'text', 'alternate', 'compile')
+COST_FIELDS = ('alternate', 'n_cells', 'n_steps', 'proj_hidden', 'proj_dim', 'image_cpu_bf16')   # of SearchConfig
+SWEEP_SIZE_KEYS = ('height', 'width', 'image_width_div', 'C', 'L', 'batch_size', 'train_batch_size', 'text',
+                   'compile') + COST_FIELDS
 
-def sweep_size(data, search_cfg, compile:bool=False) -> dict:
-    "The settings of a sweep on `data` with `search_cfg` (`compile`: its trials compiled) that per-row costs depend on."
+def sweep_size(data, search_cfg, train_cfg, compile:bool=False) -> dict:
+    """The settings of a sweep on `data` with `search_cfg` and `train_cfg` (`compile`: its trials compiled) that a
+    row's cost depends on (and its view bank's, `view_bank` > 0, and where the bank is kept)."""
     image = next((m for m in data.modalities.values() if m.kind == 'image'), None)
     text = next((m.kind for m in data.modalities.values() if m.kind in ('tokens', 'vector')), None)
     return {'height': image.shape[1] if image else None, 'width': image.shape[2] if image else None,
             'image_width_div': search_cfg.image_width_div, 'C': search_cfg.C, 'L': search_cfg.L,
-            'batch_size': search_cfg.batch_size, 'text': text, 'alternate': search_cfg.alternate, 'compile': compile}
+            'batch_size': search_cfg.batch_size, 'train_batch_size': train_cfg.batch_size, 'text': text,
+            'compile': compile, 'view_bank': search_cfg.view_bank, 'view_bank_on': search_cfg.view_bank_on,
+            **{k: getattr(search_cfg, k) for k in COST_FIELDS}}
 
 def settings_differ(record:dict, size:dict) -> dict:
-    "{setting: {'bench': .., 'sweep': ..}} for each of `SWEEP_SIZE_KEYS` in which `record` was measured otherwise."
-    # records from before `alternate` was kept searched with SearchConfig's default, 'epoch'
-    measured_at = {'alternate': 'epoch'} | record['size'] | {'batch_size': record['batch_size'],
-                                                              'compile': record['compile']}
-    return {k: {'bench': measured_at.get(k), 'sweep': size.get(k)} for k in SWEEP_SIZE_KEYS
-            if measured_at.get(k) != size.get(k)}
+    """{setting: {'bench': .., 'sweep': ..}} for each of `SWEEP_SIZE_KEYS` (and for a banked sweep its bank's size
+    and place) in which `record` was measured otherwise."""
+    # a record that does not keep its search settings searched with SearchConfig's defaults (every bench did)
+    searched = {k: getattr(SearchConfig(), k) for k in COST_FIELDS} | record.get('search_config', {})
+    measured_at = ({'view_bank_on': 'device'} | {k: searched[k] for k in COST_FIELDS} | record['size']
+                   | {'batch_size': record['batch_size'], 'train_batch_size': record['batch_size'],
+                      'compile': record['compile']})
+    keys = SWEEP_SIZE_KEYS + (('view_bank', 'view_bank_on') if size.get('view_bank') else ())
+    return {k: {'bench': measured_at.get(k), 'sweep': size.get(k)} for k in keys if measured_at.get(k) != size.get(k)}
 
 def bench_record_for(folder, device_type:str, size:dict) -> Path|None:
     """The first `bench_<device_type>*.json` in `folder` measured at `size` (`sweep_size`); else the device's default
@@ -207,9 +218,10 @@ def bench_record_for(folder, device_type:str, size:dict) -> Path|None:
 
 def extrapolate_like(record:dict, size:dict, n_pool:int, n_test:int, r_values, trials:int, search_epochs:int,
                      rep_epochs:int, clf_epochs:int, bank:bool=False) -> dict:
-    """What the bench `record` extrapolates a sweep's `ssl` and `bmnas` trials to (`sweep_estimate`, seconds per
-    method in `estimate_s`), and where it comes from; `estimate_s` None and `why_none` where the record was measured
-    at other settings (`sweep_size`; those in `size_differs`) or, for a banked sweep, has no bank cost."""
+    """What the bench `record` extrapolates a sweep's `ssl` and `bmnas` trials to (`sweep_estimate`: seconds per method
+    in `estimate_s`, per method and phase in `estimate_by_phase_s`), and where it comes from; `estimate_s` None and
+    `why_none` where the record was measured at other settings (`sweep_size`; those in `size_differs`) or, for a
+    banked sweep, has no bank cost."""
     differs = settings_differ(record, size)
     out = {'bench': record['name'], 'device_name': record['device_name'], 'torch_threads': record['torch_threads'],
            'compile': record['compile'], 'bench_started': record['run_info']['started'], 'size_differs': differs}
@@ -218,8 +230,40 @@ def extrapolate_like(record:dict, size:dict, n_pool:int, n_test:int, r_values, t
     if why: return out | {'estimate_s': None, 'why_none': why}
     est = sweep_estimate(record['costs_per_row'], n_pool, r_values, trials, search_epochs, rep_epochs, clf_epochs,
                          n_test, bank)
-    return out | {'estimate_s': {m: trials * sum(p[f'{m}_s'] for p in est['per_r']) for m in ('ssl', 'bmnas')},
+    by_phase = {m: {k: trials * sum(p[f'{m}_phases_s'][k] for p in est['per_r'])
+                    for k in (est['per_r'][0][f'{m}_phases_s'] if est['per_r'] else ())} for m in ('ssl', 'bmnas')}
+    return out | {'estimate_s': {m: sum(t.values()) for m, t in by_phase.items()}, 'estimate_by_phase_s': by_phase,
                   'n_pool': n_pool, 'n_test': n_test}
+
+# %% ../nbs/13_bench.ipynb #491d6abf
+MODELLED_PHASES = ('search', 'representation', 'classifier', 'evaluation')    # the trial phases sweep_estimate charges
+
+def beside_bench(record_path, data, search_cfg, train_cfg, r_values, trials:int, timings:dict) -> dict:
+    """A sweep's measured `ssl` and `bmnas` trial seconds (`timings`: `trial_timings` with methods and `since`) beside
+    what the bench record at `record_path` extrapolates them to at the sweep's settings (`extrapolate_like`)."""
+    pool = sum(len(data.splits.get(k, [])) for k in ('train', 'dev'))
+    x = extrapolate_like(read_json(record_path), sweep_size(data, search_cfg, train_cfg), pool,
+                         len(data.splits.get('test', [])), r_values, trials, search_cfg.epochs, train_cfg.rep_epochs,
+                         train_cfg.clf_epochs, bank=search_cfg.view_bank > 0)
+    phases = {m: t for m, t in timings['by_method_phase_s'].items() if m in ('ssl', 'bmnas')}
+    measured = {m: {k: v for k, v in t.items() if k in MODELLED_PHASES} for m, t in phases.items()}
+    return x | {'bench_json': str(record_path), 'measured_trial_s': {m: sum(t.values()) for m, t in measured.items()},
+                'measured_by_phase_s': measured,
+                'not_in_estimate_s': {m: sum(v for k, v in t.items() if k not in MODELLED_PHASES)
+                                      for m, t in phases.items()},
+                'trial_devices': timings['devices'], 'trials_read_back': timings.get('started_before'),
+                'trials_missing': len(timings['missing'])}
+
+def extrapolation_lines(x:dict) -> list:
+    "What `beside_bench` found: a line per method (or why there is no estimate), and trials read back or missing."
+    if x['estimate_s'] is None: return [f"{x['bench_json']} gives no estimate ({x['why_none']}: {x['size_differs']})"]
+    lines = [f"{m}: trials {got:.1f} s measured (and {x['not_in_estimate_s'][m]:.1f} s of text MLP and set-up, not "
+             f"extrapolated), {x['estimate_s'][m]:.1f} s extrapolated from {x['bench_json']} "
+             f"({got / x['estimate_s'][m]:.2f}x)" for m, got in x['measured_trial_s'].items()]
+    lines += [f"trials on {'; '.join(x['trial_devices'])}; the bench on {x['device_name']}"]
+    if x['trials_read_back']: lines += [f"{x['trials_read_back']} trials read back from an earlier run"]
+    if x['trials_missing']: lines += [f"{x['trials_missing']} trials without a run.json (not counted)"]
+    return lines
 
 # %% ../nbs/13_bench.ipynb #fb2e16b7
 def _log(msg): print(f'[ssmnas_bench] {msg}', flush=True)
@@ -414,10 +458,9 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
                          'and on the fusion network with its head (`compile_fusion`)'
                          if b.compile
                          else 'asked for, but torch.compile is used on CUDA only' if compile_asked else 'off'),
-        'batch_size': b.B, 'size_label': label, 'size': size | {'L': b.cfg.L, 'text': text,
-                                                                 'alternate': b.cfg.alternate,
-                                                                 'n_unique_posters': min(n_unique, N),
-                                                                 'view_bank': view_bank, 'repeats': b.repeats},
+        'search_config': asdict(b.cfg), 'batch_size': b.B, 'size_label': label,
+        'size': size | {'L': b.cfg.L, 'text': text, 'alternate': b.cfg.alternate, 'n_unique_posters': min(n_unique, N),
+                        'view_bank': view_bank, 'repeats': b.repeats},
         'figures': b.figs, 'floor_images_per_s': floor, 'target_ratio': 0.7,
         'contrastive_ratio': 2 * N / c['epoch_s'] / floor,
         'decomposition': {'epoch_s': c['epoch_s'], 'backbone_s': 2 * N / floor, 'augmentation_s': 2 * N / aug_ips,
@@ -437,6 +480,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
     if view_bank == 1 or view_bank < 0: raise SsmnasError(f'view_bank must be 0 (skip) or at least 2, got {view_bank}')
     size, label = _size(full, n_rows=n_rows, height=height, width=width, image_width_div=image_width_div, C=C,
                         batch_size=batch_size)
+    if (L, text) != (16, 'tokens'): label = 'custom'      # not the preset's either: never written over its record
     N, B = size['n_rows'], size['batch_size']
     b = SimpleNamespace(dev=dev, N=N, B=B, repeats=repeats, seed=seed, progress=progress, log=log, figs=[], details={},
                         compile=bool(compile and dev.type == 'cuda'), amp_dtype=autocast_dtype(True, dev),
@@ -646,9 +690,10 @@ def profile_fusion_steps(data, rows, backbones, bank, cfg:SearchConfig, device, 
 
 # %% ../nbs/13_bench.ipynb #867f54ff
 CSV_COLUMNS = ['name', 'device', 'device_name', 'cpu_model', 'torch', 'precision', 'compile', 'batch_size', 'n_rows',
-               'height', 'width', 'image_width_div', 'C', 'L', 'text', 'key', 'measure', 'value', 'unit',
+               'height', 'width', 'image_width_div', 'C', 'L', 'text', 'alternate', 'key', 'measure', 'value', 'unit',
                'ratio_to_floor', 'note']
-GPU_COMMANDS = ('ssmnas_bench --device cuda --full', 'ssmnas_bench --device cuda --full --compile')
+GPU_COMMANDS = ('ssmnas_bench --device cuda --full', 'ssmnas_bench --device cuda --full --compile',
+                'ssmnas_bench --device cuda --full --batch_size 96')
 
 def _num(v) -> str:
     if v is None: return '-'
@@ -745,7 +790,8 @@ def csv_rows(rec:dict) -> list:
     base = {'name': rec['name'], 'device': rec['device'], 'device_name': rec['device_name'],
             'cpu_model': rec['cpu_model'], 'torch': rec['torch'],
             'precision': rec['precision'], 'compile': rec['compile'], 'batch_size': rec['batch_size'],
-            **{k: sz[k] for k in ('n_rows', 'height', 'width', 'image_width_div', 'C', 'L', 'text')}}
+            **{k: sz[k] for k in ('n_rows', 'height', 'width', 'image_width_div', 'C', 'L', 'text')},
+            'alternate': sz.get('alternate', 'epoch')}
     return [base | {k: f[k] for k in ('key', 'measure', 'value', 'unit', 'ratio_to_floor', 'note')}
             for f in rec['figures']]
 def sweep_section(records:list, packings:list) -> str:

@@ -284,11 +284,11 @@ class PlainBar:
     def __enter__(self): return self
     def __exit__(self, *_): self.close()
     def __str__(self) -> str:
-        done = self.n / self.total if self.total else 0.
+        done = min(max(self.n / self.total, 0.), 1.) if self.total else 0.
         fields = dict(n=self.n, total=self.total, desc=self.desc, postfix=self.postfix, percentage=100 * done,
                       bar=('#' * round(10 * done)).ljust(10))
         try: return self.bar_format.format(**fields) if self.bar_format else self._plain()
-        except (KeyError, IndexError, ValueError): return self._plain()
+        except (KeyError, IndexError, ValueError, TypeError): return self._plain()   # a field it lacks or cannot fill
     def _plain(self) -> str:
         count = f'{self.n}/{self.total}' if self.total is not None else f'{self.n}'
         return ' '.join(t for t in (f'{self.desc}:' if self.desc else '', count, self.postfix) if t)

@@ -235,17 +235,31 @@ def trial_rows(results) -> list:
     def flat(g): return ' | '.join(g) if isinstance(g, (list, tuple)) else ('' if g is None else str(g))
     return [dict(m) | {'genotype': flat(m.get('genotype'))} for m in results]
 
-def trial_timings(dirs, methods=None) -> dict:
+def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
     """Seconds per phase summed over the `run.json` of the trial folders `dirs` (folders without one are counted as
-    missing); with `methods` (each folder's method), seconds per method too."""
-    by_phase, by_method, n, missing = defaultdict(float), defaultdict(float), 0, []
-    for d, m in zip(dirs, methods or [None] * len(dirs), strict=True):
+    missing), the devices the trials ran on (with their torch threads); with `methods` (each folder's method), seconds
+    per method and per method and phase; with `since` (an ISO time), how many trials had started before it (read back
+    from an earlier run)."""
+    dirs = list(dirs)
+    by_phase, by_method, n, missing, devices, earlier = defaultdict(float), {}, 0, [], set(), 0
+    for d, m in zip(dirs, [None] * len(dirs) if methods is None else methods, strict=True):
         p = Path(d)/'run.json'
         if not p.exists(): missing.append(str(d)); continue
-        n += 1
-        for k, v in read_json(p).get('timings_s', {}).items(): by_phase[k] += float(v); by_method[m] += float(v)
-    return ({'n_trials': n, 'total_s': float(sum(by_phase.values())), 'by_phase_s': dict(by_phase)}
-            | ({'by_method_s': dict(by_method)} if methods else {}) | {'missing': missing})
+        n, run = n + 1, read_json(p)
+        devices.add(run.get('device_name'))
+        earlier += since is not None and _when(run.get('started')) < _when(since)
+        for k, v in run.get('timings_s', {}).items():
+            by_phase[k] += float(v)
+            if methods is not None: by_method.setdefault(m, defaultdict(float))[k] += float(v)
+    out = {'n_trials': n, 'total_s': float(sum(by_phase.values())), 'by_phase_s': dict(by_phase)}
+    if methods is not None: out |= {'by_method_s': {m: float(sum(t.values())) for m, t in by_method.items()},
+                                    'by_method_phase_s': {m: dict(t) for m, t in by_method.items()}}
+    if since is not None: out['started_before'] = int(earlier)
+    return out | {'devices': sorted(str(d) for d in devices), 'missing': missing}
+
+def _when(iso):
+    from datetime import datetime, timezone
+    return datetime.fromisoformat(iso) if iso else datetime.min.replace(tzinfo=timezone.utc)
 
 def reuse_or_run(data, method, r, seed, root, reuse_root=None, search_cfg=None, train_cfg=None, device='auto',
                  progress=False, **trial_kw) -> tuple:

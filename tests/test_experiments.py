@@ -126,8 +126,18 @@ def test_r_sweep_sets_trials_beside_the_bench(study):
                          TINY['clf_epochs'], n_test)
     for m in ('ssl', 'bmnas'):
         assert x['estimate_s'][m] == pytest.approx(TRIALS * sum(p[f'{m}_s'] for p in est['per_r']))
-        assert x['measured_trial_s'][m] == pytest.approx(timings['by_method_s'][m]) and x['measured_trial_s'][m] > 0
+        assert sum(x['estimate_by_phase_s'][m].values()) == pytest.approx(x['estimate_s'][m])
+        # the trials' own run.json: every phase but the text MLP's set-up is measured beside the estimate
+        runs = [json.loads(p.read_text())['timings_s'] for p in study['sweep_dir'].glob(f'{m}_r*_s*/run.json')]
+        assert len(runs) == len(R_VALUES) * TRIALS
+        assert x['measured_trial_s'][m] == pytest.approx(sum(v for t in runs for k, v in t.items() if k != 'backbones'))
+        assert x['not_in_estimate_s'][m] == pytest.approx(sum(t.get('backbones', 0) for t in runs))
+        assert x['not_in_estimate_s'][m] > 0
+        assert set(x['measured_by_phase_s'][m]) == set(x['estimate_by_phase_s'][m])
     assert sum(timings['by_method_s'].values()) == pytest.approx(timings['total_s'])
+    # the second run read every trial back, on this machine's CPU with one torch thread each (OMP_NUM_THREADS=1)
+    assert x['trials_read_back'] == timings['n_trials'] == len(METHODS) * len(R_VALUES) * TRIALS
+    assert x['trial_devices'] and all('1 torch threads' in d for d in x['trial_devices']) and x['trials_missing'] == 0
     # the first run's: the committed reports/bench_cpu.json, measured at the cpu protocol's size, gives no estimate
     x = study['first_protocol']['extrapolation']
     assert x['bench_json'] == 'reports/bench_cpu.json' and x['estimate_s'] is None
@@ -185,13 +195,17 @@ def test_viewbank_effect(study):
     assert [float(r['r']) for r in rows] == R_VALUES and all(int(r['n_pairs']) == TRIALS for r in rows)
 
 def test_notebooks_refuse_bad_data_before_any_trial(tmp_path):
-    "A file `ssmnas_check` refuses stops the sweep in its set-up cell, and no trial folder is made."
+    "A file `ssmnas_check` refuses, or a bench record that is not there, stops the sweep in its set-up cell: no trial."
     import h5py
     bad = make_synthetic_mmimdb(tmp_path/'bad.hdf5', n_samples=60, height=32, width=32)
     with h5py.File(bad, 'r+') as f: f['genres'][3] = 0
     with pytest.raises(papermill.PapermillExecutionError, match='genres: row 3 has no label'):
         _execute('r_sweep', tmp_path, **TINY, data_path=str(bad), reports_dir=str(tmp_path/'reports'),
                  runs_dir=str(tmp_path/'runs'))
+    assert not (tmp_path/'runs').exists() and not (tmp_path/'reports').exists()
+    with pytest.raises(papermill.PapermillExecutionError, match='bench_json: /nowhere/bench.json: no such file'):
+        _execute('r_sweep', tmp_path, **TINY, data_path=str(bad), reports_dir=str(tmp_path/'reports'),
+                 runs_dir=str(tmp_path/'runs'), bench_json='/nowhere/bench.json')
     assert not (tmp_path/'runs').exists() and not (tmp_path/'reports').exists()
 
 
@@ -223,7 +237,9 @@ def test_whole_study_record_sets_exp1_beside_the_bench(study, tmp_path, capsys):
     proto = study['reports']/'r_sweep_protocol.json'
     x = script.beside_extrapolation(proto)
     assert x == json.loads(proto.read_text())['extrapolation']
-    assert f"Exp. 1, ssl: trials {x['measured_trial_s']['ssl']:.1f} s measured" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"Exp. 1, ssl: trials {x['measured_trial_s']['ssl']:.1f} s measured (and" in out
+    assert f"Exp. 1, {x['trials_read_back']} trials read back from an earlier run" in out
     (tmp_path/'first.json').write_text(json.dumps(study['first_protocol']))
     assert script.beside_extrapolation(tmp_path/'first.json')['estimate_s'] is None
     assert 'gives no estimate (measured at other settings' in capsys.readouterr().out
@@ -235,7 +251,8 @@ def test_whole_study_record_sets_exp1_beside_the_bench(study, tmp_path, capsys):
     (['--protocol', 'gpu'], "unknown protocol 'gpu'"),
     (['--device', 'tpu'], "unknown device 'tpu'"),
     (['--workers', '0'], '--workers must be at least 1, got 0'),
-    (['-p', 'workers', '2'], '-p workers: use --workers')])
+    (['-p', 'workers', '2'], '-p workers: use --workers'),
+    (['-p', 'bench_json', '/nowhere/bench.json'], '-p bench_json /nowhere/bench.json: no such file')])
 def test_whole_study_command_refuses_bad_input(tmp_path, args, says):
     "scripts/study.py (make study) refuses a misspelt parameter, protocol, device or worker count in one line, first."
     import subprocess, sys
