@@ -31,9 +31,9 @@ __all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS',
            'MODELLED_PHASES', 'FUSION_REFERENCE', 'FUSION_BATCHES', 'FUSION_PATHS', 'CSV_COLUMNS', 'GPU_COMMANDS',
            'bench_twin', 'sync', 'time_calls', 'EpochClock', 'count_syncs', 'sweep_estimate', 'sweep_size',
            'settings_differ', 'bench_record_for', 'extrapolate_like', 'beside_bench', 'extrapolation_lines',
-           'bench_name', 'run_bench', 'bench_fusion', 'profile_fusion_steps', 'render_record', 'render_markdown',
-           'csv_rows', 'sweep_section', 'profile_lines', 'fusion_section', 'write_reports', 'save_bench',
-           'ssmnas_bench']
+           'bench_name', 'record_estimates', 'run_bench', 'bench_fusion', 'profile_fusion_steps', 'render_record',
+           'render_markdown', 'csv_rows', 'sweep_section', 'profile_lines', 'fusion_section', 'write_reports',
+           'save_bench', 'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -167,8 +167,8 @@ def sweep_estimate(costs:dict, n_pool:int, r_values, trials:int, search_epochs:i
     def ssl(r) -> dict:             # seconds per phase of a trial, named as the trial times them
         n_u, n_l = (n_pool if r >= 1 else n_pool * (1 - r)), n_pool * r
         epoch, rep = (c['bank'], c['bank']) if bank else (c['search_c'], c['rep'])
-        return {'search': n_u * ((c['bank_build'] if bank else 0) + c['search_setup_c'] + search_epochs * epoch)
-                          + c['warmup_c'],
+        return {'search': n_u * (c['search_setup_c'] + search_epochs * epoch) + c['warmup_c']
+                          + (n_pool * c['bank_build'] if bank and r == r_values[0] else 0),   # a seed's one bank
                 'representation': n_u * (c['rep_setup'] + rep_epochs * rep),
                 'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
     def bmnas(r) -> dict:
@@ -429,6 +429,14 @@ def _bench_steps23(b, genotype, floor) -> tuple:
     del encoder; _free(b.dev)
     return step2['epoch_s'], step3['epoch_s']
 
+def record_estimates(costs:dict, n_pool:int) -> dict:
+    "`sweep_estimate` of each of `PROTOCOLS` from a record's per-row `costs`, live and (with a bank cost) banked."
+    out = {}
+    for key, proto in PROTOCOLS.items():
+        out[key] = {'what': proto['what'], 'live': sweep_estimate(costs, n_pool, **proto)}
+        if costs.get('bank') is not None: out[key]['view_bank'] = sweep_estimate(costs, n_pool, bank=True, **proto)
+    return out
+
 def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size, label, compile_asked, view_bank, text,
                   n_unique) -> dict:
     "Per-row costs, sweep extrapolations and the whole record of a bench run."
@@ -438,10 +446,7 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
              'clf': clf_s / N, 'clf_setup': details['step3']['setup_s'] / N, 'test': 1 / floor,
              'warmup_c': c['warmup_excess_s'],
              'warmup_s': s['warmup_excess_s']} | (bank_cost or {'bank': None, 'bank_build': None})
-    estimates = {}
-    for key, proto in PROTOCOLS.items():
-        estimates[key] = {'what': proto['what'], 'live': sweep_estimate(costs, N, **proto)}
-        if bank_cost: estimates[key]['view_bank'] = sweep_estimate(costs, N, bank=True, **proto)
+    estimates = record_estimates(costs, N)
     dev = b.dev
     return {
         'bench': 'ssmnas_bench', 'ssmnas': ssmnas.__version__,
@@ -760,7 +765,8 @@ def render_record(rec:dict) -> list:
               f"({rec['batch_size']}; a sweep at another batch costs otherwise per row) (per-row costs from "
               "the figures above; formula in `nbs/13_bench.ipynb`: T = trials x sum_r [T_ssl(r) + T_bmnas(r)], each "
               "term rows x measured seconds per row):", '']
-    for key, e in rec['estimates'].items():
+    # from the record's costs by today's model (its stored `estimates` are the model's when it was measured)
+    for key, e in record_estimates(rec['costs_per_row'], sz['n_rows']).items():
         line = (f"- `{key}`, {e['what']}, on N = {e['live']['n_pool']:,} rows: **{_dur(e['live']['total_s'])}** "
                 "with live views")
         if 'view_bank' in e: line += f", {_dur(e['view_bank']['total_s'])} with a view bank of {sz['view_bank']}"
@@ -814,7 +820,7 @@ def sweep_section(records:list, packings:list) -> str:
                   '`scripts/gpu_check.sh packing` runs `scripts/sweep_packing.py` on CUDA and writes '
                   '`packing_cuda.json` here.', '']
     for r in records:
-        est = r.get('estimates', {}).get('exp1', {})
+        est = record_estimates(r['costs_per_row'], r['size']['n_rows'])['exp1'] if 'costs_per_row' in r else {}
         if r['device'] == 'cuda' and 'live' in est:
             h = est['live']['total_s'] / 3600
             lines.append(f"Exp. 1 on 8 GPUs like `{r['name']}` ({r['device_name']}), **extrapolated, not measured**: "
