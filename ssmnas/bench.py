@@ -164,11 +164,11 @@ def sweep_estimate(costs:dict, n_pool:int, r_values, trials:int, search_epochs:i
     "Extrapolated wall time of an r sweep from per-row `costs` (seconds; see the formula above)."
     c = costs
     n_test = round(n_pool * TEST_PER_POOL_ROW) if n_test is None else n_test
-    def ssl(r) -> dict:             # seconds per phase of a trial, named as the trial times them
+    def ssl(r, first:bool) -> dict:     # seconds per phase of a trial, named as the trial times them
         n_u, n_l = (n_pool if r >= 1 else n_pool * (1 - r)), n_pool * r
         epoch, rep = (c['bank'], c['bank']) if bank else (c['search_c'], c['rep'])
-        return {'search': n_u * (c['search_setup_c'] + search_epochs * epoch) + c['warmup_c']
-                          + (n_pool * c['bank_build'] if bank and r == r_values[0] else 0),   # a seed's one bank
+        return ({'view_bank': n_pool * c['bank_build'] if first else 0.} if bank else {}) | {   # a seed's one bank
+                'search': n_u * (c['search_setup_c'] + search_epochs * epoch) + c['warmup_c'],
                 'representation': n_u * (c['rep_setup'] + rep_epochs * rep),
                 'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
     def bmnas(r) -> dict:
@@ -176,7 +176,7 @@ def sweep_estimate(costs:dict, n_pool:int, r_values, trials:int, search_epochs:i
         return {'search': n_l * (c['search_setup_s'] + search_epochs * c['search_s']) + c['warmup_s'],
                 'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
     per_r = [{'r': r, 'ssl_s': sum(a.values()), 'bmnas_s': sum(b.values()), 'ssl_phases_s': a, 'bmnas_phases_s': b}
-             for r in r_values for a, b in [(ssl(r), bmnas(r))]]
+             for i, r in enumerate(r_values) for a, b in [(ssl(r, i == 0), bmnas(r))]]
     total = trials * sum(p['ssl_s'] + p['bmnas_s'] for p in per_r)
     return {'n_pool': n_pool, 'n_test': n_test, 'trials': trials, 'bank': bank, 'per_r': per_r, 'total_s': total,
             'total_h': total / 3600}
@@ -236,7 +236,7 @@ def extrapolate_like(record:dict, size:dict, n_pool:int, n_test:int, r_values, t
                   'n_pool': n_pool, 'n_test': n_test}
 
 # %% ../nbs/13_bench.ipynb #491d6abf
-MODELLED_PHASES = ('search', 'representation', 'classifier', 'evaluation')    # the trial phases sweep_estimate charges
+MODELLED_PHASES = ('view_bank', 'search', 'representation', 'classifier', 'evaluation')   # those sweep_estimate charges
 
 def beside_bench(record_path, data, search_cfg, train_cfg, r_values, trials:int, timings:dict) -> dict:
     """A sweep's measured `ssl` and `bmnas` trial seconds (`timings`: `trial_timings` with methods and `since`) beside
@@ -257,12 +257,14 @@ def beside_bench(record_path, data, search_cfg, train_cfg, r_values, trials:int,
 def extrapolation_lines(x:dict) -> list:
     "What `beside_bench` found: a line per method (or why there is no estimate), and trials read back or missing."
     if x['estimate_s'] is None: return [f"{x['bench_json']} gives no estimate ({x['why_none']}: {x['size_differs']})"]
-    lines = [f"{m}: trials {got:.1f} s measured (and {x['not_in_estimate_s'][m]:.1f} s of text MLP and set-up, not "
-             f"extrapolated), {x['estimate_s'][m]:.1f} s extrapolated from {x['bench_json']} "
-             f"({got / x['estimate_s'][m]:.2f}x)" for m, got in x['measured_trial_s'].items()]
-    lines += [f"trials on {'; '.join(x['trial_devices'])}; the bench on {x['device_name']}"]
-    if x['trials_read_back']: lines += [f"{x['trials_read_back']} trials read back from an earlier run"]
-    if x['trials_missing']: lines += [f"{x['trials_missing']} trials without a run.json (not counted)"]
+    apart = x.get('not_in_estimate_s', {})          # (a record from before it was kept apart has none)
+    lines = [f"{m}: trials {got:.1f} s measured" + (f" (and {apart[m]:.1f} s of text MLP and set-up, not extrapolated)"
+                                                     if m in apart else '')
+             + f", {x['estimate_s'][m]:.1f} s extrapolated from {x['bench_json']} ({got / x['estimate_s'][m]:.2f}x)"
+             for m, got in x['measured_trial_s'].items()]
+    if x.get('trial_devices'): lines += [f"trials on {'; '.join(x['trial_devices'])}; the bench on {x['device_name']}"]
+    if x.get('trials_read_back'): lines += [f"{x['trials_read_back']} trials read back from an earlier run"]
+    if x.get('trials_missing'): lines += [f"{x['trials_missing']} trials without a run.json (not counted)"]
     return lines
 
 # %% ../nbs/13_bench.ipynb #fb2e16b7
@@ -761,7 +763,8 @@ def render_record(rec:dict) -> list:
         if once: L += ['', 'Each place fires once in the epoch, none per batch (the epoch\'s one copy of its batch '
                            'positions to the device, `batches.py`, and its one read of the losses, `core.py`, are once '
                            'per epoch by construction).']
-    L += ['', "Extrapolated (not measured) wall time of whole sweeps on this device at this size and batch "
+    L += ['', "Extrapolated (not measured, by today's model from the record's per-row costs) wall time of whole "
+              "sweeps on this device at this size and batch "
               f"({rec['batch_size']}; a sweep at another batch costs otherwise per row) (per-row costs from "
               "the figures above; formula in `nbs/13_bench.ipynb`: T = trials x sum_r [T_ssl(r) + T_bmnas(r)], each "
               "term rows x measured seconds per row):", '']
@@ -785,7 +788,7 @@ def render_markdown(records:list) -> str:
     if not any(r['device'] == 'cuda' for r in records):
         L += ['**No GPU figures exist yet**: these were measured on a CPU only. On a GPU machine, run '
               + ' and '.join(f'`{c}`' for c in GPU_COMMANDS)
-              + ' (or `scripts/gpu_check.sh`, which runs both with a sync check); '
+              + ' (or `scripts/gpu_check.sh`, which runs them with a sync check); '
               'their sections then appear here beside this one.', '']
     for r in records: L += render_record(r) + ['']
     return '\n'.join(L)
