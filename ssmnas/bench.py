@@ -209,10 +209,11 @@ def settings_differ(record:dict, size:dict) -> dict:
     return {k: {'bench': measured_at.get(k), 'sweep': size.get(k)} for k in keys if measured_at.get(k) != size.get(k)}
 
 def bench_record_for(folder, device_type:str, size:dict) -> Path|None:
-    """The first `bench_<device_type>*.json` in `folder` measured at `size` (`sweep_size`); else the device's default
-    record `bench_<device_type>.json` (whose differences `extrapolate_like` names); else None."""
-    for p in sorted(Path(folder).glob(f'bench_{device_type}*.json')):
-        if not settings_differ(read_json(p), size): return p
+    """The latest (by its start) `bench_<device_type>*.json` in `folder` measured at `size` (`sweep_size`); else the
+    device's default record `bench_<device_type>.json` (whose differences `extrapolate_like` names); else None."""
+    found = [(read_json(p), p) for p in sorted(Path(folder).glob(f'bench_{device_type}*.json'))]
+    fits = [(r.get('run_info', {}).get('started', ''), p) for r, p in found if not settings_differ(r, size)]
+    if fits: return max(fits, key=lambda f: f[0])[1]
     default = Path(folder)/f'bench_{device_type}.json'
     return default if default.is_file() else None
 
@@ -577,6 +578,7 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, pat
     unknown = sorted(set(size) - {'n_rows', 'height', 'width', 'image_width_div', 'C'})
     if unknown: raise SsmnasError(f'bench_fusion: unknown size setting {unknown[0]!r}')
     size, label = _size(full, **size)
+    if (L, text) != (16, 'tokens'): label = 'custom'      # not the preset's either: never written over its record
     size = {k: v for k, v in size.items() if k != 'batch_size'}          # the batch sizes are `batch_sizes`
     N, t_start, info = size['n_rows'], time.perf_counter(), run_info(dev)
     for B in batch_sizes:       # at least one full batch, or the figure times partial batches only
