@@ -298,18 +298,22 @@ def _fig(key, measure, value, unit, ratio=None, note='') -> dict:
     return {'key': key, 'measure': measure, 'value': float(value), 'unit': unit,
             'ratio_to_floor': None if ratio is None else float(ratio), 'note': note}
 
-def _size(full, **over) -> tuple:
-    "(size, label): the preset's size with `over`, labelled by the preset (`<preset>_b<B>`: only the batch differs)."
+def _size(full, L:int=16, text:str='tokens', **over) -> tuple:
+    """(size, label): the preset's size with `over`, labelled by the preset (`<preset>_b<B>`: only the batch differs;
+    `custom` otherwise, or at another `L` or `text` form, so that no record is written over its preset's)."""
     preset = 'full' if full else 'small'
     size = dict(SIZES[preset])
-    differ = {k for k, v in over.items() if v is not None and size.get(k) != v}
+    differ = {k for k, v in over.items() if v is not None and size.get(k) != v} | ({'L'} if (L, text) != (16, 'tokens')
+                                                                                    else set())
     label = (preset if not differ else f"{preset}_b{over['batch_size']}" if differ == {'batch_size'} else 'custom')
     return size | {k: v for k, v in over.items() if v is not None}, label
 
-def bench_name(device_type:str, compile:bool, label:str) -> str:
-    "Stem of the record's json: bench_<device>[_compile][_<size>] (size left out for the device's default)."
+def bench_name(device_type:str, compile:bool, label:str, alternate:str='epoch') -> str:
+    """Stem of the record's json: bench_<device>[_compile][_<size>][_batch] (size left out for the device's default;
+    `_batch` for searches that step the architecture after each weight step)."""
     default = 'full' if device_type == 'cuda' else 'small'
-    return f'bench_{device_type}' + ('_compile' if compile else '') + ('' if label == default else f'_{label}')
+    return (f'bench_{device_type}' + ('_compile' if compile else '') + ('' if label == default else f'_{label}')
+            + ('' if alternate == 'epoch' else f'_{alternate}'))
 
 # %% ../nbs/13_bench.ipynb #5cf98ac1
 def _bench_floor(b) -> float:
@@ -453,7 +457,7 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
     dev = b.dev
     return {
         'bench': 'ssmnas_bench', 'ssmnas': ssmnas.__version__,
-        'name': bench_name(dev.type, b.compile, label) + ('' if b.cfg.alternate == 'epoch' else f'_{b.cfg.alternate}'),
+        'name': bench_name(dev.type, b.compile, label, b.cfg.alternate),
         'torch': torch.__version__,
         'device': dev.type, 'device_name': device_name(dev), 'cpu_model': _cpu_model(), 'cpu_cores': os.cpu_count(),
         'torch_threads': torch.get_num_threads(),
@@ -486,9 +490,8 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
     info = run_info(dev)                              # 'started' stamped now, not when the record is made
     if repeats < 1: raise SsmnasError(f'repeats must be at least 1, got {repeats}')
     if view_bank == 1 or view_bank < 0: raise SsmnasError(f'view_bank must be 0 (skip) or at least 2, got {view_bank}')
-    size, label = _size(full, n_rows=n_rows, height=height, width=width, image_width_div=image_width_div, C=C,
+    size, label = _size(full, L, text, n_rows=n_rows, height=height, width=width, image_width_div=image_width_div, C=C,
                         batch_size=batch_size)
-    if (L, text) != (16, 'tokens'): label = 'custom'      # not the preset's either: never written over its record
     N, B = size['n_rows'], size['batch_size']
     b = SimpleNamespace(dev=dev, N=N, B=B, repeats=repeats, seed=seed, progress=progress, log=log, figs=[], details={},
                         compile=bool(compile and dev.type == 'cuda'), amp_dtype=autocast_dtype(True, dev),
@@ -577,8 +580,7 @@ def bench_fusion(device='auto', full:bool=False, batch_sizes=FUSION_BATCHES, pat
     if bad or not paths: raise SsmnasError(f'paths: {bad[0] if bad else "none"!r} is not one of {list(FUSION_PATHS)}')
     unknown = sorted(set(size) - {'n_rows', 'height', 'width', 'image_width_div', 'C'})
     if unknown: raise SsmnasError(f'bench_fusion: unknown size setting {unknown[0]!r}')
-    size, label = _size(full, **size)
-    if (L, text) != (16, 'tokens'): label = 'custom'      # not the preset's either: never written over its record
+    size, label = _size(full, L, text, **size)
     size = {k: v for k, v in size.items() if k != 'batch_size'}          # the batch sizes are `batch_sizes`
     N, t_start, info = size['n_rows'], time.perf_counter(), run_info(dev)
     for B in batch_sizes:       # at least one full batch, or the figure times partial batches only

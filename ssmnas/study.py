@@ -6,6 +6,7 @@
 from __future__ import annotations
 import csv, io, json, math
 from collections import Counter, defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -257,8 +258,8 @@ def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
     if since is not None: out['started_before'] = int(earlier)
     return out | {'devices': sorted(str(d) for d in devices), 'missing': missing}
 
-def _when(iso):
-    from datetime import datetime, timezone
+def _when(iso) -> datetime:
+    "An ISO time (a record's 'started'); the earliest time for none."
     return datetime.fromisoformat(iso) if iso else datetime.min.replace(tzinfo=timezone.utc)
 
 def reuse_or_run(data, method, r, seed, root, reuse_root=None, search_cfg=None, train_cfg=None, device='auto',
