@@ -269,32 +269,43 @@ def _died(e:BaseException) -> BaseException:
     err.__cause__ = e
     return err
 
+# %% ../nbs/12a_sweep.ipynb #48ef61fb
+def _next_trial(todo:deque, jobs, held, busy) -> int:
+    """Take from `todo` the trial a free worker runs next: the first waiting trial of the seed `held` it last ran (that
+    seed's view bank is still in its memory), else the first of a seed no running worker holds (`busy`), else the
+    first waiting."""
+    for wanted in (lambda s: s == held, lambda s: s not in busy):
+        i = next((i for i in todo if wanted(jobs[i][2])), None)
+        if i is not None: todo.remove(i); return i
+    return todo.popleft()
+
+# %% ../nbs/12a_sweep.ipynb #42343d58
 def _run_processes(source, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw, device,
                    workers, data_cache, max_tries=2):
-    """`workers` trials at a time, each in a spawned process, this process's torch threads shared out among them. A
-    worker that dies takes the pool with it: the trials running then are started again in a new pool (resuming
-    their searches), each at most `max_tries` times in all."""
+    """`workers` trials at a time, each worker a spawned process of its own that keeps to one seed's trials while
+    there are any (`_next_trial`), this process's torch threads shared out among them. A worker that dies ends only
+    its own trial, which starts again in a new process (resuming its search), at most `max_tries` times in all."""
     import torch
-    threads, running, tries = max(1, torch.get_num_threads() // workers), {}, Counter()
-    pool = _process_pool(workers)
+    threads, tries = max(1, torch.get_num_threads() // workers), Counter()
+    pools, held, running = [_process_pool(1) for _ in range(workers)], [None] * workers, {}   # running: {future: (w, i)}
     try:
         while todo or running:
-            while todo and len(running) < workers:
-                i = todo.popleft()
+            for w in sorted(set(range(workers)) - {w for w, _ in running.values()}):
+                if not todo: break
+                i = _next_trial(todo, jobs, held[w], {held[v] for v, _ in running.values()})
                 m, r, s, d = jobs[i]
-                running[pool.submit(_worker_task, trial_fn, source, data_cache, threads, m, r, s, str(d), search_cfg,
-                                    train_cfg, trial_kw, device)] = i
-                tries[i] += 1; prog.start()
-            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-            broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
-            if broken: done = cf.wait(running)[0]      # the pool is gone: every running trial ends with it
-            for f in done:
-                i, e = running.pop(f), f.exception()
+                running[pools[w].submit(_worker_task, trial_fn, source, data_cache, threads, m, r, s, str(d),
+                                        search_cfg, train_cfg, trial_kw, device)] = (w, i)
+                held[w] = s; tries[i] += 1; prog.start()
+            for f in cf.wait(running, return_when=cf.FIRST_COMPLETED)[0]:
+                (w, i), e = running.pop(f), f.exception()
+                if isinstance(e, BrokenProcessPool):          # its process is gone, and the seed's bank with it
+                    _stop_pool(pools[w]); pools[w], held[w] = _process_pool(1), None
                 if isinstance(e, BrokenProcessPool) and tries[i] < max_tries: todo.appendleft(i); prog.retry()
                 elif e is not None: _record_failure(jobs[i], _died(e), prog, failures)
                 else: results[i] = f.result(); _clear_error(jobs[i][3]); prog.finish()
-            if broken: _stop_pool(pool); pool = _process_pool(workers)
-    finally: _stop_pool(pool)
+    finally:
+        for pool in pools: _stop_pool(pool)
 
 def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw, kind,
              gpus_per_trial, cpus_per_trial, address, max_retries, data_cache):

@@ -168,6 +168,26 @@ def test_worker_killed_restarts_the_pool(ctx):
     assert json.loads((folder/'search'/'run.json').read_text())['resumed_from_epoch'] == 1
     assert got == ctx['local'][:1]
 
+def _wait_for(path, secs=60):
+    t0 = time.monotonic()
+    while not Path(path).exists():
+        if time.monotonic() - t0 > secs: raise TimeoutError(f'{path} never appeared')
+        time.sleep(0.05)
+
+def _dies_while_the_other_runs(data, method, r, seed, out, *a, root, **k):
+    "Seed 0's first try ends its process while seed 1's trial runs; seed 1's ends after that (module level: spawned)."
+    n = len(list(Path(root).glob(f'try_s{seed}_*')))
+    (Path(root)/f'try_s{seed}_{n}').touch()
+    if seed == 0 and n == 0: _wait_for(Path(root)/'try_s1_0'); (Path(root)/'died').touch(); os._exit(1)
+    if seed == 1: _wait_for(Path(root)/'died')
+    return {'seed': seed, 'tries': n + 1}
+
+def test_a_dying_worker_ends_only_its_own_trial(ctx, tmp_path):
+    "Each worker is a process of its own: the trial running beside a dying one finishes on its first try."
+    got = run_sweep(str(ctx['path']), ['ssl'], [0.5], [0, 1], tmp_path/'runs', progress=False, workers=2,
+                    trial_fn=_dies_while_the_other_runs, trial_kw={'root': str(tmp_path)})
+    assert got == [{'seed': 0, 'tries': 2}, {'seed': 1, 'tries': 1}]
+
 def _dies_once(data, *args, marker, **kwargs):
     "run_trial, whose first attempt ends its worker process after the first search epoch (module level: spawned)."
     if not Path(marker).exists():
