@@ -27,13 +27,13 @@ from .search import SearchConfig, search, search_split, build_search_network, _o
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier
 
 # %% auto #0
-__all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'COST_FIELDS', 'SWEEP_SIZE_KEYS',
-           'MODELLED_PHASES', 'FUSION_REFERENCE', 'FUSION_BATCHES', 'FUSION_PATHS', 'CSV_COLUMNS', 'GPU_COMMANDS',
-           'bench_twin', 'sync', 'time_calls', 'EpochClock', 'count_syncs', 'sweep_estimate', 'sweep_size',
-           'settings_differ', 'bench_record_for', 'extrapolate_like', 'beside_bench', 'extrapolation_lines',
-           'bench_name', 'record_estimates', 'run_bench', 'bench_fusion', 'profile_fusion_steps', 'render_record',
-           'render_markdown', 'csv_rows', 'sweep_section', 'profile_lines', 'fusion_section', 'write_reports',
-           'save_bench', 'ssmnas_bench']
+__all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'SEARCHES_AFTER_FIRST', 'COST_FIELDS',
+           'SWEEP_SIZE_KEYS', 'MODELLED_PHASES', 'FUSION_REFERENCE', 'FUSION_BATCHES', 'FUSION_PATHS', 'CSV_COLUMNS',
+           'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls', 'EpochClock', 'count_syncs', 'sweep_estimate',
+           'search_fixed_s', 'record_costs', 'sweep_size', 'settings_differ', 'bench_record_for', 'extrapolate_like',
+           'beside_bench', 'extrapolation_lines', 'bench_name', 'record_estimates', 'run_bench', 'bench_fusion',
+           'profile_fusion_steps', 'render_record', 'render_markdown', 'csv_rows', 'sweep_section', 'profile_lines',
+           'fusion_section', 'write_reports', 'save_bench', 'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -157,29 +157,43 @@ PROTOCOLS = {
                      r_values=(0.01, 0.05, 0.1, 0.3, 1.0), trials=3, search_epochs=4, rep_epochs=4, clf_epochs=60),
 }
 COST_KEYS = ('search_c', 'search_setup_c', 'search_s', 'search_setup_s', 'rep', 'rep_setup', 'clf', 'clf_setup', 'test',
-             'warmup_c', 'warmup_s', 'bank', 'bank_build')
+             'warmup_c', 'warmup_s', 'search_fixed', 'bank', 'bank_build')
 
 def sweep_estimate(costs:dict, n_pool:int, r_values, trials:int, search_epochs:int, rep_epochs:int, clf_epochs:int,
                    n_test:int|None=None, bank:bool=False, **_) -> dict:
     "Extrapolated wall time of an r sweep from per-row `costs` (seconds; see the formula above)."
-    c = costs
+    c, fixed = costs, costs.get('search_fixed', 0.0)       # records from before f have none (`record_costs`)
     n_test = round(n_pool * TEST_PER_POOL_ROW) if n_test is None else n_test
     def ssl(r, first:bool) -> dict:     # seconds per phase of a trial, named as the trial times them
         n_u, n_l = (n_pool if r >= 1 else n_pool * (1 - r)), n_pool * r
         epoch, rep = (c['bank'], c['bank']) if bank else (c['search_c'], c['rep'])
         return ({'view_bank': n_pool * c['bank_build'] if first else 0.} if bank else {}) | {   # a seed's one bank
-                'search': n_u * (c['search_setup_c'] + search_epochs * epoch) + c['warmup_c'],
+                'search': n_u * (c['search_setup_c'] + search_epochs * epoch) + c['warmup_c'] + fixed,
                 'representation': n_u * (c['rep_setup'] + rep_epochs * rep),
                 'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
     def bmnas(r) -> dict:
         n_l = n_pool * r
-        return {'search': n_l * (c['search_setup_s'] + search_epochs * c['search_s']) + c['warmup_s'],
+        return {'search': n_l * (c['search_setup_s'] + search_epochs * c['search_s']) + c['warmup_s'] + fixed,
                 'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
     per_r = [{'r': r, 'ssl_s': sum(a.values()), 'bmnas_s': sum(b.values()), 'ssl_phases_s': a, 'bmnas_phases_s': b}
              for i, r in enumerate(r_values) for a, b in [(ssl(r, i == 0), bmnas(r))]]
     total = trials * sum(p['ssl_s'] + p['bmnas_s'] for p in per_r)
     return {'n_pool': n_pool, 'n_test': n_test, 'trials': trials, 'bank': bank, 'per_r': per_r, 'total_s': total,
             'total_h': total / 3600}
+
+# %% ../nbs/13_bench.ipynb #9f0447f0
+SEARCHES_AFTER_FIRST = ('view_bank', 'supervised')   # the bench's searches after its first (the live contrastive one)
+
+def search_fixed_s(details:dict) -> float:
+    "f: the median over the bench's searches after its first of what each took beyond set-up, epochs and warm-up."
+    left = [max(0.0, d['total_s'] - d['setup_s'] - len(d['phases_s']) * d['epoch_s'] - d['warmup_excess_s'])
+            for k in SEARCHES_AFTER_FIRST if 'total_s' in (d := details.get(k) or {})]
+    return statistics.median(left) if left else 0.0
+
+def record_costs(record:dict) -> dict:
+    "A bench record's per-search and per-row costs, f (`search_fixed`) from its details where it predates f."
+    costs = record['costs_per_row']
+    return costs if 'search_fixed' in costs else costs | {'search_fixed': search_fixed_s(record.get('details', {}))}
 
 # %% ../nbs/13_bench.ipynb #ce106a4a
 COST_FIELDS = ('alternate', 'n_cells', 'n_steps', 'proj_hidden', 'proj_dim', 'image_cpu_bf16')   # of SearchConfig
@@ -229,7 +243,7 @@ def extrapolate_like(record:dict, size:dict, n_pool:int, n_test:int, r_values, t
     why = ('measured at other settings' if differs else
            'the record has no view-bank cost' if bank and record['costs_per_row'].get('bank') is None else None)
     if why: return out | {'estimate_s': None, 'why_none': why}
-    est = sweep_estimate(record['costs_per_row'], n_pool, r_values, trials, search_epochs, rep_epochs, clf_epochs,
+    est = sweep_estimate(record_costs(record), n_pool, r_values, trials, search_epochs, rep_epochs, clf_epochs,
                          n_test, bank)
     by_phase = {m: {k: trials * sum(p[f'{m}_phases_s'][k] for p in est['per_r'])
                     for k in (est['per_r'][0][f'{m}_phases_s'] if est['per_r'] else ())} for m in ('ssl', 'bmnas')}
@@ -451,8 +465,8 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
     costs = {'search_c': c['epoch_s'] / N, 'search_setup_c': c['setup_s'] / N, 'search_s': s['epoch_s'] / N,
              'search_setup_s': s['setup_s'] / N, 'rep': rep_s / N, 'rep_setup': details['step2']['setup_s'] / N,
              'clf': clf_s / N, 'clf_setup': details['step3']['setup_s'] / N, 'test': 1 / floor,
-             'warmup_c': c['warmup_excess_s'],
-             'warmup_s': s['warmup_excess_s']} | (bank_cost or {'bank': None, 'bank_build': None})
+             'warmup_c': c['warmup_excess_s'], 'warmup_s': s['warmup_excess_s'],
+             'search_fixed': search_fixed_s(details)} | (bank_cost or {'bank': None, 'bank_build': None})
     estimates = record_estimates(costs, N)
     dev = b.dev
     return {
@@ -773,7 +787,7 @@ def render_record(rec:dict) -> list:
               "the figures above; formula in `nbs/13_bench.ipynb`: T = trials x sum_r [T_ssl(r) + T_bmnas(r)], each "
               "term rows x measured seconds per row):", '']
     # from the record's costs by today's model (its stored `estimates` are the model's when it was measured)
-    for key, e in record_estimates(rec['costs_per_row'], sz['n_rows']).items():
+    for key, e in record_estimates(record_costs(rec), sz['n_rows']).items():
         line = (f"- `{key}`, {e['what']}, on N = {e['live']['n_pool']:,} rows: **{_dur(e['live']['total_s'])}** "
                 "with live views")
         if 'view_bank' in e: line += f", {_dur(e['view_bank']['total_s'])} with a view bank of {sz['view_bank']}"
@@ -827,7 +841,7 @@ def sweep_section(records:list, packings:list) -> str:
                   '`scripts/gpu_check.sh packing` runs `scripts/sweep_packing.py` on CUDA and writes '
                   '`packing_cuda.json` here.', '']
     for r in records:
-        est = record_estimates(r['costs_per_row'], r['size']['n_rows'])['exp1'] if 'costs_per_row' in r else {}
+        est = record_estimates(record_costs(r), r['size']['n_rows'])['exp1'] if 'costs_per_row' in r else {}
         if r['device'] == 'cuda' and 'live' in est:
             h = est['live']['total_s'] / 3600
             lines.append(f"Exp. 1 on 8 GPUs like `{r['name']}` ({r['device_name']}), **extrapolated, not measured**: "
