@@ -287,7 +287,7 @@ def _run_processes(source, jobs, todo, results, failures, prog, trial_fn, search
     its own trial, which starts again in a new process (resuming its search), at most `max_tries` times in all."""
     import torch
     threads, tries = max(1, torch.get_num_threads() // workers), Counter()
-    pools, held, running = [_process_pool(1) for _ in range(workers)], [None] * workers, {}   # running: {future: (w, i)}
+    pools, held, running = [_process_pool(1) for _ in range(workers)], [None] * workers, {}  # {future: (w, i)}
     try:
         while todo or running:
             for w in sorted(set(range(workers)) - {w for w, _ in running.values()}):
