@@ -258,8 +258,9 @@ def _process_pool(workers:int) -> cf.ProcessPoolExecutor:
 
 def _stop_pool(pool):
     "Stop `pool` now: cancel what has not started and end its workers (an interrupt must not wait for trials)."
+    procs = list((getattr(pool, '_processes', None) or {}).values())     # taken first: shutdown forgets them
     pool.shutdown(wait=False, cancel_futures=True)
-    for p in list((getattr(pool, '_processes', None) or {}).values()): p.terminate()
+    for p in procs: p.terminate()
 
 def _died(e:BaseException) -> BaseException:
     "A broken pool's error said in words a user can act on; any other error as it is."
@@ -272,7 +273,7 @@ def _died(e:BaseException) -> BaseException:
 # %% ../nbs/12a_sweep.ipynb #48ef61fb
 def _next_trial(todo:deque, jobs, held, busy) -> int:
     """Take from `todo` the trial a free worker runs next: the first waiting trial of the seed `held` it last ran (that
-    seed's view bank is still in its memory), else the first of a seed no running worker holds (`busy`), else the
+    seed's view bank is still in its memory), else the first of a seed no other worker holds (`busy`), else the
     first waiting."""
     for wanted in (lambda s: s == held, lambda s: s not in busy):
         i = next((i for i in todo if wanted(jobs[i][2])), None)
@@ -292,11 +293,14 @@ def _run_processes(source, jobs, todo, results, failures, prog, trial_fn, search
         while todo or running:
             for w in sorted(set(range(workers)) - {w for w, _ in running.values()}):
                 if not todo: break
-                i = _next_trial(todo, jobs, held[w], {held[v] for v, _ in running.values()})
+                i = _next_trial(todo, jobs, held[w], {held[v] for v in range(workers) if v != w})
                 m, r, s, d = jobs[i]
-                running[pools[w].submit(_worker_task, trial_fn, source, data_cache, threads, m, r, s, str(d),
-                                        search_cfg, train_cfg, trial_kw, device)] = (w, i)
-                held[w] = s; tries[i] += 1; prog.start()
+                task = (_worker_task, trial_fn, source, data_cache, threads, m, r, s, str(d), search_cfg, train_cfg,
+                        trial_kw, device)
+                try: f = pools[w].submit(*task)
+                except BrokenProcessPool:                    # its process died between trials: a new one
+                    _stop_pool(pools[w]); pools[w] = _process_pool(1); f = pools[w].submit(*task)
+                running[f] = (w, i); held[w] = s; tries[i] += 1; prog.start()
             for f in cf.wait(running, return_when=cf.FIRST_COMPLETED)[0]:
                 (w, i), e = running.pop(f), f.exception()
                 if isinstance(e, BrokenProcessPool):          # its process is gone, and the seed's bank with it

@@ -9,7 +9,7 @@ ray = pytest.importorskip('ray')
 from ssmnas.core import SsmnasError
 from ssmnas.data import open_dataset
 from ssmnas.synth import make_synthetic_mmimdb
-from ssmnas.sweep import run_sweep, ssmnas_sweep, SweepFailed, trial_dir, _sweep_parser
+from ssmnas.sweep import run_sweep, ssmnas_sweep, SweepFailed, trial_dir, _sweep_parser, _process_pool, _stop_pool
 from ssmnas.trial import configs_from_args, run_trial
 
 # the sweep as ssmnas_sweep takes it: the configurations below are the command's, so that it reads the trials back
@@ -187,6 +187,22 @@ def test_a_dying_worker_ends_only_its_own_trial(ctx, tmp_path):
     got = run_sweep(str(ctx['path']), ['ssl'], [0.5], [0, 1], tmp_path/'runs', progress=False, workers=2,
                     trial_fn=_dies_while_the_other_runs, trial_kw={'root': str(tmp_path)})
     assert got == [{'seed': 0, 'tries': 2}, {'seed': 1, 'tries': 1}]
+
+def _running(pid) -> bool:
+    "Whether process `pid` runs (not gone, not a zombie): asked of /proc, since the pool's own thread may reap it."
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError: return False
+
+@pytest.mark.skipif(not Path('/proc/self/stat').exists(), reason='reads /proc')
+def test_stop_pool_ends_its_worker():
+    "An interrupted sweep ends its workers at once, not after their trials (120 s here)."
+    pool = _process_pool(1)
+    pool.submit(time.sleep, 120)
+    pids = [p.pid for p in pool._processes.values()]
+    _stop_pool(pool)
+    t0 = time.monotonic()
+    while any(map(_running, pids)) and time.monotonic() - t0 < 30: time.sleep(0.1)
+    assert pids and not any(map(_running, pids))
 
 def _dies_once(data, *args, marker, **kwargs):
     "run_trial, whose first attempt ends its worker process after the first search epoch (module level: spawned)."
