@@ -424,7 +424,7 @@ def plot_search(history:list, path=None, title=None):
     w, h = fig.get_size_inches()
     fig.suptitle((title + ': ' if title else '') + f"largest shift from uniform {history[-1]['arch_max_shift']:.2g}",
                  fontsize=10, y=1 - 0.08 / h)
-    fig.subplots_adjust(left=0.75 / w, right=1 - 0.15 / w, bottom=0.5 / h, top=1 - 0.55 / h, wspace=0.3, hspace=0.5)
+    fig.subplots_adjust(left=1.0 / w, right=1 - 0.15 / w, bottom=0.5 / h, top=1 - 0.55 / h, wspace=0.35, hspace=0.5)
     if path is not None: save_figure(fig, path, dpi=100, trim=False)
     return fig
 
