@@ -267,7 +267,7 @@ def beside_bench(record_path, data, search_cfg, train_cfg, r_values, trials:int,
                 'not_in_estimate_s': {m: sum(v for k, v in t.items() if k not in MODELLED_PHASES)
                                       for m, t in phases.items()},
                 'trial_devices': timings['devices'], 'trials_read_back': timings.get('started_before'),
-                'trials_missing': len(timings['missing'])}
+                'trials_missing': len(timings['missing']), 'trials_resumed': timings.get('resumed', 0)}
 
 def extrapolation_lines(x:dict) -> list:
     "What `beside_bench` found: a line per method (or why there is no estimate), and trials read back or missing."
@@ -280,6 +280,9 @@ def extrapolation_lines(x:dict) -> list:
     if x.get('trial_devices'): lines += [f"trials on {'; '.join(x['trial_devices'])}; the bench on {x['device_name']}"]
     if x.get('trials_read_back'): lines += [f"{x['trials_read_back']} trials read back from an earlier run"]
     if x.get('trials_missing'): lines += [f"{x['trials_missing']} trials without a run.json (not counted)"]
+    if x.get('trials_resumed'):
+        lines += [f"{x['trials_resumed']} trials took over a search an interrupted run had begun: their times leave "
+                  "that work out, so the measured seconds are short"]
     return lines
 
 # %% ../nbs/13_bench.ipynb #fb2e16b7

@@ -34,7 +34,8 @@ def _one_line(e:BaseException) -> str:
 
 def cli_errors(func):
     """Wrap a console entry point: `SsmnasError`, any `OSError` (missing, read-only, full disk) and Ctrl-C become
-    one stderr line and exit 2; a closed pipe (`| head`) ends quietly."""
+    one stderr line and exit 2 (Ctrl-C 130, so a script can tell it from bad input or failed trials); a closed pipe
+    (`| head`) ends quietly."""
     @functools.wraps(func)
     def _inner(*args, **kwargs):
         try: return func(*args, **kwargs)
@@ -47,7 +48,7 @@ def cli_errors(func):
             name = Path(sys.argv[0]).name
             if name in ('', '-c'): name = func.__name__           # `python -c '...'` names no program
             print(f'{name}: error: {_one_line(e)}', file=sys.stderr)
-            sys.exit(2)
+            sys.exit(130 if isinstance(e, KeyboardInterrupt) else 2)     # 128 + SIGINT, as a shell reports it
     return _inner
 
 # %% ../nbs/00_core.ipynb #17c364b8

@@ -240,15 +240,16 @@ def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
     """Seconds per phase summed over the `run.json` of the trial folders `dirs` (folders without one are counted as
     missing), the devices the trials ran on (with their torch threads); with `methods` (each folder's method), seconds
     per method and per method and phase; with `since` (an ISO time), how many trials had started before it (read back
-    from an earlier run)."""
+    from an earlier run); and how many `resumed` a search an interrupted run had begun or finished (`_resumed`)."""
     dirs = list(dirs)
-    by_phase, by_method, n, missing, devices, earlier = defaultdict(float), {}, 0, [], set(), 0
+    by_phase, by_method, n, missing, devices, earlier, resumed = defaultdict(float), {}, 0, [], set(), 0, 0
     for d, m in zip(dirs, [None] * len(dirs) if methods is None else methods, strict=True):
         p = Path(d)/'run.json'
         if not p.exists(): missing.append(str(d)); continue
         n, run = n + 1, read_json(p)
         devices.add(run.get('device_name'))
         earlier += since is not None and _when(run.get('started')) < _when(since)
+        resumed += _resumed(d, run)
         for k, v in run.get('timings_s', {}).items():
             by_phase[k] += float(v)
             if methods is not None: by_method.setdefault(m, defaultdict(float))[k] += float(v)
@@ -256,7 +257,16 @@ def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
     if methods is not None: out |= {'by_method_s': {m: float(sum(t.values())) for m, t in by_method.items()},
                                     'by_method_phase_s': {m: dict(t) for m, t in by_method.items()}}
     if since is not None: out['started_before'] = int(earlier)
-    return out | {'devices': sorted(str(d) for d in devices), 'missing': missing}
+    return out | {'devices': sorted(str(d) for d in devices), 'missing': missing, 'resumed': resumed}
+
+def _resumed(folder, run:dict) -> bool:
+    """Whether the trial in `folder` (its `run.json`: `run`) took over its search from an earlier, interrupted run:
+    resumed from a checkpoint, or finished before the trial's last start. Its `timings_s` leave that work out."""
+    p = Path(folder)/'search'/'run.json'
+    if not p.exists(): return False
+    search = read_json(p)
+    return (search.get('resumed_from_epoch') or 0) > 0 or (
+        bool(search.get('started') and run.get('started')) and _when(search['started']) < _when(run['started']))
 
 def _when(iso) -> datetime:
     "An ISO time (a record's 'started'); the earliest time for none."
