@@ -261,12 +261,14 @@ def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
 
 def _resumed(folder, run:dict) -> bool:
     """Whether the trial in `folder` (its `run.json`: `run`) took over its search from an earlier, interrupted run:
-    resumed from a checkpoint, or finished before the trial's last start. Its `timings_s` leave that work out."""
-    p = Path(folder)/'search'/'run.json'
-    if not p.exists(): return False
-    search = read_json(p)
-    return (search.get('resumed_from_epoch') or 0) > 0 or (
-        bool(search.get('started') and run.get('started')) and _when(search['started']) < _when(run['started']))
+    resumed from a checkpoint (MFAS: candidates read back), or finished before the trial's last start. Its
+    `timings_s` leave that work out. A search adopted from another trial (`search_from`) is not counted."""
+    search_dir = Path(folder)/'search'
+    if (search_dir/'adopted_from.json').exists(): return False
+    rec = next((read_json(p) for p in (search_dir/'run.json', search_dir/'mfas.json') if p.exists()), None)
+    if rec is None: return False
+    return (rec.get('resumed_from_epoch') or rec.get('read_back') or 0) > 0 or (
+        bool(rec.get('started') and run.get('started')) and _when(rec['started']) < _when(run['started']))
 
 def _when(iso) -> datetime:
     "An ISO time (a record's 'started'); the earliest time for none."
