@@ -1,9 +1,12 @@
-"""Each trial's phase timings (`run.json`'s timings_s) of one or more sweep folders, as one CSV.
+"""Each trial's phase timings (`run.json`'s timings_s) of one or more sweep folders, as one CSV; `resumed` is 1
+for a trial that took over a search an interrupted run had begun (its times leave that work out).
 
     python scripts/trial_timings.py live=runs/r_sweep bank8=runs/r_sweep_bank8_10 --methods ssl bmnas --out t.csv
 """
 import argparse, csv, json, re, sys
 from pathlib import Path
+
+from ssmnas.study import _resumed
 
 TRIAL = re.compile(r'^(?P<method>[a-z_]+)_r(?P<r>[0-9.]+)_s(?P<seed>\d+)$')
 
@@ -12,8 +15,9 @@ def rows(label, folder, methods):
     for run in sorted(Path(folder).glob('*/run.json')):
         m = TRIAL.match(run.parent.name)
         if not m or (methods and m['method'] not in methods): continue
-        t = json.loads(run.read_text()).get('timings_s', {})
-        yield {'sweep': label, 'method': m['method'], 'r': float(m['r']), 'seed': int(m['seed'])} | t
+        rec = json.loads(run.read_text())
+        yield ({'sweep': label, 'method': m['method'], 'r': float(m['r']), 'seed': int(m['seed']),
+                'resumed': int(_resumed(run.parent, rec))} | rec.get('timings_s', {}))
 
 
 def main(argv=None):
