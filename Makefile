@@ -40,11 +40,13 @@ wheelhouse: $(STAMP)
 	@echo "wheelhouse/: $$(ls wheelhouse | wc -l) wheels, $$(du -sh wheelhouse | cut -f1)"
 
 # Exp. 1 again with a view bank of 8 views, then the paired comparison with the live sweep of
-# `make study` (reports/viewbank_effect.md).
+# `make study` (reports/viewbank_effect.md); as many workers as the study, so both arms' trials get the same torch
+# threads (the same arithmetic: BM-NAS's trials, which draw no views, must come out equal).
 viewbank-effect: $(STAMP) $(DATA)
 	mkdir -p reports/executed
 	$(BIN)/papermill --cwd . -k python3 nbs/experiments/r_sweep.ipynb reports/executed/r_sweep_bank8.ipynb -p data_path $(DATA) \
-	  -p runs_dir runs/r_sweep_bank8 -p reports_dir reports/viewbank_k8 -y "{extra_search: {view_bank: 8}, methods: [ssl, bmnas]}"
+	  -p runs_dir runs/r_sweep_bank8 -p reports_dir reports/viewbank_k8 -p workers $(STUDY_WORKERS) \
+	  -y "{extra_search: {view_bank: 8}, methods: [ssl, bmnas]}"
 	$(BIN)/papermill --cwd . -k python3 nbs/experiments/viewbank_effect.ipynb reports/executed/viewbank_effect.ipynb
 
 # The same comparison with 10 paired seeds per r: a live and a banked sweep of ssl and bmnas (the live one reuses the
