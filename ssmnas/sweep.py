@@ -11,13 +11,15 @@ from collections import Counter, deque
 from dataclasses import replace
 from pathlib import Path
 
-from .core import SsmnasError, cli_errors, pick_device, write_text, progress_bar
+from .core import SsmnasError, autocast_dtype, cli_errors, pick_device, write_text, progress_bar
 from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows
 from .trial import check_method, run_trial, trial_finished, get_protocol, configs_from_args, _run_parser
 from .search import SearchConfig, refuse_oversized_bank
-from .backbones import check_image_weights
+from .backbones import check_image_weights, prepare_backbones
+from .viewbank import (adopt_view_bank, build_view_bank, forget_view_banks, portable_view_bank,
+                             view_bank_key)
 
 # %% auto #0
 __all__ = ['trial_dir', 'sweep_jobs', 'SweepProgress', 'error_line', 'SweepFailed', 'run_sweep', 'ssmnas_sweep']
@@ -160,13 +162,31 @@ def _data_source(data) -> tuple:
                           'read other data than the dataset given; pass the path, or run the trials here one at a time')
     return path, fingerprint
 
-def _worker_task(trial_fn, source, data_cache, threads, method, r, seed, out, search_cfg, train_cfg, trial_kw, device):
-    "One trial in a worker process (a Ray task, or one of the local executor's `workers`); `source`: `_data_source`."
+def _worker_task(trial_fn, source, data_cache, threads, method, r, seed, out, search_cfg, train_cfg, trial_kw, device,
+                 bank=None):
+    """One trial in a worker process (a Ray task, or one of the local executor's `workers`); `source`: `_data_source`;
+    `bank`: its seed's view bank as `_bank_task` built it, adopted instead of built here."""
     import torch
     torch.set_num_threads(threads)
     path, fingerprint = source
     data = _worker_data(path, data_cache, fingerprint)
+    if bank is not None: adopt_view_bank(*bank)
     return trial_fn(data, method, r, seed, out, search_cfg, train_cfg, device=device, progress=False, **trial_kw)
+
+def _bank_task(source, data_cache, threads, seed, search_cfg, device, compile=False) -> tuple:
+    """A seed's view bank over all train+dev rows, built once in a worker for that seed's `ssl` trials on Ray, which
+    adopt it (`portable_view_bank`'s (key, bank)). Its image backbone is the trials': `prepare_backbones` with the
+    trial's seed (the text backbone, which the bank does not hold, is left unpretrained)."""
+    import torch
+    torch.set_num_threads(threads)
+    data = _worker_data(source[0], data_cache, source[1])
+    cfg, dev = replace(search_cfg or SearchConfig(), objective='contrastive', seed=seed), pick_device(device)
+    backbones, _ = prepare_backbones(data, None, cfg.backbone, dev, compile=compile)
+    rows, amp = pool_rows(data), autocast_dtype(cfg.amp, dev)
+    bank = build_view_bank(data, rows, backbones, cfg.contrastive, cfg.L, seed, dev, amp)
+    out = portable_view_bank(view_bank_key(data, rows, backbones, cfg.contrastive, cfg.L, seed, dev, amp), bank)
+    forget_view_banks()                                 # this worker's copy: the trials hold theirs
+    return out
 
 def _whole_or_fraction(name, v):
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0 or (v > 1 and v != int(v)):
@@ -325,16 +345,25 @@ def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_
             res = ray.cluster_resources()
             raise SsmnasError(f"the Ray cluster ({res.get('GPU', 0):g} GPU, {res.get('CPU', 0):g} CPU) has no room "
                               f'for one trial ({gpus_per_trial if use_gpu else 0:g} GPU, {cpus_per_trial:g} CPU)')
-        task = ray.remote(_worker_task).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial if use_gpu else 0,
-                                             max_retries=max_retries, retry_exceptions=False)
-        threads = max(1, int(cpus_per_trial))
+        task, bank_task = (ray.remote(f).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial if use_gpu else 0,
+                                                 max_retries=max_retries, retry_exceptions=False)
+                           for f in (_worker_task, _bank_task))
+        threads, dev = max(1, int(cpus_per_trial)), 'cuda' if use_gpu else 'cpu'
+        banked, banks = (search_cfg or SearchConfig()).view_bank > 0, {}      # banks: {seed: its bank's ObjectRef}
         while todo or inflight:
             room = max(1, _slots(ray.cluster_resources(), use_gpu, gpus_per_trial, cpus_per_trial))
             while todo and len(inflight) < room:
                 i = todo.popleft()
                 m, r, s, d = jobs[i]
-                ref = task.remote(trial_fn, source, data_cache, threads, m, r, s, str(Path(d).resolve()), search_cfg,
-                                  train_cfg, trial_kw, 'cuda' if use_gpu else 'cpu')
+                args = (trial_fn, source, data_cache, threads, m, r, s, str(Path(d).resolve()), search_cfg, train_cfg,
+                        trial_kw, dev)
+                if banked and m == 'ssl':       # one bank per seed, built by a task of its own, in the object store
+                    if s not in banks: banks[s] = bank_task.remote(source, data_cache, threads, s, search_cfg, dev,
+                                                                   trial_kw.get('compile', False))
+                    args += (banks[s],)
+                    if not any(jobs[j][0] == 'ssl' and jobs[j][2] == s for j in todo):
+                        del banks[s]            # its last trial holds the reference until it ends
+                ref = task.remote(*args)
                 inflight[ref] = i
                 prog.start()
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)

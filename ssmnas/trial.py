@@ -191,6 +191,7 @@ def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tup
 def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
                compile) -> dict:
     timer, rows, logs, info = Timer(), use['search_rows'], {}, run_info(device)      # 'started': now
+    bank = None
     fuse = compile and torch.device(device).type == 'cuda'    # the fusion path compiled: on CUDA only, as the backbone
     with timer('backbones', device):       # the raw-input probe reads no backbone: none is built or pretrained
         backbones, logs['text_backbone'] = (
@@ -202,7 +203,6 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
         found = [(f"linear probe on {logs['probe']['n_features']} {logs['probe']['features']} features, "
                   f"l2 = {logs['probe']['l2']:g}")]
     else:
-        bank = None
         # over all train+dev rows (the seed's trials at every r share it); not built when nothing would draw from it
         if method == 'ssl' and search_cfg.view_bank and (train_cfg.rep_epochs or not search_finished(out/'search')):
             with timer('view_bank', device):
@@ -230,6 +230,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
                info | {'seed': seed, 'image_weights': logs['text_backbone']['image_weights'],
                        'image_precision': logs['text_backbone'].get('image_precision'),
                        'timings_s': timer.seconds}
+               | ({'view_bank_built': not bank.reused} if bank is not None else {})   # else shared: built earlier
                | (read_json(out/'search'/ADOPTED) if (out/'search'/ADOPTED).exists() else {}))
     write_json(out/'metrics.json', metrics)
     return metrics

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import hashlib, math
+import copy, hashlib, math
 from pathlib import Path
 
 from .core import SsmnasError
@@ -19,7 +19,7 @@ from .backbones import VGG19Taps
 
 # %% auto #0
 __all__ = ['bank_store_dtype', 'ViewBank', 'forget_view_banks', 'view_bank_bytes', 'check_view_bank_fits', 'build_view_bank',
-           'check_bank_place', 'build_tap_cache']
+           'view_bank_key', 'portable_view_bank', 'adopt_view_bank', 'check_bank_place', 'build_tap_cache']
 
 # %% ../nbs/08a_viewbank.ipynb #67b2a956
 def bank_store_dtype(device) -> torch.dtype:
@@ -167,21 +167,39 @@ def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device=
     text backbone differs from one r to the next), kept on `device` or, with `contrastive.view_bank_on` 'host', in
     host memory. Built once per process for the same data, rows, image backbone, seed and settings, and reused: a
     seed's trials at every r share it."""
-    device = torch.device(device)
+    device, key = torch.device(device), view_bank_key(data, rows, backbones, contrastive, L, seed, device, amp_dtype)
     images = [m for m, mod in data.modalities.items() if mod.kind == 'image']
-    if not images: raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
-    on_host = contrastive.view_bank_on == 'host'
-    key = (data_identity(data)['fingerprint'], data.n_rows,   # the content (a path says nothing of in-memory data)
-           hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
-           contrastive.view_bank, contrastive.mask_p, L, seed, str(amp_dtype), str(device), on_host,
-           tuple(_weights_sum(backbones[m]) for m in images))
-    if key not in _SHARED_BANK:
+    reused = key in _SHARED_BANK
+    if not reused:
         _SHARED_BANK.clear()                # one bank at a time: a sweep runs a seed's trials one after the other
         check_view_bank_fits(data, len(rows), contrastive, L, backbones[images[0]].width_div, device)
         _SHARED_BANK[key] = ViewBank(data, rows, backbones, make_views(data.modalities, contrastive.mask_p),
                                      K=contrastive.view_bank, L=L, device=device, seed=seed + 2, amp_dtype=amp_dtype,
-                                     modalities=images, on_host=on_host)
+                                     modalities=images, on_host=contrastive.view_bank_on == 'host')
+    _SHARED_BANK[key].reused = reused       # this call's: built here, or shared (built earlier, or handed over)
     return _SHARED_BANK[key]
+
+def view_bank_key(data, rows, backbones, contrastive, L:int, seed:int, device='cpu', amp_dtype=None) -> tuple:
+    "What `build_view_bank` keeps a bank under: everything its taps depend on."
+    images = [m for m, mod in data.modalities.items() if mod.kind == 'image']
+    if not images: raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
+    return (data_identity(data)['fingerprint'], data.n_rows,   # the content (a path says nothing of in-memory data)
+            hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
+            contrastive.view_bank, contrastive.mask_p, L, seed, str(amp_dtype), str(torch.device(device)),
+            contrastive.view_bank_on == 'host', tuple(_weights_sum(backbones[m]) for m in images))
+
+def portable_view_bank(key:tuple, bank:ViewBank) -> tuple:
+    "(`key`, a copy of `bank` with its taps in host memory): what one process hands another (`adopt_view_bank`)."
+    out = copy.copy(bank)
+    out.taps = [t.cpu() for t in bank.taps]
+    return key, out
+
+def adopt_view_bank(key:tuple, bank:ViewBank) -> ViewBank:
+    """Make `bank`, built by another process (`portable_view_bank`), this process's shared bank under `key`, its taps
+    moved where it keeps them: `build_view_bank` with the same settings then returns it instead of building one."""
+    if not bank.on_host: bank.taps = [t.to(bank.device) for t in bank.taps]
+    _SHARED_BANK.clear(); _SHARED_BANK[key] = bank
+    return bank
 
 def check_bank_place(bank, contrastive):
     "Refuse a bank handed to a run that is not kept where the run's `view_bank_on` says (its record would be wrong)."

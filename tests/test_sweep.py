@@ -1,5 +1,6 @@
 "A tiny sweep through a local Ray runtime (2 CPUs): the local executor's metrics, a worker killed mid-search, failures."
 import json, os, time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,20 @@ def test_worker_killed_mid_search_resumes(ctx):
     folder = trial_dir(ctx['tmp']/'killed', 'ssl', 0.5, 0)
     assert json.loads((folder/'search'/'run.json').read_text())['resumed_from_epoch'] == 1
     assert got == ctx['local'][:1]                                    # the same metrics as the uninterrupted trial
+
+def test_ray_builds_each_seeds_bank_once(ctx, tmp_path):
+    "A banked sweep on Ray builds a seed's view bank in a task of its own; its ssl trials adopt it: the same bits."
+    scfg, threads = replace(ctx['scfg'], view_bank=2), torch.get_num_threads()
+    torch.set_num_threads(1)                            # as each one-CPU Ray task has
+    try: local = run_sweep(open_dataset(ctx['path']), ['ssl'], [0.5, 1.0], [0], tmp_path/'local', scfg, ctx['tcfg'],
+                           device='cpu', progress=False)
+    finally: torch.set_num_threads(threads)
+    got = run_sweep(str(ctx['path']), ['ssl'], [0.5, 1.0], [0], tmp_path/'ray', scfg, ctx['tcfg'], device='cpu',
+                    executor='ray', progress=False)
+    assert got == local
+    def built(root): return [json.loads((trial_dir(root, 'ssl', r, 0)/'run.json').read_text())['view_bank_built']
+                             for r in (0.5, 1.0)]
+    assert built(tmp_path/'local') == [True, False] and built(tmp_path/'ray') == [False, False]
 
 def test_failed_trial_reported_others_finish(ctx, capsys):
     def flaky(data, method, r, seed, out, *a, **k):
