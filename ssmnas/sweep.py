@@ -186,6 +186,7 @@ def _bank_task(source, data_cache, threads, seed, search_cfg, device, compile=Fa
     bank = build_view_bank(data, rows, backbones, cfg.contrastive, cfg.L, seed, dev, amp)
     out = portable_view_bank(view_bank_key(data, rows, backbones, cfg.contrastive, cfg.L, seed, dev, amp), bank)
     forget_view_banks()                                 # this worker's copy: the trials hold theirs
+    if dev.type == 'cuda': torch.cuda.empty_cache()
     return out
 
 def _whole_or_fraction(name, v):
@@ -335,7 +336,7 @@ def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_
              gpus_per_trial, cpus_per_trial, address, max_retries, data_cache):
     joined = not ray.is_initialized()
     if joined: ray.init(address=address)
-    inflight = {}
+    inflight, bank_refs = {}, []                                  # bank_refs: every bank task started
     try:
         has_gpu = ray.cluster_resources().get('GPU', 0) > 0
         if kind == 'cuda' and not has_gpu:
@@ -349,7 +350,7 @@ def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_
                                                  max_retries=max_retries, retry_exceptions=False)
                            for f in (_worker_task, _bank_task))
         threads, dev = max(1, int(cpus_per_trial)), 'cuda' if use_gpu else 'cpu'
-        banked, banks = (search_cfg or SearchConfig()).view_bank > 0, {}      # banks: {seed: its bank's ObjectRef}
+        banked, banks = (search_cfg or SearchConfig()).view_bank > 0, {}     # banks: {seed: its bank's ObjectRef}
         while todo or inflight:
             room = max(1, _slots(ray.cluster_resources(), use_gpu, gpus_per_trial, cpus_per_trial))
             while todo and len(inflight) < room:
@@ -358,8 +359,10 @@ def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_
                 args = (trial_fn, source, data_cache, threads, m, r, s, str(Path(d).resolve()), search_cfg, train_cfg,
                         trial_kw, dev)
                 if banked and m == 'ssl':       # one bank per seed, built by a task of its own, in the object store
-                    if s not in banks: banks[s] = bank_task.remote(source, data_cache, threads, s, search_cfg, dev,
-                                                                   trial_kw.get('compile', False))
+                    if s not in banks:
+                        banks[s] = bank_task.remote(source, data_cache, threads, s, search_cfg, dev,
+                                                    trial_kw.get('compile', False))
+                        bank_refs.append(banks[s])
                     args += (banks[s],)
                     if not any(jobs[j][0] == 'ssl' and jobs[j][2] == s for j in todo):
                         del banks[s]            # its last trial holds the reference until it ends
@@ -374,7 +377,7 @@ def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_
                 else: _clear_error(jobs[i][3]); prog.finish()
             if not ready: prog.show()                                  # the clock moves on
     except BaseException:
-        for ref in inflight:                                          # Ctrl-C: stop them; their checkpoints stay
+        for ref in [*inflight, *bank_refs]:                           # Ctrl-C: stop them; their checkpoints stay
             try: ray.cancel(ref, force=True)
             except Exception: pass
         raise

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import copy, hashlib, math
+import copy, hashlib, math, warnings
 from pathlib import Path
 
 from .core import SsmnasError
@@ -189,16 +189,27 @@ def view_bank_key(data, rows, backbones, contrastive, L:int, seed:int, device='c
             contrastive.view_bank_on == 'host', tuple(_weights_sum(backbones[m]) for m in images))
 
 def portable_view_bank(key:tuple, bank:ViewBank) -> tuple:
-    "(`key`, a copy of `bank` with its taps in host memory): what one process hands another (`adopt_view_bank`)."
+    """(`key`, a copy of `bank` whose taps are numpy arrays in host memory, bf16 as int16): what one process hands
+    another (`adopt_view_bank`). Numpy arrays pickle out of band, so Ray's object store holds the one copy and a
+    reader maps it instead of copying it again."""
     out = copy.copy(bank)
-    out.taps = [t.cpu() for t in bank.taps]
+    out.taps = [(t.view(torch.int16) if t.dtype == torch.bfloat16 else t).cpu().numpy() for t in bank.taps]
     return key, out
 
 def adopt_view_bank(key:tuple, bank:ViewBank) -> ViewBank:
     """Make `bank`, built by another process (`portable_view_bank`), this process's shared bank under `key`, its taps
-    moved where it keeps them: `build_view_bank` with the same settings then returns it instead of building one."""
-    if not bank.on_host: bank.taps = [t.to(bank.device) for t in bank.taps]
-    _SHARED_BANK.clear(); _SHARED_BANK[key] = bank
+    moved where it keeps them: `build_view_bank` with the same settings then returns it instead of building one.
+    Nothing of it points into the arrays it came in (a store's mapped object is freed once its readers let go)."""
+    _SHARED_BANK.clear()                      # the bank held before goes first: two need not fit at once
+    def kept(a):
+        with warnings.catch_warnings():       # a mapped, read-only array: copied to the device, or copied here
+            warnings.simplefilter('ignore', UserWarning)
+            t = torch.from_numpy(a) if not bank.on_host else torch.from_numpy(np.array(a))
+        t = t.view(torch.bfloat16) if bank.store_dtype == torch.bfloat16 else t
+        return t.to(bank.device) if not bank.on_host else t
+    bank.taps = [kept(a) for a in bank.taps]
+    bank.rows, bank._order = np.array(bank.rows), np.array(bank._order)
+    _SHARED_BANK[key] = bank
     return bank
 
 def check_bank_place(bank, contrastive):

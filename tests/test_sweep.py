@@ -88,15 +88,15 @@ def test_ray_builds_each_seeds_bank_once(ctx, tmp_path):
     "A banked sweep on Ray builds a seed's view bank in a task of its own; its ssl trials adopt it: the same bits."
     scfg, threads = replace(ctx['scfg'], view_bank=2), torch.get_num_threads()
     torch.set_num_threads(1)                            # as each one-CPU Ray task has
-    try: local = run_sweep(open_dataset(ctx['path']), ['ssl'], [0.5, 1.0], [0], tmp_path/'local', scfg, ctx['tcfg'],
-                           device='cpu', progress=False)
+    try: local = run_sweep(open_dataset(ctx['path']), ['ssl'], [0.5, 1.0], [0, 1], tmp_path/'local', scfg,
+                           ctx['tcfg'], device='cpu', progress=False)
     finally: torch.set_num_threads(threads)
-    got = run_sweep(str(ctx['path']), ['ssl'], [0.5, 1.0], [0], tmp_path/'ray', scfg, ctx['tcfg'], device='cpu',
+    got = run_sweep(str(ctx['path']), ['ssl'], [0.5, 1.0], [0, 1], tmp_path/'ray', scfg, ctx['tcfg'], device='cpu',
                     executor='ray', progress=False)
-    assert got == local
-    def built(root): return [json.loads((trial_dir(root, 'ssl', r, 0)/'run.json').read_text())['view_bank_built']
-                             for r in (0.5, 1.0)]
-    assert built(tmp_path/'local') == [True, False] and built(tmp_path/'ray') == [False, False]
+    assert got == local                                 # a seed given another seed's bank would have other bits
+    def built(root): return [json.loads((trial_dir(root, 'ssl', r, s)/'run.json').read_text())['view_bank_built']
+                             for s in (0, 1) for r in (0.5, 1.0)]
+    assert built(tmp_path/'local') == [True, False, True, False] and built(tmp_path/'ray') == [False] * 4
 
 def test_failed_trial_reported_others_finish(ctx, capsys):
     def flaky(data, method, r, seed, out, *a, **k):
