@@ -6,7 +6,7 @@ for a trial that took over a search an interrupted run had begun (its times leav
 import argparse, csv, json, re, sys
 from pathlib import Path
 
-from ssmnas.study import _resumed
+from ssmnas.study import trial_resumed
 
 TRIAL = re.compile(r'^(?P<method>[a-z_]+)_r(?P<r>[0-9.]+)_s(?P<seed>\d+)$')
 
@@ -17,7 +17,7 @@ def rows(label, folder, methods):
         if not m or (methods and m['method'] not in methods): continue
         rec = json.loads(run.read_text())
         yield ({'sweep': label, 'method': m['method'], 'r': float(m['r']), 'seed': int(m['seed']),
-                'resumed': int(_resumed(run.parent, rec))} | rec.get('timings_s', {}))
+                'resumed': int(trial_resumed(run.parent, rec))} | rec.get('timings_s', {}))
 
 
 def main(argv=None):

@@ -23,7 +23,7 @@ __all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'METHOD_ORDER', 'PAPER_TABLE3', 'TA
            'read_csv', 'summarise', 'paired_differences', 'method_label', 'plot_r_sweep', 'plot_edge_op_heatmap',
            'table3_markdown', 'trial_genotypes', 'most_frequent_genotype', 'edge_op_frequency',
            'trial_mfas_architectures', 'most_frequent_mfas', 'plot_architectures', 'trial_rows', 'trial_timings',
-           'reuse_or_run']
+           'trial_resumed', 'reuse_or_run']
 
 # %% ../nbs/12_study.ipynb #436afda5
 def write_csv(path, rows:list, columns:list):
@@ -240,7 +240,7 @@ def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
     """Seconds per phase summed over the `run.json` of the trial folders `dirs` (folders without one are counted as
     missing), the devices the trials ran on (with their torch threads); with `methods` (each folder's method), seconds
     per method and per method and phase; with `since` (an ISO time), how many trials had started before it (read back
-    from an earlier run); and how many `resumed` a search an interrupted run had begun or finished (`_resumed`)."""
+    from an earlier run); and how many `resumed` a search an interrupted run had begun or finished (`trial_resumed`)."""
     dirs = list(dirs)
     by_phase, by_method, n, missing, devices, earlier, resumed = defaultdict(float), {}, 0, [], set(), 0, 0
     for d, m in zip(dirs, [None] * len(dirs) if methods is None else methods, strict=True):
@@ -249,7 +249,7 @@ def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
         n, run = n + 1, read_json(p)
         devices.add(run.get('device_name'))
         earlier += since is not None and _when(run.get('started')) < _when(since)
-        resumed += _resumed(d, run)
+        resumed += trial_resumed(d, run)
         for k, v in run.get('timings_s', {}).items():
             by_phase[k] += float(v)
             if methods is not None: by_method.setdefault(m, defaultdict(float))[k] += float(v)
@@ -259,7 +259,7 @@ def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
     if since is not None: out['started_before'] = int(earlier)
     return out | {'devices': sorted(str(d) for d in devices), 'missing': missing, 'resumed': resumed}
 
-def _resumed(folder, run:dict) -> bool:
+def trial_resumed(folder, run:dict) -> bool:
     """Whether the trial in `folder` (its `run.json`: `run`) took over its search from an earlier, interrupted run:
     resumed from a checkpoint (MFAS: candidates read back), or finished before the trial's last start. Its
     `timings_s` leave that work out. A search adopted from another trial (`search_from`) is not counted."""

@@ -18,8 +18,7 @@ from .pools import make_pools, pool_rows
 from .trial import check_method, run_trial, trial_finished, get_protocol, configs_from_args, _run_parser
 from .search import SearchConfig, refuse_oversized_bank
 from .backbones import check_image_weights, prepare_backbones
-from .viewbank import (adopt_view_bank, build_view_bank, forget_view_banks, portable_view_bank,
-                             view_bank_key)
+from .viewbank import adopt_view_bank, build_view_bank, forget_view_banks, portable_view_bank
 
 # %% auto #0
 __all__ = ['trial_dir', 'sweep_jobs', 'SweepProgress', 'error_line', 'SweepFailed', 'run_sweep', 'ssmnas_sweep']
@@ -170,12 +169,12 @@ def _worker_task(trial_fn, source, data_cache, threads, method, r, seed, out, se
     torch.set_num_threads(threads)
     path, fingerprint = source
     data = _worker_data(path, data_cache, fingerprint)
-    if bank is not None: adopt_view_bank(*bank)
+    if bank is not None: adopt_view_bank(bank)
     return trial_fn(data, method, r, seed, out, search_cfg, train_cfg, device=device, progress=False, **trial_kw)
 
 def _bank_task(source, data_cache, threads, seed, search_cfg, device, compile=False) -> tuple:
     """A seed's view bank over all train+dev rows, built once in a worker for that seed's `ssl` trials on Ray, which
-    adopt it (`portable_view_bank`'s (key, bank)). Its image backbone is the trials': `prepare_backbones` with the
+    adopt it (`portable_view_bank`). Its image backbone is the trials': `prepare_backbones` with the
     trial's seed (the text backbone, which the bank does not hold, is left unpretrained)."""
     import torch
     torch.set_num_threads(threads)
@@ -183,8 +182,7 @@ def _bank_task(source, data_cache, threads, seed, search_cfg, device, compile=Fa
     cfg, dev = replace(search_cfg or SearchConfig(), objective='contrastive', seed=seed), pick_device(device)
     backbones, _ = prepare_backbones(data, None, cfg.backbone, dev, compile=compile)
     rows, amp = pool_rows(data), autocast_dtype(cfg.amp, dev)
-    bank = build_view_bank(data, rows, backbones, cfg.contrastive, cfg.L, seed, dev, amp)
-    out = portable_view_bank(view_bank_key(data, rows, backbones, cfg.contrastive, cfg.L, seed, dev, amp), bank)
+    out = portable_view_bank(build_view_bank(data, rows, backbones, cfg.contrastive, cfg.L, seed, dev, amp))
     forget_view_banks()                                 # this worker's copy: the trials hold theirs
     if dev.type == 'cuda': torch.cuda.empty_cache()
     return out

@@ -19,7 +19,7 @@ from .backbones import VGG19Taps
 
 # %% auto #0
 __all__ = ['bank_store_dtype', 'ViewBank', 'forget_view_banks', 'view_bank_bytes', 'check_view_bank_fits', 'build_view_bank',
-           'view_bank_key', 'portable_view_bank', 'adopt_view_bank', 'check_bank_place', 'build_tap_cache']
+           'portable_view_bank', 'adopt_view_bank', 'check_bank_place', 'build_tap_cache']
 
 # %% ../nbs/08a_viewbank.ipynb #67b2a956
 def bank_store_dtype(device) -> torch.dtype:
@@ -167,8 +167,13 @@ def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device=
     text backbone differs from one r to the next), kept on `device` or, with `contrastive.view_bank_on` 'host', in
     host memory. Built once per process for the same data, rows, image backbone, seed and settings, and reused: a
     seed's trials at every r share it."""
-    device, key = torch.device(device), view_bank_key(data, rows, backbones, contrastive, L, seed, device, amp_dtype)
+    device = torch.device(device)
     images = [m for m, mod in data.modalities.items() if mod.kind == 'image']
+    if not images: raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
+    key = (data_identity(data)['fingerprint'], data.n_rows,   # the content (a path says nothing of in-memory data)
+           hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
+           contrastive.view_bank, contrastive.mask_p, L, seed, str(amp_dtype), str(device),
+           contrastive.view_bank_on == 'host', tuple(_weights_sum(backbones[m]) for m in images))
     reused = key in _SHARED_BANK
     if not reused:
         _SHARED_BANK.clear()                # one bank at a time: a sweep runs a seed's trials one after the other
@@ -176,40 +181,33 @@ def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device=
         _SHARED_BANK[key] = ViewBank(data, rows, backbones, make_views(data.modalities, contrastive.mask_p),
                                      K=contrastive.view_bank, L=L, device=device, seed=seed + 2, amp_dtype=amp_dtype,
                                      modalities=images, on_host=contrastive.view_bank_on == 'host')
+        _SHARED_BANK[key].key = key         # what another process adopts it under (`adopt_view_bank`)
     _SHARED_BANK[key].reused = reused       # this call's: built here, or shared (built earlier, or handed over)
     return _SHARED_BANK[key]
 
-def view_bank_key(data, rows, backbones, contrastive, L:int, seed:int, device='cpu', amp_dtype=None) -> tuple:
-    "What `build_view_bank` keeps a bank under: everything its taps depend on."
-    images = [m for m, mod in data.modalities.items() if mod.kind == 'image']
-    if not images: raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
-    return (data_identity(data)['fingerprint'], data.n_rows,   # the content (a path says nothing of in-memory data)
-            hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
-            contrastive.view_bank, contrastive.mask_p, L, seed, str(amp_dtype), str(torch.device(device)),
-            contrastive.view_bank_on == 'host', tuple(_weights_sum(backbones[m]) for m in images))
-
-def portable_view_bank(key:tuple, bank:ViewBank) -> tuple:
-    """(`key`, a copy of `bank` whose taps are numpy arrays in host memory, bf16 as int16): what one process hands
-    another (`adopt_view_bank`). Numpy arrays pickle out of band, so Ray's object store holds the one copy and a
-    reader maps it instead of copying it again."""
+def portable_view_bank(bank:ViewBank) -> ViewBank:
+    """A copy of `bank` (from `build_view_bank`) whose taps are numpy arrays in host memory, bf16 as int16: what one
+    process hands another (`adopt_view_bank`). Numpy arrays pickle out of band, so Ray's object store holds the one
+    copy and a reader maps it instead of copying it again."""
     out = copy.copy(bank)
     out.taps = [(t.view(torch.int16) if t.dtype == torch.bfloat16 else t).cpu().numpy() for t in bank.taps]
-    return key, out
+    return out
 
-def adopt_view_bank(key:tuple, bank:ViewBank) -> ViewBank:
-    """Make `bank`, built by another process (`portable_view_bank`), this process's shared bank under `key`, its taps
-    moved where it keeps them: `build_view_bank` with the same settings then returns it instead of building one.
-    Nothing of it points into the arrays it came in (a store's mapped object is freed once its readers let go)."""
+def adopt_view_bank(bank:ViewBank) -> ViewBank:
+    """Make `bank`, built by another process (`portable_view_bank`), this process's shared bank under the key it was
+    built under, its taps copied where it keeps them: `build_view_bank` with the same settings then returns it instead
+    of building one. Nothing of it points into the arrays it came in (a store's mapped object is freed once its
+    readers let go)."""
     _SHARED_BANK.clear()                      # the bank held before goes first: two need not fit at once
     def kept(a):
-        with warnings.catch_warnings():       # a mapped, read-only array: copied to the device, or copied here
+        with warnings.catch_warnings():       # a mapped, read-only array, never written: copied just below
             warnings.simplefilter('ignore', UserWarning)
-            t = torch.from_numpy(a) if not bank.on_host else torch.from_numpy(np.array(a))
+            t = torch.from_numpy(a)
         t = t.view(torch.bfloat16) if bank.store_dtype == torch.bfloat16 else t
-        return t.to(bank.device) if not bank.on_host else t
+        return t.to('cpu' if bank.on_host else bank.device, copy=True)
     bank.taps = [kept(a) for a in bank.taps]
     bank.rows, bank._order = np.array(bank.rows), np.array(bank._order)
-    _SHARED_BANK[key] = bank
+    _SHARED_BANK[bank.key] = bank
     return bank
 
 def check_bank_place(bank, contrastive):
