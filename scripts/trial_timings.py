@@ -1,5 +1,7 @@
 """Each trial's phase timings (`run.json`'s timings_s) of one or more sweep folders, as one CSV; `resumed` is 1
-for a trial that took over a search an interrupted run had begun (its times leave that work out).
+for a trial that took over a search an interrupted run had begun (its times leave that work out); a trial that drew
+from a view bank a task of its own built (a banked Ray sweep) names it (`bank_handed_over`) and its build's seconds
+(`bank_build_s`, in no trial's timings: count each bank once).
 
     python scripts/trial_timings.py live=runs/r_sweep bank8=runs/r_sweep_bank8_10 --methods ssl bmnas --out t.csv
 """
@@ -16,8 +18,10 @@ def rows(label, folder, methods):
         m = TRIAL.match(run.parent.name)
         if not m or (methods and m['method'] not in methods): continue
         rec = json.loads(run.read_text())
+        bank = rec.get('view_bank_handed_over') or {}
         yield ({'sweep': label, 'method': m['method'], 'r': float(m['r']), 'seed': int(m['seed']),
-                'resumed': int(trial_resumed(run.parent, rec))} | rec.get('timings_s', {}))
+                'resumed': int(trial_resumed(run.parent, rec)), 'bank_handed_over': bank.get('id', ''),
+                'bank_build_s': bank.get('build_s', '')} | rec.get('timings_s', {}))
 
 
 def main(argv=None):

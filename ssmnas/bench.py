@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_bench.ipynb #0624bc32
 from __future__ import annotations
-import argparse, csv, io, json, math, os, platform, statistics, tempfile, time, warnings
+import argparse, csv, io, json, math, os, statistics, tempfile, time, warnings
 from collections import Counter
 from types import SimpleNamespace
 from dataclasses import asdict, replace
@@ -15,7 +15,7 @@ import torch
 
 import ssmnas
 from .core import (SsmnasError, cli_errors, write_json, write_text, read_json, run_info, device_name, pick_device,
-                         seed_everything, batches, autocast_dtype, adam)
+                         cpu_model, seed_everything, batches, autocast_dtype, adam)
 from .data import GENRES, MultimodalData
 from .batches import BatchSource, plain_inputs
 from .synth import synth_genres, synth_posters, synth_vocab, synth_sequences
@@ -30,10 +30,10 @@ from .train import TrainConfig, build_encoder, learn_representation, train_class
 __all__ = ['SIZES', 'TRAIN_FRAC', 'TEST_PER_POOL_ROW', 'PROTOCOLS', 'COST_KEYS', 'SEARCHES_AFTER_FIRST', 'COST_FIELDS',
            'SWEEP_SIZE_KEYS', 'MODELLED_PHASES', 'FUSION_REFERENCE', 'FUSION_BATCHES', 'FUSION_PATHS', 'CSV_COLUMNS',
            'GPU_COMMANDS', 'bench_twin', 'sync', 'time_calls', 'EpochClock', 'count_syncs', 'sweep_estimate',
-           'search_fixed_s', 'record_costs', 'sweep_size', 'settings_differ', 'bench_record_for', 'extrapolate_like',
-           'beside_bench', 'extrapolation_lines', 'bench_name', 'record_estimates', 'run_bench', 'bench_fusion',
-           'profile_fusion_steps', 'render_record', 'render_markdown', 'csv_rows', 'sweep_section', 'profile_lines',
-           'fusion_section', 'write_reports', 'save_bench', 'ssmnas_bench']
+           'search_fixed_s', 'epoch_fixed_s', 'record_costs', 'sweep_size', 'settings_differ', 'bench_record_for',
+           'extrapolate_like', 'beside_bench', 'extrapolation_lines', 'bench_name', 'record_estimates', 'run_bench',
+           'bench_fusion', 'profile_fusion_steps', 'render_record', 'render_markdown', 'csv_rows', 'sweep_section',
+           'profile_lines', 'fusion_section', 'write_reports', 'save_bench', 'ssmnas_bench']
 
 # %% ../nbs/13_bench.ipynb #98276462
 SIZES = {
@@ -157,23 +157,24 @@ PROTOCOLS = {
                      r_values=(0.01, 0.05, 0.1, 0.3, 1.0), trials=3, search_epochs=4, rep_epochs=4, clf_epochs=60),
 }
 COST_KEYS = ('search_c', 'search_setup_c', 'search_s', 'search_setup_s', 'rep', 'rep_setup', 'clf', 'clf_setup', 'test',
-             'warmup_c', 'warmup_s', 'search_fixed', 'bank', 'bank_build')
+             'warmup_c', 'warmup_s', 'search_fixed', 'epoch_fixed_c', 'epoch_fixed_s', 'bank', 'bank_build')
 
 def sweep_estimate(costs:dict, n_pool:int, r_values, trials:int, search_epochs:int, rep_epochs:int, clf_epochs:int,
                    n_test:int|None=None, bank:bool=False, **_) -> dict:
     "Extrapolated wall time of an r sweep from per-row `costs` (seconds; see the formula above)."
-    c, fixed = costs, costs.get('search_fixed', 0.0)       # records from before f have none (`record_costs`)
+    c = costs      # records from before f or g have none (`record_costs`); g was then in the per-row epoch costs
+    fixed = {o: c.get('search_fixed', 0.0) + search_epochs * c.get(f'epoch_fixed_{o}', 0.0) for o in 'cs'}
     n_test = round(n_pool * TEST_PER_POOL_ROW) if n_test is None else n_test
     def ssl(r, first:bool) -> dict:     # seconds per phase of a trial, named as the trial times them
         n_u, n_l = (n_pool if r >= 1 else n_pool * (1 - r)), n_pool * r
         epoch, rep = (c['bank'], c['bank']) if bank else (c['search_c'], c['rep'])
         return ({'view_bank': n_pool * c['bank_build'] if first else 0.} if bank else {}) | {   # a seed's one bank
-                'search': n_u * (c['search_setup_c'] + search_epochs * epoch) + c['warmup_c'] + fixed,
+                'search': n_u * (c['search_setup_c'] + search_epochs * epoch) + c['warmup_c'] + fixed['c'],
                 'representation': n_u * (c['rep_setup'] + rep_epochs * rep),
                 'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
     def bmnas(r) -> dict:
         n_l = n_pool * r
-        return {'search': n_l * (c['search_setup_s'] + search_epochs * c['search_s']) + c['warmup_s'] + fixed,
+        return {'search': n_l * (c['search_setup_s'] + search_epochs * c['search_s']) + c['warmup_s'] + fixed['s'],
                 'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
     per_r = [{'r': r, 'ssl_s': sum(a.values()), 'bmnas_s': sum(b.values()), 'ssl_phases_s': a, 'bmnas_phases_s': b}
              for i, r in enumerate(r_values) for a, b in [(ssl(r, i == 0), bmnas(r))]]
@@ -189,6 +190,11 @@ def search_fixed_s(details:dict) -> float:
     left = [max(0.0, d['total_s'] - d['setup_s'] - len(d['phases_s']) * d['epoch_s'] - d['warmup_excess_s'])
             for k in SEARCHES_AFTER_FIRST if 'total_s' in (d := details.get(k) or {})]
     return statistics.median(left) if left else 0.0
+
+def epoch_fixed_s(details:dict, searches=('contrastive', 'view_bank')) -> float:
+    "g: the median over the bench's `searches` of what each epoch spent whatever its rows (`_search_run`)."
+    per_epoch = [d['epoch_fixed_s'] for k in searches if 'epoch_fixed_s' in (d := details.get(k) or {})]
+    return statistics.median(per_epoch) if per_epoch else 0.0
 
 def record_costs(record:dict) -> dict:
     "A bench record's per-search and per-row costs, f (`search_fixed`) from its details where it predates f."
@@ -267,7 +273,8 @@ def beside_bench(record_path, data, search_cfg, train_cfg, r_values, trials:int,
                 'not_in_estimate_s': {m: sum(v for k, v in t.items() if k not in MODELLED_PHASES)
                                       for m, t in phases.items()},
                 'trial_devices': timings['devices'], 'trials_read_back': timings.get('started_before'),
-                'trials_missing': len(timings['missing']), 'trials_resumed': timings.get('resumed', 0)}
+                'trials_missing': len(timings['missing']), 'trials_resumed': timings.get('resumed', 0),
+                'banks_handed_over': timings.get('banks_handed_over', 0)}
 
 def extrapolation_lines(x:dict) -> list:
     "What `beside_bench` found: a line per method (or why there is no estimate), and trials read back or missing."
@@ -283,20 +290,17 @@ def extrapolation_lines(x:dict) -> list:
     if x.get('trials_resumed'):
         lines += [f"{x['trials_resumed']} trials took over a search an interrupted run had begun: their times leave "
                   "that work out, so the measured seconds are short"]
+    if x.get('banks_handed_over'):
+        lines += [f"{x['banks_handed_over']} view banks built by tasks of their own and handed to the trials: each "
+                  "one's build counted once"]
     return lines
 
 # %% ../nbs/13_bench.ipynb #fb2e16b7
 def _log(msg): print(f'[ssmnas_bench] {msg}', flush=True)
 
-def _cpu_model() -> str:
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.lower().startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
-
 def _search_run(data, rows, cfg, device, backbones, root, name, bank=None, progress=False, compile=False) -> dict:
-    "One real `search()`; per-epoch times: end to end (one epoch's end to the next) and the two phases alone."
+    """One real `search()`; per-epoch times: end to end (one epoch's end to the next), the two phases alone, and
+    (`epoch_fixed_s`) what an epoch spends whatever its rows (its timed `epoch_end`: genotype, record, checkpoint)."""
     stamps = []
     t0 = time.perf_counter()
     genotype = search(data, rows, cfg, Path(root)/name, device=device, backbones=backbones, progress=progress,
@@ -307,7 +311,8 @@ def _search_run(data, rows, cfg, device, backbones, root, name, bank=None, progr
     e2e = list(np.diff(stamps)) or phases
     timed = e2e if len(stamps) > 1 else phases
     epoch = statistics.median(timed)
-    return {'genotype': genotype, 'setup_s': read_json(Path(root)/name/'run.json')['timings_s']['setup'],
+    timings = read_json(Path(root)/name/'run.json')['timings_s']
+    return {'genotype': genotype, 'setup_s': timings['setup'], 'epoch_fixed_s': timings['epoch_end'] / len(phases),
             'total_s': total, 'warmup_epoch_s': phases[0], 'epochs_s': [float(x) for x in e2e], 'phases_s': phases,
             'epoch_s': float(epoch), 'warmup_excess_s': max(0.0, phases[0] - statistics.median(phases[1:] or phases))}
 
@@ -412,7 +417,7 @@ def _bench_contrastive(b, floor, view_bank:int) -> tuple:
     b.figs.append(_fig("c'2", 'contrastive search epoch, views from the bank, end to end', N / ck['epoch_s'],
                        'samples/s', 2 * N / ck['epoch_s'] / floor,
                        f"{N / ck['epoch_s'] / (N / c['epoch_s']):.1f}x the live epoch"))
-    return c, {'bank': ck['epoch_s'] / N, 'bank_build': build_s / N}
+    return c, {'bank_build': build_s / N}
 
 def _bench_supervised(b, floor) -> dict:
     "(d) the tap cache's build and a supervised (BM-NAS) search on it."
@@ -465,18 +470,21 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
                   n_unique) -> dict:
     "Per-row costs, sweep extrapolations and the whole record of a bench run."
     N, details = b.N, b.details
-    costs = {'search_c': c['epoch_s'] / N, 'search_setup_c': c['setup_s'] / N, 'search_s': s['epoch_s'] / N,
+    g = {'c': epoch_fixed_s(details), 's': epoch_fixed_s(details, ('supervised',))}
+    def per_row(run, o='c'): return max(0.0, run['epoch_s'] - g[o]) / N     # a search epoch's rows, its g apart
+    costs = {'search_c': per_row(c), 'search_setup_c': c['setup_s'] / N, 'search_s': per_row(s, 's'),
              'search_setup_s': s['setup_s'] / N, 'rep': rep_s / N, 'rep_setup': details['step2']['setup_s'] / N,
              'clf': clf_s / N, 'clf_setup': details['step3']['setup_s'] / N, 'test': 1 / floor,
              'warmup_c': c['warmup_excess_s'], 'warmup_s': s['warmup_excess_s'],
-             'search_fixed': search_fixed_s(details)} | (bank_cost or {'bank': None, 'bank_build': None})
+             'search_fixed': search_fixed_s(details), 'epoch_fixed_c': g['c'], 'epoch_fixed_s': g['s']}
+    costs |= ({'bank': per_row(details['view_bank'])} | bank_cost if bank_cost else {'bank': None, 'bank_build': None})
     estimates = record_estimates(costs, N)
     dev = b.dev
     return {
         'bench': 'ssmnas_bench', 'ssmnas': ssmnas.__version__,
         'name': bench_name(dev.type, b.compile, label, b.cfg.alternate),
         'torch': torch.__version__,
-        'device': dev.type, 'device_name': device_name(dev), 'cpu_model': _cpu_model(), 'cpu_cores': os.cpu_count(),
+        'device': dev.type, 'device_name': device_name(dev), 'cpu_model': cpu_model(), 'cpu_cores': os.cpu_count(),
         'torch_threads': torch.get_num_threads(),
         'gpu_memory_gib': torch.cuda.get_device_properties(dev).total_memory / 2**30 if dev.type == 'cuda' else None,
         'peak_gpu_memory_gib': torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else None,
@@ -795,6 +803,11 @@ def render_record(rec:dict) -> list:
                 "with live views")
         if 'view_bank' in e: line += f", {_dur(e['view_bank']['total_s'])} with a view bank of {sz['view_bank']}"
         L.append(line + '.')
+    cc = record_costs(rec)
+    L += ['', f"Each search is charged f = {cc['search_fixed']:.2f} s beyond its set-up and epochs, and "
+              + (f"per epoch whatever its rows g = {cc['epoch_fixed_c']:.3f} s (contrastive) and "
+                 f"{cc['epoch_fixed_s']:.3f} s (supervised)." if 'epoch_fixed_c' in cc else
+                 "no per-epoch cost apart: this record predates its timing, so its per-row epoch costs hold it.")]
     return L
 
 def render_markdown(records:list) -> str:

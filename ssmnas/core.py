@@ -13,9 +13,9 @@ import torch
 # %% auto #0
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
            'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'cpu_bf16', 'autocast_dtype',
-           'library_version', 'library_versions', 'device_name', 'run_info', 'seed_everything', 'pick_device',
-           'batches', 'adam', 'Timer', 'PlainBar', 'field_comments', 'add_config_options', 'config_from_options',
-           'check_losses']
+           'library_version', 'library_versions', 'device_name', 'cpu_model', 'device_model', 'run_info',
+           'seed_everything', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar', 'field_comments',
+           'add_config_options', 'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -215,6 +215,20 @@ def device_name(device='cpu') -> str:
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.get_device_name(device)
     return f'CPU {platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)'
+
+def cpu_model() -> str:
+    "The CPU's model name (/proc/cpuinfo), else what `platform` knows."
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.lower().startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
+
+def device_model(device='cpu') -> str:
+    """What computes on `device`, for a record that must not travel between machines that may compute other bits (a
+    view bank handed from one process to another): the GPU's name, or the CPU's model."""
+    device = torch.device(device)
+    return torch.cuda.get_device_name(device) if device.type == 'cuda' else f'CPU {cpu_model()}'
 
 # %% ../nbs/00_core.ipynb #412273e3
 def run_info(device='cpu') -> dict:

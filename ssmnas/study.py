@@ -240,9 +240,13 @@ def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
     """Seconds per phase summed over the `run.json` of the trial folders `dirs` (folders without one are counted as
     missing), the devices the trials ran on (with their torch threads); with `methods` (each folder's method), seconds
     per method and per method and phase; with `since` (an ISO time), how many trials had started before it (read back
-    from an earlier run); and how many `resumed` a search an interrupted run had begun or finished (`trial_resumed`)."""
+    from an earlier run); how many `resumed` a search an interrupted run had begun or finished (`trial_resumed`); and
+    the view banks built by a task of their own and handed to the trials (`view_bank_record`): each one's build
+    seconds, in no trial's own timings, counted once in the `view_bank` phase (of the method of the first trial that
+    names it), and how many (`banks_handed_over`)."""
     dirs = list(dirs)
     by_phase, by_method, n, missing, devices, earlier, resumed = defaultdict(float), {}, 0, [], set(), 0, 0
+    handed = set()
     for d, m in zip(dirs, [None] * len(dirs) if methods is None else methods, strict=True):
         p = Path(d)/'run.json'
         if not p.exists(): missing.append(str(d)); continue
@@ -250,14 +254,18 @@ def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
         devices.add(run.get('device_name'))
         earlier += since is not None and _when(run.get('started')) < _when(since)
         resumed += trial_resumed(d, run)
-        for k, v in run.get('timings_s', {}).items():
+        bank = run.get('view_bank_handed_over')
+        build = {'view_bank': bank['build_s']} if bank and bank['id'] not in handed else {}
+        if bank: handed.add(bank['id'])
+        for k, v in [*run.get('timings_s', {}).items(), *build.items()]:
             by_phase[k] += float(v)
             if methods is not None: by_method.setdefault(m, defaultdict(float))[k] += float(v)
     out = {'n_trials': n, 'total_s': float(sum(by_phase.values())), 'by_phase_s': dict(by_phase)}
     if methods is not None: out |= {'by_method_s': {m: float(sum(t.values())) for m, t in by_method.items()},
                                     'by_method_phase_s': {m: dict(t) for m, t in by_method.items()}}
     if since is not None: out['started_before'] = int(earlier)
-    return out | {'devices': sorted(str(d) for d in devices), 'missing': missing, 'resumed': resumed}
+    return out | {'devices': sorted(str(d) for d in devices), 'missing': missing, 'resumed': resumed,
+                  'banks_handed_over': len(handed)}
 
 def trial_resumed(folder, run:dict) -> bool:
     """Whether the trial in `folder` (its `run.json`: `run`) took over its search from an earlier, interrupted run:

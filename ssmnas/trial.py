@@ -17,7 +17,7 @@ from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for, check_image_weights
-from .viewbank import build_view_bank
+from .viewbank import build_view_bank, view_bank_record
 from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
                            RESUME_FILES, SEARCH_OPTIONS, search_started, search_finished)
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
@@ -230,7 +230,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
                info | {'seed': seed, 'image_weights': logs['text_backbone']['image_weights'],
                        'image_precision': logs['text_backbone'].get('image_precision'),
                        'timings_s': timer.seconds}
-               | ({'view_bank_built': not bank.reused} if bank is not None else {})   # else shared: built earlier
+               | (view_bank_record(bank) if bank is not None else {})
                | (read_json(out/'search'/ADOPTED) if (out/'search'/ADOPTED).exists() else {}))
     write_json(out/'metrics.json', metrics)
     return metrics

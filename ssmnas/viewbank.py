@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import copy, hashlib, math, warnings
+import copy, hashlib, math, time, warnings
 from pathlib import Path
 
-from .core import SsmnasError
+from .core import SsmnasError, device_model
 from .batches import BatchSource, plain_inputs
 from .check import data_identity
 from .supernet import pool_taps
@@ -19,7 +19,7 @@ from .backbones import VGG19Taps
 
 # %% auto #0
 __all__ = ['bank_store_dtype', 'ViewBank', 'forget_view_banks', 'view_bank_bytes', 'check_view_bank_fits', 'build_view_bank',
-           'portable_view_bank', 'adopt_view_bank', 'check_bank_place', 'build_tap_cache']
+           'portable_view_bank', 'adopt_view_bank', 'view_bank_record', 'check_bank_place', 'build_tap_cache']
 
 # %% ../nbs/08a_viewbank.ipynb #67b2a956
 def bank_store_dtype(device) -> torch.dtype:
@@ -173,15 +173,21 @@ def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device=
     key = (data_identity(data)['fingerprint'], data.n_rows,   # the content (a path says nothing of in-memory data)
            hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
            contrastive.view_bank, contrastive.mask_p, L, seed, str(amp_dtype), str(device),
+           device_model(device),             # a bank handed over from another GPU or CPU model is not taken
            contrastive.view_bank_on == 'host', tuple(_weights_sum(backbones[m]) for m in images))
     reused = key in _SHARED_BANK
     if not reused:
         _SHARED_BANK.clear()                # one bank at a time: a sweep runs a seed's trials one after the other
         check_view_bank_fits(data, len(rows), contrastive, L, backbones[images[0]].width_div, device)
-        _SHARED_BANK[key] = ViewBank(data, rows, backbones, make_views(data.modalities, contrastive.mask_p),
-                                     K=contrastive.view_bank, L=L, device=device, seed=seed + 2, amp_dtype=amp_dtype,
-                                     modalities=images, on_host=contrastive.view_bank_on == 'host')
-        _SHARED_BANK[key].key = key         # what another process adopts it under (`adopt_view_bank`)
+        t0 = time.perf_counter()
+        bank = ViewBank(data, rows, backbones, make_views(data.modalities, contrastive.mask_p),
+                        K=contrastive.view_bank, L=L, device=device, seed=seed + 2, amp_dtype=amp_dtype,
+                        modalities=images, on_host=contrastive.view_bank_on == 'host')
+        if device.type == 'cuda': torch.cuda.synchronize(device)
+        # key: what another process adopts it under (`adopt_view_bank`); the build's seconds and device go with it
+        bank.key, bank.build_s, bank.handed_over = key, time.perf_counter() - t0, False
+        bank.built_on = device_model(device)
+        _SHARED_BANK[key] = bank
     _SHARED_BANK[key].reused = reused       # this call's: built here, or shared (built earlier, or handed over)
     return _SHARED_BANK[key]
 
@@ -207,8 +213,17 @@ def adopt_view_bank(bank:ViewBank) -> ViewBank:
         return t.to('cpu' if bank.on_host else bank.device, copy=True)
     bank.taps = [kept(a) for a in bank.taps]
     bank.rows, bank._order = np.array(bank.rows), np.array(bank._order)
+    bank.handed_over = True
     _SHARED_BANK[bank.key] = bank
     return bank
+
+def view_bank_record(bank:ViewBank) -> dict:
+    """What a run's record says of the bank it drew from: whether this call built it; for a bank handed over from
+    another process (`adopt_view_bank`), its id (one per build), the build's seconds (in no trial's timings) and
+    device."""
+    return {'view_bank_built': not bank.reused} | ({'view_bank_handed_over': {
+        'id': hashlib.sha1(repr(bank.key).encode()).hexdigest()[:12], 'build_s': bank.build_s,
+        'built_on': bank.built_on}} if bank.handed_over else {})
 
 def check_bank_place(bank, contrastive):
     "Refuse a bank handed to a run that is not kept where the run's `view_bank_on` says (its record would be wrong)."

@@ -12,6 +12,7 @@ from ssmnas.data import open_dataset
 from ssmnas.synth import make_synthetic_mmimdb
 from ssmnas.sweep import run_sweep, ssmnas_sweep, SweepFailed, trial_dir, _sweep_parser, _process_pool, _stop_pool
 from ssmnas.trial import configs_from_args, run_trial
+from ssmnas.study import trial_timings
 
 # the sweep as ssmnas_sweep takes it: the configurations below are the command's, so that it reads the trials back
 JOBS = (['ssl', 'bmnas'], [0.5], [0])                # methods, r values, seeds
@@ -97,6 +98,12 @@ def test_ray_builds_each_seeds_bank_once(ctx, tmp_path):
     def built(root): return [json.loads((trial_dir(root, 'ssl', r, s)/'run.json').read_text())['view_bank_built']
                              for s in (0, 1) for r in (0.5, 1.0)]
     assert built(tmp_path/'local') == [True, False, True, False] and built(tmp_path/'ray') == [False] * 4
+    # each seed's bank task's build is named in its trials' records, and counted once per seed beside the trials
+    dirs = [trial_dir(root, 'ssl', r, s) for root in ('local', 'ray') for s in (0, 1) for r in (0.5, 1.0)]
+    ray_banks = {json.loads((tmp_path/d/'run.json').read_text())['view_bank_handed_over']['id'] for d in dirs[4:]}
+    local_t, ray_t = (trial_timings([tmp_path/d for d in ds]) for ds in (dirs[:4], dirs[4:]))
+    assert len(ray_banks) == 2 and (local_t['banks_handed_over'], ray_t['banks_handed_over']) == (0, 2)
+    assert ray_t['by_phase_s']['view_bank'] > 0.2 * local_t['by_phase_s']['view_bank']   # (a build: not a lookup)
 
 def test_failed_trial_reported_others_finish(ctx, capsys):
     def flaky(data, method, r, seed, out, *a, **k):
