@@ -14,8 +14,8 @@ import torch
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
            'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'cpu_bf16', 'autocast_dtype',
            'library_version', 'library_versions', 'device_name', 'cpu_model', 'device_model', 'run_info',
-           'seed_everything', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar', 'field_comments',
-           'add_config_options', 'config_from_options', 'check_losses']
+           'seed_everything', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar', 'bars_without_process_lock',
+           'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -321,6 +321,11 @@ class PlainBar:
 
 try: from tqdm.auto import tqdm as progress_bar
 except ImportError: progress_bar = PlainBar
+
+def bars_without_process_lock():
+    """In a worker process, before any bar: give tqdm's bars a thread lock. tqdm's default also takes a
+    multiprocessing lock, a named semaphore that leaks (and Python warns of it at exit) when the worker is ended."""
+    if progress_bar is not PlainBar: progress_bar.set_lock(threading.RLock())
 
 # %% ../nbs/00_core.ipynb #e78ea4bb
 def field_comments(cls) -> dict:

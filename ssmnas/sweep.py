@@ -11,7 +11,8 @@ from collections import Counter, deque
 from dataclasses import replace
 from pathlib import Path
 
-from .core import SsmnasError, autocast_dtype, cli_errors, pick_device, write_text, progress_bar
+from .core import (SsmnasError, autocast_dtype, cli_errors, pick_device, write_text, progress_bar,
+                         bars_without_process_lock)
 from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows
@@ -167,6 +168,7 @@ def _worker_task(trial_fn, source, data_cache, threads, method, r, seed, out, se
     `bank`: its seed's view bank as `_bank_task` built it, adopted instead of built here."""
     import torch
     torch.set_num_threads(threads)
+    bars_without_process_lock()                 # a Ray worker ended by Ctrl-C, too (as the local pool's initializer)
     path, fingerprint = source
     data = _worker_data(path, data_cache, fingerprint)
     if bank is not None: adopt_view_bank(bank)
@@ -273,7 +275,8 @@ def _run_local(data, jobs, todo, results, failures, prog, trial_fn, search_cfg, 
         else: _clear_error(d); prog.finish()
 
 def _process_pool(workers:int) -> cf.ProcessPoolExecutor:
-    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'))
+    return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),
+                                  initializer=bars_without_process_lock)     # (an ended worker leaks no semaphore)
 
 def _stop_pool(pool):
     "Stop `pool` now: cancel what has not started and end its workers (an interrupt must not wait for trials)."

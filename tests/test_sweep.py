@@ -226,6 +226,29 @@ def test_stop_pool_ends_its_worker():
     while any(map(_running, pids)) and time.monotonic() - t0 < 30: time.sleep(0.1)
     assert pids and not any(map(_running, pids))
 
+STOPPED_WORKER = """
+import sys, time
+from pathlib import Path
+from ssmnas.core import progress_bar
+from ssmnas.sweep import _process_pool, _stop_pool
+def busy(marker):
+    progress_bar(range(1), disable=True); Path(marker).touch(); time.sleep(60)
+if __name__ == '__main__':
+    pool = _process_pool(1); pool.submit(busy, sys.argv[1])
+    while not Path(sys.argv[1]).exists(): time.sleep(0.05)
+    _stop_pool(pool)
+"""
+
+def test_stopped_worker_leaks_no_semaphore(tmp_path):
+    "A worker ended by an interrupt made its bars without tqdm's multiprocessing lock: Python warns of no leak at exit."
+    pytest.importorskip('tqdm')                      # (PlainBar takes no lock at all)
+    import subprocess, sys
+    (tmp_path/'stop.py').write_text(STOPPED_WORKER)
+    res = subprocess.run([sys.executable, str(tmp_path/'stop.py'), str(tmp_path/'started')], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and (tmp_path/'started').exists(), res.stderr
+    assert 'leaked semaphore' not in res.stderr, res.stderr
+
 def _dies_once(data, *args, marker, **kwargs):
     "run_trial, whose first attempt ends its worker process after the first search epoch (module level: spawned)."
     if not Path(marker).exists():
