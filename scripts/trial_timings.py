@@ -1,7 +1,9 @@
 """Each trial's phase timings (`run.json`'s timings_s) of one or more sweep folders, as one CSV; `resumed` is 1
 for a trial that took over a search an interrupted run had begun (its times leave that work out); a trial that drew
 from a view bank a task of its own built (a banked Ray sweep) names it (`bank_handed_over`) and its build's seconds
-(`bank_build_s`, in no trial's timings: count each bank once).
+(`bank_build_s`, in no trial's timings: count each bank once); a trial with a search adds its rows
+(`n_search_rows`) and the search's own timings (`search_setup`, `search_epochs`, `search_validation`,
+`search_epoch_end`: the trial's `search` less their sum is what the search did after its epochs).
 
     python scripts/trial_timings.py live=runs/r_sweep bank8=runs/r_sweep_bank8_10 --methods ssl bmnas --out t.csv
 """
@@ -19,9 +21,14 @@ def rows(label, folder, methods):
         if not m or (methods and m['method'] not in methods): continue
         rec = json.loads(run.read_text())
         bank = rec.get('view_bank_handed_over') or {}
+        search = run.parent/'search'/'run.json'
+        search = {f'search_{k}': v for k, v in json.loads(search.read_text()).get('timings_s', {}).items()
+                  } if search.exists() else {}
+        metrics = run.parent/'metrics.json'
+        rows = {'n_search_rows': json.loads(metrics.read_text()).get('n_search_rows', '')} if metrics.exists() else {}
         yield ({'sweep': label, 'method': m['method'], 'r': float(m['r']), 'seed': int(m['seed']),
                 'resumed': int(trial_resumed(run.parent, rec)), 'bank_handed_over': bank.get('id', ''),
-                'bank_build_s': bank.get('build_s', '')} | rec.get('timings_s', {}))
+                'bank_build_s': bank.get('build_s', '')} | rows | rec.get('timings_s', {}) | search)
 
 
 def main(argv=None):

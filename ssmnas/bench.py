@@ -311,8 +311,10 @@ def _search_run(data, rows, cfg, device, backbones, root, name, bank=None, progr
     e2e = list(np.diff(stamps)) or phases
     timed = e2e if len(stamps) > 1 else phases
     epoch = statistics.median(timed)
-    timings = read_json(Path(root)/name/'run.json')['timings_s']
-    return {'genotype': genotype, 'setup_s': timings['setup'], 'epoch_fixed_s': timings['epoch_end'] / len(phases),
+    run = read_json(Path(root)/name/'run.json')
+    timings = run['timings_s']
+    fixed = timings.get('epoch_end', 0.0) / max(1, len(phases) - run['resumed_from_epoch'])    # the epochs it ran
+    return {'genotype': genotype, 'setup_s': timings['setup'], 'epoch_fixed_s': fixed,
             'total_s': total, 'warmup_epoch_s': phases[0], 'epochs_s': [float(x) for x in e2e], 'phases_s': phases,
             'epoch_s': float(epoch), 'warmup_excess_s': max(0.0, phases[0] - statistics.median(phases[1:] or phases))}
 

@@ -325,7 +325,9 @@ except ImportError: progress_bar = PlainBar
 def bars_without_process_lock():
     """In a worker process, before any bar: give tqdm's bars a thread lock. tqdm's default also takes a
     multiprocessing lock, a named semaphore that leaks (and Python warns of it at exit) when the worker is ended."""
-    if progress_bar is not PlainBar: progress_bar.set_lock(threading.RLock())
+    if progress_bar is PlainBar: return
+    from tqdm import std
+    std.tqdm.set_lock(threading.RLock())        # on tqdm's base class: every kind of bar (`tqdm.auto`'s, torch's)
 
 # %% ../nbs/00_core.ipynb #e78ea4bb
 def field_comments(cls) -> dict:

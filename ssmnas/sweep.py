@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .core import (SsmnasError, autocast_dtype, cli_errors, pick_device, write_text, progress_bar,
-                         bars_without_process_lock)
+                         bars_without_process_lock, device_model)
 from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows
@@ -165,13 +165,15 @@ def _data_source(data) -> tuple:
 def _worker_task(trial_fn, source, data_cache, threads, method, r, seed, out, search_cfg, train_cfg, trial_kw, device,
                  bank=None):
     """One trial in a worker process (a Ray task, or one of the local executor's `workers`); `source`: `_data_source`;
-    `bank`: its seed's view bank as `_bank_task` built it, adopted instead of built here."""
+    `bank`: its seed's view bank as `_bank_task` built it, adopted instead of built here when it was built on this
+    worker's GPU or CPU model (else the trial builds its own, and the one handed over is not copied)."""
     import torch
     torch.set_num_threads(threads)
     bars_without_process_lock()                 # a Ray worker ended by Ctrl-C, too (as the local pool's initializer)
     path, fingerprint = source
     data = _worker_data(path, data_cache, fingerprint)
-    if bank is not None: adopt_view_bank(bank)
+    if bank is not None and bank.built_on == device_model(pick_device(device)): adopt_view_bank(bank)
+    del bank                                    # (one not adopted: left to the object store)
     return trial_fn(data, method, r, seed, out, search_cfg, train_cfg, device=device, progress=False, **trial_kw)
 
 def _bank_task(source, data_cache, threads, seed, search_cfg, device, compile=False) -> tuple:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-import copy, hashlib, math, time, warnings
+import copy, hashlib, math, time, uuid, warnings
 from pathlib import Path
 
 from .core import SsmnasError, device_model
@@ -30,6 +30,8 @@ class ViewBank:
     """Pooled backbone taps of `K` augmented views of each of `rows` (`views=None`: the one plain view): `taps[t]` is
     (K, n, *pooled shape). `modalities`: bank only these (their backbones run here); the others stay live.
     `on_host`: keep the taps in host memory and copy each batch's to `device` (through a pinned buffer on CUDA)."""
+    key = build_id = build_s = built_on = None     # set by `build_view_bank`: what another process adopts it under
+    handed_over = reused = False                   # and what a run's record says of it (`view_bank_record`)
     def __init__(self, data, rows, backbones, views=None, K:int=8, L:int=16, device='cpu', seed:int=0,
                  batch_size:int=256, amp_dtype=None, store_dtype=None, modalities=None, on_host:bool=False):
         if views is None: K = 1
@@ -184,8 +186,8 @@ def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device=
                         K=contrastive.view_bank, L=L, device=device, seed=seed + 2, amp_dtype=amp_dtype,
                         modalities=images, on_host=contrastive.view_bank_on == 'host')
         if device.type == 'cuda': torch.cuda.synchronize(device)
-        # key: what another process adopts it under (`adopt_view_bank`); the build's seconds and device go with it
-        bank.key, bank.build_s, bank.handed_over = key, time.perf_counter() - t0, False
+        # key: what another process adopts it under (`adopt_view_bank`); the build's id, seconds and device go with it
+        bank.key, bank.build_id, bank.build_s = key, uuid.uuid4().hex[:12], time.perf_counter() - t0
         bank.built_on = device_model(device)
         _SHARED_BANK[key] = bank
     _SHARED_BANK[key].reused = reused       # this call's: built here, or shared (built earlier, or handed over)
@@ -219,11 +221,11 @@ def adopt_view_bank(bank:ViewBank) -> ViewBank:
 
 def view_bank_record(bank:ViewBank) -> dict:
     """What a run's record says of the bank it drew from: whether this call built it; for a bank handed over from
-    another process (`adopt_view_bank`), its id (one per build), the build's seconds (in no trial's timings) and
-    device."""
+    another process (`adopt_view_bank`), its id (one per build: a bank built again after an interrupt has another), the
+    build's seconds (in no trial's timings) and device."""
     return {'view_bank_built': not bank.reused} | ({'view_bank_handed_over': {
-        'id': hashlib.sha1(repr(bank.key).encode()).hexdigest()[:12], 'build_s': bank.build_s,
-        'built_on': bank.built_on}} if bank.handed_over else {})
+        'id': bank.build_id, 'build_s': bank.build_s, 'built_on': bank.built_on}}
+        if bank.handed_over and bank.build_id is not None else {})
 
 def check_bank_place(bank, contrastive):
     "Refuse a bank handed to a run that is not kept where the run's `view_bank_on` says (its record would be wrong)."

@@ -274,13 +274,16 @@ def test_trial_timings_script(tmp_path):
     (tmp_path/'b'/'ssl_r0.1_s3'/'run.json').write_text(json.dumps({'timings_s': {'search': 0.5},
                                                                    'view_bank_handed_over': handed}))
     (tmp_path/'b'/'ssl_r0.1_s3'/'search').mkdir()                   # its search resumed after an interruption
-    (tmp_path/'b'/'ssl_r0.1_s3'/'search'/'run.json').write_text(json.dumps({'resumed_from_epoch': 1}))
+    (tmp_path/'b'/'ssl_r0.1_s3'/'search'/'run.json').write_text(json.dumps({'resumed_from_epoch': 1,
+                                                                           'timings_s': {'epochs': 0.4}}))
+    (tmp_path/'b'/'ssl_r0.1_s3'/'metrics.json').write_text(json.dumps({'n_search_rows': 7}))
     script, out = str(Path(__file__).parents[1]/'scripts'/'trial_timings.py'), tmp_path/'t.csv'
     subprocess.run([sys.executable, script, f'live={tmp_path/"a"}', f'bank={tmp_path/"b"}', '--methods', 'ssl',
                     '--out', str(out)], check=True, capture_output=True)
     got = [(r['sweep'], r['method'], r['seed'], float(r['search']), r['resumed'], r['bank_handed_over'],
-            r['bank_build_s']) for r in csv.DictReader(open(out))]
-    assert got == [('live', 'ssl', '3', 2.0, '0', '', ''), ('bank', 'ssl', '3', 0.5, '1', 'b0', '3.0')]
+            r['bank_build_s'], r['n_search_rows'], r['search_epochs']) for r in csv.DictReader(open(out))]
+    assert got == [('live', 'ssl', '3', 2.0, '0', '', '', '', ''),
+                   ('bank', 'ssl', '3', 0.5, '1', 'b0', '3.0', '7', '0.4')]
     bad = subprocess.run([sys.executable, script, str(tmp_path/'a'), '--out', str(out)], capture_output=True, text=True)
     assert bad.returncode != 0 and 'expected LABEL=FOLDER' in bad.stderr
 

@@ -226,6 +226,20 @@ def test_stop_pool_ends_its_worker():
     while any(map(_running, pids)) and time.monotonic() - t0 < 30: time.sleep(0.1)
     assert pids and not any(map(_running, pids))
 
+def test_bank_from_another_model_is_left(ctx):
+    "A trial handed a bank built on another GPU or CPU model neither adopts nor copies it (the trial builds its own)."
+    from types import SimpleNamespace
+    from ssmnas import viewbank
+    from ssmnas.sweep import _data_source, _worker_task
+    def trial(data, *args, **kwargs): return dict(viewbank._SHARED_BANK)
+    viewbank.forget_view_banks()
+    elsewhere = SimpleNamespace(built_on='CPU elsewhere', key=('elsewhere',))     # (adopting it would fail: no taps)
+    threads = torch.get_num_threads()
+    try: held = _worker_task(trial, _data_source(open_dataset(ctx['path'])), True, 1, 'ssl', 0.5, 0, '', None, None,
+                             {}, 'cpu', elsewhere)
+    finally: torch.set_num_threads(threads)
+    assert held == {}
+
 STOPPED_WORKER = """
 import sys, time
 from pathlib import Path
