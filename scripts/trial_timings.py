@@ -44,6 +44,7 @@ def main(argv=None):
         found += list(rows(label, folder, a.methods))
     if not found: sys.exit('trial_timings: error: no trial folders with a run.json')
     cols = list(dict.fromkeys(k for r in found for k in r))
+    cols = [c for c in cols if not c.startswith('search_')] + [c for c in cols if c.startswith('search_')]
     with open(a.out, 'w', newline='') as f:
         w = csv.DictWriter(f, cols); w.writeheader(); w.writerows(found)
     print(f'wrote {a.out}: {len(found)} trials')

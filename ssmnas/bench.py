@@ -758,8 +758,9 @@ def render_record(rec:dict) -> list:
             if rec['device'] == 'cuda' else '') + '.', '',
          f"Size `{rec['size_label']}`: {sz['n_rows']:,} train+dev rows ({sz['n_unique_posters']} distinct synthetic "
          f"posters, tiled), posters 3x{sz['height']}x{sz['width']}, VGG19 at width 1/{sz['image_width_div']}, C = "
-         f"{sz['C']}, L = {sz['L']}, batch {rec['batch_size']} ({2 * rec['batch_size']} backbone views per contrastive "
-         f"step), text as {sz['text']}; {_ALTERNATION[sz.get('alternate', 'epoch')]}; "
+         f"{sz['C']}, L = {sz['L']}, batch {rec['batch_size']} "
+         f"({2 * min(rec['batch_size'], sz['n_rows'])} backbone views per contrastive step), text as {sz['text']}; "
+         f"{_ALTERNATION[sz.get('alternate', 'epoch')]}; "
          f"precision {rec['precision']}; torch.compile: {rec['compile_note']}; median of "
          f"{sz['repeats']} timed repeats after warm-up.", '',
          '| | measure | value | unit | vs floor | note |', '|---|---|---:|---|---:|---|']

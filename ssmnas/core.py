@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
            'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'cpu_bf16', 'autocast_dtype',
-           'library_version', 'library_versions', 'device_name', 'cpu_model', 'device_model', 'run_info',
+           'library_version', 'library_versions', 'device_name', 'cpu_model', 'device_model', 'package_dir', 'run_info',
            'seed_everything', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar', 'bars_without_process_lock',
            'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
 
@@ -231,10 +231,15 @@ def device_model(device='cpu') -> str:
     return torch.cuda.get_device_name(device) if device.type == 'cuda' else f'CPU {cpu_model()}'
 
 # %% ../nbs/00_core.ipynb #412273e3
+def package_dir() -> Path:
+    "The folder the running `ssmnas` was imported from (which code ran: another checkout has the same version)."
+    import ssmnas
+    return Path(ssmnas.__file__).resolve().parent
+
 def run_info(device='cpu') -> dict:
-    "Environment record for a run: versions, device, whether the CPU does bf16 in hardware, host, time."
-    return {'versions': library_versions(), 'device': str(device), 'device_name': device_name(device),
-            'cpu_bf16': cpu_bf16(), 'host': platform.node(),
+    "Environment record for a run: versions, where ssmnas came from, device, whether the CPU does bf16, host, time."
+    return {'versions': library_versions(), 'ssmnas_at': str(package_dir()), 'device': str(device),
+            'device_name': device_name(device), 'cpu_bf16': cpu_bf16(), 'host': platform.node(),
             'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'), 'argv': sys.argv}
 
 # %% ../nbs/00_core.ipynb #1ac7c103

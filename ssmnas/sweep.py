@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .core import (SsmnasError, autocast_dtype, cli_errors, pick_device, write_text, progress_bar,
-                         bars_without_process_lock, device_model)
+                         bars_without_process_lock, device_model, package_dir)
 from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows
@@ -22,7 +22,8 @@ from .backbones import check_image_weights, prepare_backbones
 from .viewbank import adopt_view_bank, build_view_bank, forget_view_banks, portable_view_bank
 
 # %% auto #0
-__all__ = ['trial_dir', 'sweep_jobs', 'SweepProgress', 'error_line', 'SweepFailed', 'run_sweep', 'ssmnas_sweep']
+__all__ = ['trial_dir', 'sweep_jobs', 'SweepProgress', 'error_line', 'SweepFailed', 'refuse_other_package_here', 'run_sweep',
+           'ssmnas_sweep']
 
 # %% ../nbs/12a_sweep.ipynb #21937014
 def trial_dir(root, method, r, seed) -> Path:
@@ -211,6 +212,18 @@ def _slots(resources:dict, use_gpu:bool, gpus_per_trial, cpus_per_trial) -> int:
     return min(n, math.floor(resources.get('GPU', 0) / gpus_per_trial + 1e-9)) if use_gpu else n
 
 # %% ../nbs/12a_sweep.ipynb #66468064
+def refuse_other_package_here():
+    """Ray puts the driver's working folder on its workers' import path: another `ssmnas/` there (an older checkout)
+    would be the code they run, for the trials whose functions it still has. Refused in one line before any trial,
+    unless its modules are byte for byte the ones running here."""
+    here, ours = Path.cwd()/'ssmnas', package_dir()
+    if not (here/'__init__.py').exists() or here.resolve() == ours: return
+    differ = [f.name for f in sorted(ours.glob('*.py')) if not (here/f.name).is_file()
+              or (here/f.name).read_bytes() != f.read_bytes()]
+    if differ:
+        raise SsmnasError(f'{here}: Ray workers would import this ssmnas, not {ours} (the one running here; '
+                          f'{differ[0]} differs); run the sweep from another folder')
+
 def _check_executor(executor, device, workers, gpus_per_trial, cpus_per_trial, max_retries) -> tuple:
     "One line for a bad executor setting; (device kind, ray module) for Ray, else (None, None)."
     if executor not in ('local', 'ray'): raise SsmnasError(f"executor must be 'local' or 'ray', got {executor!r}")
@@ -222,6 +235,7 @@ def _check_executor(executor, device, workers, gpus_per_trial, cpus_per_trial, m
     _whole_or_fraction('gpus_per_trial', gpus_per_trial); _whole_or_fraction('cpus_per_trial', cpus_per_trial)
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise SsmnasError(f'max_retries must be an integer >= 0, got {max_retries!r}')
+    refuse_other_package_here()
     return _device_kind(device), _import_ray()
 
 def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, device='auto', progress=True,
