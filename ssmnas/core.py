@@ -216,12 +216,19 @@ def device_name(device='cpu') -> str:
     if device.type == 'cuda': return torch.cuda.get_device_name(device)
     return f'CPU {platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)'
 
-def cpu_model() -> str:
-    "The CPU's model name (/proc/cpuinfo), else what `platform` knows."
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.lower().startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
+def cpu_model(cpuinfo:str|None=None) -> str:
+    """The CPU's model name from `cpuinfo` (the text of /proc/cpuinfo, read when None); on ARM, which names none, its
+    implementer and part numbers; else what `platform` knows."""
+    if cpuinfo is None:
+        try: cpuinfo = Path('/proc/cpuinfo').read_text()
+        except OSError: cpuinfo = ''
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(':')
+        fields.setdefault(key.strip().lower(), value.strip())
+    if fields.get('model name'): return fields['model name']
+    if fields.get('cpu part'):
+        return f"{platform.machine()} implementer {fields.get('cpu implementer', '?')} part {fields['cpu part']}"
     return platform.processor() or platform.machine()
 
 def device_model(device='cpu') -> str:
