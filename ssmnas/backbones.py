@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_backbones.ipynb #3c7fcdfe
 from __future__ import annotations
-import contextlib, functools
+import contextlib, functools, time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -342,11 +342,13 @@ def prepare_backbones(data, labeled_rows, cfg:BackboneConfig, device='cpu', comp
         labels = torch.from_numpy(data.labels(labeled_rows))
         for name, mod in data.modalities.items():
             if mod.kind == 'image': continue
+            t0 = time.perf_counter()
             feats = torch.from_numpy(_text_features(data, name, labeled_rows))
             losses = fit_text_backbone(bb[name], feats, labels, epochs=cfg.text_pretrain_epochs, seed=cfg.seed,
                                        single_label=data.single_label)
             info[name] = {'pretrained_on_rows': len(labeled_rows), 'final_loss': float(losses[-1]),
-                          'loss': 'cross-entropy' if data.single_label else 'binary cross-entropy'}
+                          'loss': 'cross-entropy' if data.single_label else 'binary cross-entropy',
+                          'seconds': time.perf_counter() - t0}
     bb.freeze()
     return fast_backbones(bb.to(device), device, compile), info
 

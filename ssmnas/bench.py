@@ -157,24 +157,29 @@ PROTOCOLS = {
                      r_values=(0.01, 0.05, 0.1, 0.3, 1.0), trials=3, search_epochs=4, rep_epochs=4, clf_epochs=60),
 }
 COST_KEYS = ('search_c', 'search_setup_c', 'search_s', 'search_setup_s', 'rep', 'rep_setup', 'clf', 'clf_setup', 'test',
-             'warmup_c', 'warmup_s', 'search_fixed', 'epoch_fixed_c', 'epoch_fixed_s', 'bank', 'bank_build')
+             'warmup_c', 'warmup_s', 'search_fixed', 'epoch_fixed_c', 'epoch_fixed_s', 'bank', 'bank_build',
+             'backbones_build', 'text_pretrain')
 
 def sweep_estimate(costs:dict, n_pool:int, r_values, trials:int, search_epochs:int, rep_epochs:int, clf_epochs:int,
-                   n_test:int|None=None, bank:bool=False, **_) -> dict:
+                   n_test:int|None=None, bank:bool=False, text_epochs:int=30, **_) -> dict:
     "Extrapolated wall time of an r sweep from per-row `costs` (seconds; see the formula above)."
     c = costs      # records from before f or g have none (`record_costs`); g was then in the per-row epoch costs
     fixed = {o: c.get('search_fixed', 0.0) + search_epochs * c.get(f'epoch_fixed_{o}', 0.0) for o in 'cs'}
     n_test = round(n_pool * TEST_PER_POOL_ROW) if n_test is None else n_test
+    def backbones(n_l) -> dict:         # records from before (f): none
+        if c.get('text_pretrain') is None: return {}
+        return {'backbones': c['backbones_build'] + n_l * text_epochs * c['text_pretrain']}
     def ssl(r, first:bool) -> dict:     # seconds per phase of a trial, named as the trial times them
         n_u, n_l = (n_pool if r >= 1 else n_pool * (1 - r)), n_pool * r
         epoch, rep = (c['bank'], c['bank']) if bank else (c['search_c'], c['rep'])
-        return ({'view_bank': n_pool * c['bank_build'] if first else 0.} if bank else {}) | {   # a seed's one bank
+        return backbones(n_l) | ({'view_bank': n_pool * c['bank_build'] if first else 0.} if bank else {}) | {
                 'search': n_u * (c['search_setup_c'] + search_epochs * epoch) + c['warmup_c'] + fixed['c'],
                 'representation': n_u * (c['rep_setup'] + rep_epochs * rep),
                 'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
     def bmnas(r) -> dict:
         n_l = n_pool * r
-        return {'search': n_l * (c['search_setup_s'] + search_epochs * c['search_s']) + c['warmup_s'] + fixed['s'],
+        return backbones(n_l) | {
+                'search': n_l * (c['search_setup_s'] + search_epochs * c['search_s']) + c['warmup_s'] + fixed['s'],
                 'classifier': n_l * (c['clf_setup'] + clf_epochs * c['clf']), 'evaluation': n_test * c['test']}
     per_r = [{'r': r, 'ssl_s': sum(a.values()), 'bmnas_s': sum(b.values()), 'ssl_phases_s': a, 'bmnas_phases_s': b}
              for i, r in enumerate(r_values) for a, b in [(ssl(r, i == 0), bmnas(r))]]
@@ -238,7 +243,7 @@ def bench_record_for(folder, device_type:str, size:dict) -> Path|None:
     return default if default.is_file() else None
 
 def extrapolate_like(record:dict, size:dict, n_pool:int, n_test:int, r_values, trials:int, search_epochs:int,
-                     rep_epochs:int, clf_epochs:int, bank:bool=False) -> dict:
+                     rep_epochs:int, clf_epochs:int, bank:bool=False, text_epochs:int=30) -> dict:
     """What the bench `record` extrapolates a sweep's `ssl` and `bmnas` trials to (`sweep_estimate`: seconds per method
     in `estimate_s`, per method and phase in `estimate_by_phase_s`), and where it comes from; `estimate_s` None and
     `why_none` where the record was measured at other settings (`sweep_size`; those in `size_differs`) or, for a
@@ -250,14 +255,14 @@ def extrapolate_like(record:dict, size:dict, n_pool:int, n_test:int, r_values, t
            'the record has no view-bank cost' if bank and record['costs_per_row'].get('bank') is None else None)
     if why: return out | {'estimate_s': None, 'why_none': why}
     est = sweep_estimate(record_costs(record), n_pool, r_values, trials, search_epochs, rep_epochs, clf_epochs,
-                         n_test, bank)
+                         n_test, bank, text_epochs)
     by_phase = {m: {k: trials * sum(p[f'{m}_phases_s'][k] for p in est['per_r'])
                     for k in (est['per_r'][0][f'{m}_phases_s'] if est['per_r'] else ())} for m in ('ssl', 'bmnas')}
     return out | {'estimate_s': {m: sum(t.values()) for m, t in by_phase.items()}, 'estimate_by_phase_s': by_phase,
                   'n_pool': n_pool, 'n_test': n_test}
 
 # %% ../nbs/13_bench.ipynb #491d6abf
-MODELLED_PHASES = ('view_bank', 'search', 'representation', 'classifier', 'evaluation')   # those sweep_estimate charges
+MODELLED_PHASES = ('backbones', 'view_bank', 'search', 'representation', 'classifier', 'evaluation')   # at most these
 
 def beside_bench(record_path, data, search_cfg, train_cfg, r_values, trials:int, timings:dict) -> dict:
     """A sweep's measured `ssl` and `bmnas` trial seconds (`timings`: `trial_timings` with methods and `since`) beside
@@ -265,13 +270,17 @@ def beside_bench(record_path, data, search_cfg, train_cfg, r_values, trials:int,
     pool = sum(len(data.splits.get(k, [])) for k in ('train', 'dev'))
     x = extrapolate_like(read_json(record_path), sweep_size(data, search_cfg, train_cfg), pool,
                          len(data.splits.get('test', [])), r_values, trials, search_cfg.epochs, train_cfg.rep_epochs,
-                         train_cfg.clf_epochs, bank=search_cfg.view_bank > 0)
+                         train_cfg.clf_epochs, bank=search_cfg.view_bank > 0,
+                         text_epochs=search_cfg.text_pretrain_epochs)
     phases = {m: t for m, t in timings['by_method_phase_s'].items() if m in ('ssl', 'bmnas')}
-    measured = {m: {k: v for k, v in t.items() if k in MODELLED_PHASES} for m, t in phases.items()}
+    # the phases the record extrapolates (its backbones only from records made since the bench's (f))
+    modelled = {m: set((x.get('estimate_by_phase_s') or {}).get(m) or MODELLED_PHASES) for m in phases}
+    measured = {m: {k: v for k, v in t.items() if k in modelled[m]} for m, t in phases.items()}
+    apart = {m: sorted(k for k in t if k not in modelled[m]) for m, t in phases.items()}
     return x | {'bench_json': str(record_path), 'measured_trial_s': {m: sum(t.values()) for m, t in measured.items()},
                 'measured_by_phase_s': measured,
-                'not_in_estimate_s': {m: sum(v for k, v in t.items() if k not in MODELLED_PHASES)
-                                      for m, t in phases.items()},
+                'not_in_estimate_s': {m: sum(phases[m][k] for k in ks) for m, ks in apart.items()},
+                'not_in_estimate_phases': apart,
                 'trial_devices': timings['devices'], 'trials_read_back': timings.get('started_before'),
                 'trials_missing': len(timings['missing']), 'trials_resumed': timings.get('resumed', 0),
                 'banks_handed_over': timings.get('banks_handed_over', 0)}
@@ -279,9 +288,10 @@ def beside_bench(record_path, data, search_cfg, train_cfg, r_values, trials:int,
 def extrapolation_lines(x:dict) -> list:
     "What `beside_bench` found: a line per method (or why there is no estimate), and trials read back or missing."
     if x['estimate_s'] is None: return [f"{x['bench_json']} gives no estimate ({x['why_none']}: {x['size_differs']})"]
-    apart = x.get('not_in_estimate_s', {})          # (a record from before it was kept apart has none)
-    lines = [f"{m}: trials {got:.1f} s measured" + (f" (and {apart[m]:.1f} s of text MLP and set-up, not extrapolated)"
-                                                     if m in apart else '')
+    apart, names = x.get('not_in_estimate_s', {}), x.get('not_in_estimate_phases', {})   # (older records: none)
+    lines = [f"{m}: trials {got:.1f} s measured"
+             + (f" (and {apart[m]:.1f} s not extrapolated: {', '.join(names.get(m) or ['the text MLP, set-up'])})"
+                if apart.get(m) else '')
              + f", {x['estimate_s'][m]:.1f} s extrapolated from {x['bench_json']} ({got / x['estimate_s'][m]:.2f}x)"
              for m, got in x['measured_trial_s'].items()]
     if x.get('trial_devices'): lines += [f"trials on {'; '.join(x['trial_devices'])}; the bench on {x['device_name']}"]
@@ -460,6 +470,23 @@ def _bench_steps23(b, genotype, floor) -> tuple:
     del encoder; _free(b.dev)
     return step2['epoch_s'], step3['epoch_s']
 
+def _bench_backbones(b):
+    """(f) a trial's backbones: `prepare_backbones` alone (after the process's first build), then with the text MLP
+    pretrained on every row for `1 + repeats` epochs, timed by `prepare_backbones` itself (into `b.details`: the
+    build's seconds, the pretraining's per row-epoch)."""
+    b.log('(f) backbones: built, and the text MLP pretrained')
+    epochs, cfg = 1 + b.repeats, b.cfg.backbone
+    sync(b.dev); t = time.perf_counter()
+    prepare_backbones(b.data, None, cfg, b.dev)
+    sync(b.dev); build_s = time.perf_counter() - t
+    _, info = prepare_backbones(b.data, b.rows, replace(cfg, text_pretrain_epochs=epochs), b.dev)
+    text_s = sum(v['seconds'] for v in info.values() if isinstance(v, dict))
+    b.details['backbones'] = {'build_s': build_s, 'text_pretrain_s': text_s, 'text_epochs': epochs,
+                              'text_pretrain_s_per_row_epoch': text_s / (b.N * epochs)}
+    b.figs.append(_fig('f', f'text MLP pretraining ({epochs} epochs on every row, on the host)',
+                       b.N * epochs / text_s, 'row-epochs/s', None, f'backbones built in {build_s:.2f} s'))
+    _free(b.dev)
+
 def record_estimates(costs:dict, n_pool:int) -> dict:
     "`sweep_estimate` of each of `PROTOCOLS` from a record's per-row `costs`, live and (with a bank cost) banked."
     out = {}
@@ -478,7 +505,9 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
              'search_setup_s': s['setup_s'] / N, 'rep': rep_s / N, 'rep_setup': details['step2']['setup_s'] / N,
              'clf': clf_s / N, 'clf_setup': details['step3']['setup_s'] / N, 'test': 1 / floor,
              'warmup_c': c['warmup_excess_s'], 'warmup_s': s['warmup_excess_s'],
-             'search_fixed': search_fixed_s(details), 'epoch_fixed_c': g['c'], 'epoch_fixed_s': g['s']}
+             'search_fixed': search_fixed_s(details), 'epoch_fixed_c': g['c'], 'epoch_fixed_s': g['s'],
+             'backbones_build': details['backbones']['build_s'],
+             'text_pretrain': details['backbones']['text_pretrain_s_per_row_epoch']}
     costs |= ({'bank': per_row(details['view_bank'])} | bank_cost if bank_cost else {'bank': None, 'bank_build': None})
     estimates = record_estimates(costs, N)
     dev = b.dev
@@ -539,6 +568,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
         c, bank_cost = _bench_contrastive(b, floor, view_bank)
         s = _bench_supervised(b, floor)
         rep_s, clf_s = _bench_steps23(b, c['genotype'], floor)
+        _bench_backbones(b)
         syncs = None
         if sync_check and dev.type == 'cuda':
             log('host synchronisations per batch')
@@ -810,7 +840,11 @@ def render_record(rec:dict) -> list:
     L += ['', f"Each search is charged f = {cc['search_fixed']:.2f} s beyond its set-up and epochs, and "
               + (f"per epoch whatever its rows g = {cc['epoch_fixed_c']:.3f} s (contrastive) and "
                  f"{cc['epoch_fixed_s']:.3f} s (supervised)." if 'epoch_fixed_c' in cc else
-                 "no per-epoch cost apart: this record predates its timing, so its per-row epoch costs hold it.")]
+                 "no per-epoch cost apart: this record predates its timing, so its per-row epoch costs hold it.")
+              + (f" Each trial is charged its backbones (f): built in {cc['backbones_build']:.2f} s, and its text MLP "
+                 f"pretrained at {cc['text_pretrain'] * 1e3:.3f} ms per labeled row and epoch (an upper bound: it "
+                 "leaves out the scored rows)." if cc.get('text_pretrain') is not None else
+                 " The trials' backbones are not extrapolated: this record predates (f).")]
     return L
 
 def render_markdown(records:list) -> str:
