@@ -274,7 +274,8 @@ def beside_bench(record_path, data, search_cfg, train_cfg, r_values, trials:int,
                          text_epochs=search_cfg.text_pretrain_epochs)
     phases = {m: t for m, t in timings['by_method_phase_s'].items() if m in ('ssl', 'bmnas')}
     # the phases the record extrapolates (its backbones only from records made since the bench's (f))
-    modelled = {m: set((x.get('estimate_by_phase_s') or {}).get(m) or MODELLED_PHASES) for m in phases}
+    fallback = set(MODELLED_PHASES) - {'backbones'}    # (no estimate: the phases every record extrapolates)
+    modelled = {m: set((x.get('estimate_by_phase_s') or {}).get(m) or fallback) for m in phases}
     measured = {m: {k: v for k, v in t.items() if k in modelled[m]} for m, t in phases.items()}
     apart = {m: sorted(k for k in t if k not in modelled[m]) for m, t in phases.items()}
     return x | {'bench_json': str(record_path), 'measured_trial_s': {m: sum(t.values()) for m, t in measured.items()},
@@ -484,7 +485,8 @@ def _bench_backbones(b):
     b.details['backbones'] = {'build_s': build_s, 'text_pretrain_s': text_s, 'text_epochs': epochs,
                               'text_pretrain_s_per_row_epoch': text_s / (b.N * epochs)}
     b.figs.append(_fig('f', f'text MLP pretraining ({epochs} epochs on every row, on the host)',
-                       b.N * epochs / text_s, 'row-epochs/s', None, f'backbones built in {build_s:.2f} s'))
+                       b.N * epochs / text_s if text_s else 0.0, 'row-epochs/s', None,
+                       f'backbones built in {build_s:.2f} s'))
     _free(b.dev)
 
 def record_estimates(costs:dict, n_pool:int) -> dict:
@@ -842,8 +844,8 @@ def render_record(rec:dict) -> list:
                  f"{cc['epoch_fixed_s']:.3f} s (supervised)." if 'epoch_fixed_c' in cc else
                  "no per-epoch cost apart: this record predates its timing, so its per-row epoch costs hold it.")
               + (f" Each trial is charged its backbones (f): built in {cc['backbones_build']:.2f} s, and its text MLP "
-                 f"pretrained at {cc['text_pretrain'] * 1e3:.3f} ms per labeled row and epoch (an upper bound: it "
-                 "leaves out the scored rows)." if cc.get('text_pretrain') is not None else
+                 f"pretrained at {cc['text_pretrain'] * 1e3:.3f} ms per labeled row and epoch." if
+                 cc.get('text_pretrain') is not None else
                  " The trials' backbones are not extrapolated: this record predates (f).")]
     return L
 
