@@ -843,10 +843,10 @@ def render_record(rec:dict) -> list:
               + (f"per epoch whatever its rows g = {cc['epoch_fixed_c']:.3f} s (contrastive) and "
                  f"{cc['epoch_fixed_s']:.3f} s (supervised)." if 'epoch_fixed_c' in cc else
                  "no per-epoch cost apart: this record predates its timing, so its per-row epoch costs hold it.")
-              + (f" Each trial is charged its backbones (f): built in {cc['backbones_build']:.2f} s, and its text MLP "
-                 f"pretrained at {cc['text_pretrain'] * 1e3:.3f} ms per labeled row and epoch." if
+              + (f" Each trial is charged its backbones (figure f above): built in {cc['backbones_build']:.2f} s, and "
+                 f"its text MLP pretrained at {cc['text_pretrain'] * 1e3:.3f} ms per labeled row and epoch." if
                  cc.get('text_pretrain') is not None else
-                 " The trials' backbones are not extrapolated: this record predates (f).")]
+                 " The trials' backbones are not extrapolated: this record predates figure f.")]
     return L
 
 def render_markdown(records:list) -> str:
