@@ -400,9 +400,9 @@ def _bench_augmentation(b, floor) -> float:
                            f"{100 * tx['median_s'] / au['median_s']:.0f}% of (b)'s time"))
     return aug_ips
 
-def _bench_contrastive(b, floor, view_bank:int) -> tuple:
-    """(c) a contrastive search, live views; (c') with a view bank of `view_bank`; returns (live run, bank costs per row
-    or None)."""
+def _bench_contrastive(b, floor, view_bank:int) -> dict:
+    """(c) a contrastive search, live views; (c') with a view bank of `view_bank` (into `b.details`); returns the live
+    run."""
     b.log('(c) contrastive search, live views')
     c = _search_run(b.data, b.rows, b.cfg, b.dev, b.backbones, b.root, 'contrastive', progress=b.progress,
                     compile=b.compile)
@@ -411,7 +411,7 @@ def _bench_contrastive(b, floor, view_bank:int) -> tuple:
     b.figs.append(_fig('c', 'contrastive search epoch, live views, end to end', N / c['epoch_s'], 'samples/s',
                        views_ps / floor, f"{views_ps:,.0f} backbone views/s; first epoch {c['warmup_epoch_s']:.1f} s"))
     _free(b.dev)
-    if not view_bank: return c, None
+    if not view_bank: return c
     b.log(f"(c') view bank of {view_bank}: build, then contrastive search")
     cfg_k = replace(b.cfg, view_bank=view_bank)
     sync(b.dev); t = time.perf_counter()
@@ -430,7 +430,7 @@ def _bench_contrastive(b, floor, view_bank:int) -> tuple:
     b.figs.append(_fig("c'2", 'contrastive search epoch, views from the bank, end to end', N / ck['epoch_s'],
                        'samples/s', 2 * N / ck['epoch_s'] / floor,
                        f"{N / ck['epoch_s'] / (N / c['epoch_s']):.1f}x the live epoch"))
-    return c, {'bank_build': build_s / N}
+    return c
 
 def _bench_supervised(b, floor) -> dict:
     "(d) the tap cache's build and a supervised (BM-NAS) search on it."
@@ -497,7 +497,7 @@ def record_estimates(costs:dict, n_pool:int) -> dict:
         if costs.get('bank') is not None: out[key]['view_bank'] = sweep_estimate(costs, n_pool, bank=True, **proto)
     return out
 
-def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size, label, compile_asked, view_bank, text,
+def _bench_record(b, floor, aug_ips, c, s, rep_s, clf_s, syncs, size, label, compile_asked, view_bank, text,
                   n_unique) -> dict:
     "Per-row costs, sweep extrapolations and the whole record of a bench run."
     N, details = b.N, b.details
@@ -510,7 +510,9 @@ def _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size,
              'search_fixed': search_fixed_s(details), 'epoch_fixed_c': g['c'], 'epoch_fixed_s': g['s'],
              'backbones_build': details['backbones']['build_s'],
              'text_pretrain': details['backbones']['text_pretrain_s_per_row_epoch']}
-    costs |= ({'bank': per_row(details['view_bank'])} | bank_cost if bank_cost else {'bank': None, 'bank_build': None})
+    banked = details.get('view_bank')
+    costs |= ({'bank': per_row(banked), 'bank_build': banked['build_s'] / N} if banked else
+              {'bank': None, 'bank_build': None})
     estimates = record_estimates(costs, N)
     dev = b.dev
     return {
@@ -567,7 +569,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
     aug_ips = _bench_augmentation(b, floor)
     with tempfile.TemporaryDirectory(prefix='ssmnas_bench_') as root:
         b.root = Path(root)
-        c, bank_cost = _bench_contrastive(b, floor, view_bank)
+        c = _bench_contrastive(b, floor, view_bank)
         s = _bench_supervised(b, floor)
         rep_s, clf_s = _bench_steps23(b, c['genotype'], floor)
         _bench_backbones(b)
@@ -575,7 +577,7 @@ def run_bench(device='auto', full:bool=False, n_rows=None, height=None, width=No
         if sync_check and dev.type == 'cuda':
             log('host synchronisations per batch')
             syncs = _sync_report(b.data, b.rows, b.backbones, b.cfg, dev, b.amp_dtype)
-    record = _bench_record(b, floor, aug_ips, c, s, bank_cost, rep_s, clf_s, syncs, size, label, compile, view_bank,
+    record = _bench_record(b, floor, aug_ips, c, s, rep_s, clf_s, syncs, size, label, compile, view_bank,
                            text, n_unique)
     record['wall_s'], record['run_info'] = time.perf_counter() - t_start, info
     log(f"done in {record['wall_s']:.0f} s; contrastive epoch at {record['contrastive_ratio']:.2f} of the floor")
@@ -816,38 +818,44 @@ def render_record(rec:dict) -> list:
                       "floor is not what bounds a contrastive epoch at this size on this device: the ratio to the "
                       "floor cannot approach 1 however lean the loop is (the 0.70 target is for the GPU path at full "
                       "size, where VGG19 dominates)."]
-    if rec.get('syncs'):
-        L += ['', 'Host synchronisations in one `train_epoch` (after a warm-up epoch), counted with '
-                  '`torch.cuda.set_sync_debug_mode`:', '',
-              '| loop | batches | syncs | per batch | where |', '|---|---:|---:|---:|---|']
-        L += [f"| {k} | {v['batches']} | {v['count']} | {v['per_batch']:.2f} | "
-              f"{', '.join(f'{p} x{n}' for p, n in v['places'].items()) or '-'} |"
-              for k, v in rec['syncs'].items()]
-        once = all(n <= 1 < v['batches'] for v in rec['syncs'].values() for n in v['places'].values())
-        if once: L += ['', 'Each place fires once in the epoch, none per batch (the epoch\'s one copy of its batch '
-                           'positions to the device, `batches.py`, and its one read of the losses, `core.py`, are once '
-                           'per epoch by construction).']
-    L += ['', "Extrapolated (not measured, by today's model from the record's per-row costs) wall time of whole "
-              "sweeps on this device at this size and batch "
-              f"({rec['batch_size']}; a sweep at another batch costs otherwise per row) (per-row costs from "
-              "the figures above; formula in `nbs/13_bench.ipynb`: T = trials x sum_r [T_ssl(r) + T_bmnas(r)], each "
-              "term rows x measured seconds per row):", '']
-    # from the record's costs by today's model (its stored `estimates` are the model's when it was measured)
-    for key, e in record_estimates(record_costs(rec), sz['n_rows']).items():
+    return L + _sync_lines(rec.get('syncs')) + _estimate_lines(rec)
+
+def _sync_lines(syncs) -> list:
+    "Markdown lines of a record's host synchronisations per loop (none for a record without them)."
+    if not syncs: return []
+    L = ['', 'Host synchronisations in one `train_epoch` (after a warm-up epoch), counted with '
+             '`torch.cuda.set_sync_debug_mode`:', '',
+         '| loop | batches | syncs | per batch | where |', '|---|---:|---:|---:|---|']
+    L += [f"| {k} | {v['batches']} | {v['count']} | {v['per_batch']:.2f} | "
+          f"{', '.join(f'{p} x{n}' for p, n in v['places'].items()) or '-'} |" for k, v in syncs.items()]
+    if all(n <= 1 < v['batches'] for v in syncs.values() for n in v['places'].values()):
+        L += ['', 'Each place fires once in the epoch, none per batch (the epoch\'s one copy of its batch '
+                  'positions to the device, `batches.py`, and its one read of the losses, `core.py`, are once '
+                  'per epoch by construction).']
+    return L
+
+def _estimate_lines(rec:dict) -> list:
+    """Markdown lines of what a record extrapolates whole sweeps to, from its costs by today's model (its stored
+    `estimates` are the model's when it was measured), and the fixed costs charged."""
+    sz, cc = rec['size'], record_costs(rec)
+    L = ['', "Extrapolated (not measured, by today's model from the record's per-row costs) wall time of whole "
+             "sweeps on this device at this size and batch "
+             f"({rec['batch_size']}; a sweep at another batch costs otherwise per row) (per-row costs from "
+             "the figures above; formula in `nbs/13_bench.ipynb`: T = trials x sum_r [T_ssl(r) + T_bmnas(r)], each "
+             "term rows x measured seconds per row):", '']
+    for key, e in record_estimates(cc, sz['n_rows']).items():
         line = (f"- `{key}`, {e['what']}, on N = {e['live']['n_pool']:,} rows: **{_dur(e['live']['total_s'])}** "
                 "with live views")
         if 'view_bank' in e: line += f", {_dur(e['view_bank']['total_s'])} with a view bank of {sz['view_bank']}"
         L.append(line + '.')
-    cc = record_costs(rec)
-    L += ['', f"Each search is charged f = {cc['search_fixed']:.2f} s beyond its set-up and epochs, and "
-              + (f"per epoch whatever its rows g = {cc['epoch_fixed_c']:.3f} s (contrastive) and "
-                 f"{cc['epoch_fixed_s']:.3f} s (supervised)." if 'epoch_fixed_c' in cc else
-                 "no per-epoch cost apart: this record predates its timing, so its per-row epoch costs hold it.")
-              + (f" Each trial is charged its backbones (figure f above): built in {cc['backbones_build']:.2f} s, and "
-                 f"its text MLP pretrained at {cc['text_pretrain'] * 1e3:.3f} ms per labeled row and epoch." if
-                 cc.get('text_pretrain') is not None else
-                 " The trials' backbones are not extrapolated: this record predates figure f.")]
-    return L
+    return L + ['', f"Each search is charged f = {cc['search_fixed']:.2f} s beyond its set-up and epochs, and "
+                    + (f"per epoch whatever its rows g = {cc['epoch_fixed_c']:.3f} s (contrastive) and "
+                       f"{cc['epoch_fixed_s']:.3f} s (supervised)." if 'epoch_fixed_c' in cc else
+                       "no per-epoch cost apart: this record predates its timing, so its per-row epoch costs hold it.")
+                    + (f" Each trial is charged its backbones (figure f above): built in {cc['backbones_build']:.2f} "
+                       f"s, and its text MLP pretrained at {cc['text_pretrain'] * 1e3:.3f} ms per labeled row and "
+                       "epoch." if cc.get('text_pretrain') is not None else
+                       " The trials' backbones are not extrapolated: this record predates figure f.")]
 
 def render_markdown(records:list) -> str:
     "benchmarks.md: one section per record, CPU first; says so when no GPU record exists."

@@ -172,10 +172,11 @@ def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device=
     device = torch.device(device)
     images = [m for m, mod in data.modalities.items() if mod.kind == 'image']
     if not images: raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
+    model = device_model(device)              # a bank handed over from another GPU or CPU model is not taken
     key = (data_identity(data)['fingerprint'], data.n_rows,   # the content (a path says nothing of in-memory data)
            hashlib.sha1(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest(),
            contrastive.view_bank, contrastive.mask_p, L, seed, str(amp_dtype), str(device),
-           device_model(device),             # a bank handed over from another GPU or CPU model is not taken
+           model,
            contrastive.view_bank_on == 'host', tuple(_weights_sum(backbones[m]) for m in images))
     reused = key in _SHARED_BANK
     if not reused:
@@ -188,7 +189,7 @@ def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device=
         if device.type == 'cuda': torch.cuda.synchronize(device)
         # key: what another process adopts it under (`adopt_view_bank`); the build's id, seconds and device go with it
         bank.key, bank.build_id, bank.build_s = key, uuid.uuid4().hex[:12], time.perf_counter() - t0
-        bank.built_on = device_model(device)
+        bank.built_on = model
         _SHARED_BANK[key] = bank
     _SHARED_BANK[key].reused = reused       # this call's: built here, or shared (built earlier, or handed over)
     return _SHARED_BANK[key]
