@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from dataclasses import dataclass
 
-from .core import adam, SsmnasError, batches, TrainingDiverged, seed_everything, at_least, cpu_bf16
+from .core import adam, SsmnasError, batches, TrainingDiverged, seed_everything, at_least, cpu_bf16, stream_seed
 from .check import validate_dataset
 
 # %% auto #0
@@ -182,12 +182,12 @@ def fit_text_backbone(mlp:MaxoutMLP, features, labels, epochs:int=30, batch_size
     params = [p for p in mlp.parameters() if p.requires_grad]
     if not params: raise SsmnasError('the text backbone is frozen; unfreeze it before training')
     opt = adam(params, lr=lr, weight_decay=weight_decay)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(stream_seed(seed, 'text shuffle'))
     was_training, losses = mlp.training, []
     mlp.train()
-    # shuffling and dropout both follow `seed`; the caller's random state is left untouched
+    # shuffling and dropout follow streams of `seed` other than the initialisation's; the caller's state is kept
     with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else [], device_type=dev.type):
-        torch.manual_seed(seed)
+        torch.manual_seed(stream_seed(seed, 'text dropout'))
         for _ in range(epochs):
             tot = 0.
             for b in batches(np.arange(len(X)), batch_size, shuffle=True, generator=g):

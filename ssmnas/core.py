@@ -14,8 +14,8 @@ import torch
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
            'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'cpu_bf16', 'autocast_dtype',
            'library_version', 'library_versions', 'device_name', 'cpu_model', 'device_model', 'package_dir', 'run_info',
-           'seed_everything', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar', 'bars_without_process_lock',
-           'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
+           'seed_everything', 'stream_seed', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar',
+           'bars_without_process_lock', 'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -253,6 +253,13 @@ def run_info(device='cpu') -> dict:
 def seed_everything(seed:int):
     "Seed Python, numpy and torch (all devices)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+
+# %% ../nbs/00_core.ipynb #e2629681
+def stream_seed(seed:int, stream:str) -> int:
+    "The seed of the random stream named `stream` of a run seeded `seed` (0 <= seed; a different one per pair)."
+    if seed < 0: raise SsmnasError(f'seed must be at least 0, got {seed}')
+    key = [seed, int.from_bytes(stream.encode(), 'little')]   # the name itself, not a hash of it
+    return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> 1)     # < 2**63: any torch generator
 
 # %% ../nbs/00_core.ipynb #7ba89642
 def pick_device(device='auto') -> torch.device:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import contextlib
 from dataclasses import dataclass
 
-from .core import SsmnasError, check_losses, at_least
+from .core import SsmnasError, check_losses, at_least, stream_seed
 from .batches import plain_inputs
 from .losses import NTXentLoss
 
@@ -245,7 +245,7 @@ def validation_score(net, src, objective, batch_size, seed:int=0) -> dict:
     dev = src.labels.device
     gen = torch.Generator(device=dev).manual_seed(seed)
     total, probs = torch.zeros((), device=dev), []
-    with objective.drawing_from(seed + 100):   # a host bank's: another stream than `gen`'s (one kind on the CPU)
+    with objective.drawing_from(stream_seed(seed, 'host bank draws')):   # a host bank's: another stream than `gen`'s
         for pos in src.batch_positions(batch_size, shuffle=False):
             loss, p = objective(net, src, pos, gen)
             total += loss * len(pos)

@@ -14,7 +14,7 @@ from torch import nn
 
 from .core import (adam, SsmnasError, TrainingDiverged, write_json, read_json, atomic_path, run_lock, run_info,
                          seed_everything, pick_device, Timer, autocast_dtype, batches, at_least, check_losses,
-                         discard_files, progress_bar)
+                         discard_files, progress_bar, stream_seed)
 from .check import data_identity
 from .batches import BatchSource
 from .viewbank import build_tap_cache
@@ -326,7 +326,7 @@ def _train_candidate(arch, ctx, cfg, seed:int) -> dict:
     opt = adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     src = ctx['train']
     sched = _lr_schedule(opt, len(batches(np.arange(len(src)), cfg.batch_size)), cfg)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(stream_seed(seed, 'shuffle'))
     f1s, diverged = [], False
     for epoch in range(cfg.epochs):
         net.train()
@@ -444,7 +444,7 @@ def _mfas_search(data, train_rows, valid_rows, backbones, cfg, out, device, prog
     options = layer_options(*counts)
     temps = temperature_schedule(cfg.n_steps, cfg.T0, cfg.Tf, cfg.sigma)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(stream_seed(cfg.seed, 'mfas surrogate'))
         surrogate = Surrogate(counts if cfg.surrogate_scaled else None, lr=cfg.surrogate_lr)
     st = {'ctx': None, 'trained': 0, 'read_back_seconds': 0.0, 'history': [], 'mse': []}
     bar = progress_bar(total=len(options) + (cfg.n_steps - 1) * cfg.K, desc='MFAS candidates', disable=not progress)

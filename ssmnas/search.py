@@ -13,7 +13,7 @@ import torch
 
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json,
                          read_json, run_info, seed_everything, save_figure, pick_device, Timer, check_losses, at_least,
-                         run_lock, config_diff, discard_files, autocast_dtype, adam, progress_bar)
+                         run_lock, config_diff, discard_files, autocast_dtype, adam, progress_bar, stream_seed)
 from .data import open_dataset
 from .batches import BatchSource
 from .check import validate_dataset, data_identity, same_data
@@ -258,7 +258,7 @@ def _search_objective(data, rows, backbones, cfg, device, bank=None):
         bank = build_view_bank(data, rows, backbones, con, cfg.L, cfg.seed, device, amp_dtype)
     elif bank is not None: check_bank_place(bank, con)
     return views, bank, Objective(cfg.objective, views, cfg.temperature, amp_dtype, channels_last=device.type == 'cuda',
-                                  bank=bank, seed=cfg.seed + 4)   # another stream than aug_gen's
+                                  bank=bank, seed=stream_seed(cfg.seed, 'search bank draws'))
 
 def _alternation(net, src_train, src_valid, objective, w_opt, a_opt, cfg, shuffle_gen, aug_gen, epoch) -> tuple:
     "(train loss, architecture-step loss) of one search epoch: a w pass then an architecture pass, or per batch."
@@ -297,8 +297,8 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
         w_opt, sched, a_opt = _optimisers(net, cfg)
         src_train, src_valid = (BatchSource(data, train_rows, device=device),
                                 BatchSource(data, valid_rows, device=device))
-        shuffle_gen = torch.Generator().manual_seed(cfg.seed)
-        aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        shuffle_gen = torch.Generator().manual_seed(stream_seed(cfg.seed, 'search shuffle'))
+        aug_gen = torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, 'search views'))
         views, bank, objective = _search_objective(data, rows, backbones, cfg, device, bank)
 
     start_epoch, history, best = 0, [], None
@@ -317,7 +317,8 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
                                                   shuffle_gen, aug_gen, epoch + 1)
             sched.step()
         with timer('validation', device):
-            scored = validation_score(net, src_valid, objective, cfg.batch_size, cfg.seed + 3)
+            scored = validation_score(net, src_valid, objective, cfg.batch_size,
+                                    stream_seed(cfg.seed, 'search validation views'))
         check_losses([scored['valid_eval_loss']], f'search (eval-mode validation, {cfg.objective})', epoch + 1)
         with timer('epoch_end', device):     # what an epoch does whatever its rows (the bench's per-epoch cost)
             geno = derive_genotype(fusion, cfg.derivation)
@@ -339,7 +340,8 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     genotype.save(out/'genotype.json')
     write_json(out/'run.json', info | {'seed': cfg.seed, 'best_epoch': best['epoch'],
                'image_precision': image_precision(backbones, device),
-               'selection': _selection_words(cfg), 'arch_max_shift': history[-1]['arch_max_shift'],
+               'selection': _selection_words(cfg), 'arch_max_shift': history[-1]['arch_max_shift'],   # the last epoch's
+               'arch_max_shift_selected': history[best['epoch'] - 1]['arch_max_shift'],   # the genotype's epoch's
                'timings_s': timer.seconds, 'resumed_from_epoch': start_epoch} | _views_record(views, bank))
     if not keep_checkpoint: discard_files(out, RESUME_FILES)
     return genotype

@@ -20,8 +20,8 @@ from .mfas import plot_mfas
 
 # %% auto #0
 __all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'METHOD_ORDER', 'PAPER_TABLE3', 'TABLE3_APPROACH', 'TRIAL_COLUMNS', 'write_csv',
-           'read_csv', 'summarise', 'paired_differences', 'method_label', 'plot_r_sweep', 'plot_edge_op_heatmap',
-           'table3_markdown', 'trial_genotypes', 'most_frequent_genotype', 'edge_op_frequency',
+           'read_csv', 'summarise', 'holm', 'paired_differences', 'method_label', 'plot_r_sweep',
+           'plot_edge_op_heatmap', 'table3_markdown', 'trial_genotypes', 'most_frequent_genotype', 'edge_op_frequency',
            'trial_mfas_architectures', 'most_frequent_mfas', 'plot_architectures', 'trial_rows', 'trial_timings',
            'trial_resumed', 'reuse_or_run']
 
@@ -52,10 +52,26 @@ def summarise(rows, metric='weighted_f1', by=('method', 'r')) -> list:
         out.append(dict(zip(by, key)) | {'mean': float(v.mean()), 'se': se, 'n': len(v)})
     return out
 
+def holm(ps) -> list:
+    "Holm's step-down adjusted p-values of `ps` (in their order; NaN stays NaN and is not counted as a test)."
+    idx = sorted((i for i, p in enumerate(ps) if not math.isnan(p)), key=lambda i: ps[i])
+    out, running = [float('nan')] * len(ps), 0.0
+    for k, i in enumerate(idx):
+        running = max(running, min(1.0, (len(idx) - k) * ps[i]))
+        out[i] = running
+    return out
+
+def _t_p(d) -> float:
+    "Two-sided p of the paired t test of the differences `d` (0 or 1 when they do not vary)."
+    from scipy.stats import t as student_t
+    sd = d.std(ddof=1)
+    if sd == 0: return 0.0 if d.mean() != 0 else 1.0
+    return float(2 * student_t.sf(abs(d.mean()) / (sd / math.sqrt(len(d))), len(d) - 1))
+
 def paired_differences(rows, a='ssl', b='bmnas', metric='weighted_f1', level:float=0.95, n_boot:int=10_000,
                        seed:int=0) -> list:
     """Per r, over seeds run by both methods: the mean of `a` - `b` (`mean_diff`), its bootstrap and t intervals, the
-    Wilcoxon p and the smallest p the pairs allow."""
+    Wilcoxon p and the smallest p the pairs allow, the paired t test's p and its Holm-adjusted p over the r values."""
     from scipy.stats import wilcoxon, t as student_t
     by = defaultdict(dict)
     for row in rows: by[(float(row['r']), int(row['seed']))][row['method']] = float(row[metric])
@@ -72,23 +88,26 @@ def paired_differences(rows, a='ssl', b='bmnas', metric='weighted_f1', level:flo
                     't_low': float(d.mean() - half), 't_high': float(d.mean() + half),
                     'wilcoxon_p': float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0,
                     # zero differences are dropped by the test
-                    'smallest_possible_p': min(1.0, 2 / 2 ** int(np.count_nonzero(d)))}
-        else: rec |= dict.fromkeys(('boot_low', 'boot_high', 't_low', 't_high', 'wilcoxon_p', 'smallest_possible_p'),
-                                   float('nan'))
-        rec['verdict'] = _verdict(rec, a, b)
+                    'smallest_possible_p': min(1.0, 2 / 2 ** int(np.count_nonzero(d))), 't_p': _t_p(d)}
+        else: rec |= dict.fromkeys(('boot_low', 'boot_high', 't_low', 't_high', 'wilcoxon_p', 'smallest_possible_p',
+                                    't_p'), float('nan'))
         out.append(rec)
+    for rec, p in zip(out, holm([rec['t_p'] for rec in out])):
+        rec['holm_p'] = p
+        rec['verdict'] = _verdict(rec, a, b, level)
     return out
 
-def _verdict(rec, a, b) -> str:
-    "What the intervals support: a difference only when both the bootstrap and the t interval exclude zero."
+def _verdict(rec, a, b, level:float=0.95) -> str:
+    """What the tests support: a difference only when both the bootstrap and the t interval exclude zero and the
+    Holm-adjusted p is below 1 - `level`; where only the intervals do, it says so."""
     lows, highs = (rec['boot_low'], rec['t_low']), (rec['boot_high'], rec['t_high'])
     if any(math.isnan(x) for x in lows + highs): return 'too few pairs'
-    if min(lows) > 0: return f'{a} ahead'
-    if max(highs) < 0: return f'{b} ahead'
-    return 'no difference shown'
+    ahead = a if min(lows) > 0 else b if max(highs) < 0 else None
+    if ahead is None: return 'no difference shown'
+    return f'{ahead} ahead' if rec['holm_p'] < 1 - level else f'{ahead} ahead before correction only'
 
 STATS_COLUMNS = ['comparison', 'r', 'n_pairs', 'mean_diff', 'boot_low', 'boot_high', 't_low', 't_high', 'wilcoxon_p',
-                 'smallest_possible_p', 'verdict']
+                 'smallest_possible_p', 't_p', 'holm_p', 'verdict']
 
 # %% ../nbs/12_study.ipynb #9805dccf
 METHOD_LABELS = {'ssl': 'Proposed (self-supervised search)', 'bmnas': 'BM-NAS (supervised search)',

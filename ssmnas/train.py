@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .core import adam, SsmnasError, seed_everything, pick_device, at_least, autocast_dtype, progress_bar
+from .core import (adam, SsmnasError, seed_everything, pick_device, at_least, autocast_dtype, progress_bar,
+                         stream_seed)
 from .batches import BatchSource, plain_inputs
 from .pools import split_rows
 from .augment import make_views
@@ -76,9 +77,9 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:Contr
         bank = build_view_bank(data, rows, encoder.backbones, con, encoder.fusion.L, cfg.seed, device, amp_dtype)
     elif bank is not None: check_bank_place(bank, con)
     objective = Objective('contrastive', views, con.temperature, amp_dtype, channels_last=device.type == 'cuda',
-                          bank=bank, seed=cfg.seed + 4)   # another stream than aug_gen's
-    shuffle_gen, aug_gen = (torch.Generator().manual_seed(cfg.seed),
-                            torch.Generator(device=device).manual_seed(cfg.seed + 1))
+                          bank=bank, seed=stream_seed(cfg.seed, 'step 2 bank draws'))
+    shuffle_gen, aug_gen = (torch.Generator().manual_seed(stream_seed(cfg.seed, 'step 2 shuffle')),
+                            torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, 'step 2 views')))
     losses = []
     for _ in progress_bar(range(cfg.rep_epochs), desc='step 2 (NT-Xent)', disable=not progress):
         loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen, aug_gen, 'step 2 (NT-Xent)',
@@ -141,7 +142,7 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
     objective = Objective('supervised', amp_dtype=amp_dtype, channels_last=device.type == 'cuda', bank=cache)
     # held-out rows are scored every epoch: their inputs are loaded once, not per epoch
     hold_src = BatchSource(data, hold_rows, device=device) if hold_rows is not None and cache is None else None
-    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
+    shuffle_gen = torch.Generator().manual_seed(stream_seed(cfg.seed, 'step 3 shuffle'))
     log = {'n_fit': len(fit_rows), 'n_holdout': 0 if hold_rows is None else len(hold_rows), 'epochs': []}
     best, best_state, since_best = -1.0, None, 0
     stage = f"step 3 ({'CE' if data.single_label else 'BCE'})"    # softmax cross-entropy on one label per row
@@ -155,13 +156,13 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
                                                   hold_src)['weighted_f1']
             if rec['holdout_weighted_f1'] >= best:     # a tie keeps the later, more trained epoch
                 best, best_state, since_best = rec['holdout_weighted_f1'], copy.deepcopy(net.state_dict()), 0
+                log['selected_epoch'] = epoch + 1
             else: since_best += 1
         log['epochs'].append(rec)
         if on_epoch_end is not None: on_epoch_end(epoch + 1)
         if hold_rows is not None and since_best >= cfg.patience: break
     if best_state is not None:
         net.load_state_dict(best_state)
-        log['selected_epoch'] = max(log['epochs'], key=lambda r: r['holdout_weighted_f1'])['epoch']
         log['selection'] = f'best held-out weighted F1 over {len(hold_rows)} labeled rows'
     else:
         log['selected_epoch'] = len(log['epochs'])

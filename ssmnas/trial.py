@@ -51,9 +51,11 @@ def label_use(pools, method:str, search_cfg:SearchConfig, train_cfg:TrainConfig)
     "Rows of each stage of a trial: search rows and split, step 3's fit and held-out rows, the text backbone's rows."
     objective = SEARCHES.get(method)
     rows, why = search_rows(pools, objective) if objective else (None, 'none: no search')
-    split = split_rows(pools.labeled, search_cfg.valid_frac, search_cfg.seed) if objective == 'supervised' else None
+    # the supervised searches' split; its validation rows are left out of every method's text pretraining
+    scored_split = split_rows(pools.labeled, search_cfg.valid_frac, search_cfg.seed) if len(pools.labeled) > 1 else None
+    split = scored_split if objective == 'supervised' else None
     fit, hold = labeled_split(pools.labeled, train_cfg)
-    scored = [x for x in (hold, None if split is None else split[1]) if x is not None]
+    scored = [x for x in (hold, None if scored_split is None else scored_split[1]) if x is not None]
     pretrain = np.setdiff1d(pools.labeled, np.concatenate(scored)) if scored else pools.labeled
     return {'search_rows': rows, 'search_rows_are': why, 'search_split': split, 'fit': fit, 'holdout': hold,
             'pretrain': pretrain}

@@ -10,7 +10,7 @@ import torch
 import copy, hashlib, math, time, uuid, warnings
 from pathlib import Path
 
-from .core import SsmnasError, device_model
+from .core import SsmnasError, device_model, stream_seed
 from .batches import BatchSource, plain_inputs
 from .check import data_identity
 from .supernet import pool_taps
@@ -184,8 +184,8 @@ def build_view_bank(data, rows, backbones, contrastive, L:int, seed:int, device=
         check_view_bank_fits(data, len(rows), contrastive, L, backbones[images[0]].width_div, device)
         t0 = time.perf_counter()
         bank = ViewBank(data, rows, backbones, make_views(data.modalities, contrastive.mask_p),
-                        K=contrastive.view_bank, L=L, device=device, seed=seed + 2, amp_dtype=amp_dtype,
-                        modalities=images, on_host=contrastive.view_bank_on == 'host')
+                        K=contrastive.view_bank, L=L, device=device, seed=stream_seed(seed, 'view bank'),
+                        amp_dtype=amp_dtype, modalities=images, on_host=contrastive.view_bank_on == 'host')
         if device.type == 'cuda': torch.cuda.synchronize(device)
         # key: what another process adopts it under (`adopt_view_bank`); the build's id, seconds and device go with it
         bank.key, bank.build_id, bank.build_s = key, uuid.uuid4().hex[:12], time.perf_counter() - t0
