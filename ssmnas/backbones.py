@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from dataclasses import dataclass
 
-from .core import adam, SsmnasError, batches, TrainingDiverged, seed_everything, at_least, cpu_bf16, stream_seed
+from .core import (adam, SsmnasError, batches, TrainingDiverged, seed_everything, at_least, cpu_bf16,
+                         stream_seed)
 from .check import validate_dataset
 
 # %% auto #0
@@ -316,7 +317,10 @@ class BackboneConfig:
     text_pretrain_epochs: int = 30       # Maxout MLP pretraining on the labeled pool (0 = leave it random)
     image_cpu_bf16: bool = True          # on a CPU with hardware bf16 the frozen VGG19 convolves in bf16 (faster)
     seed: int = 0                        # seeds the backbones' initialisation and the text pretraining
-    def __post_init__(self): at_least(self, image_width_div=1, text_pretrain_epochs=0, seed=0)
+    def __post_init__(self):
+        at_least(self, image_width_div=1, text_pretrain_epochs=0, seed=0)
+        if 64 % self.image_width_div:    # VGG19's narrowest layer has 64 channels
+            raise SsmnasError(f'image_width_div must divide 64 (1, 2, 4, 8, 16, 32 or 64), got {self.image_width_div}')
 
 # %% ../nbs/05_backbones.ipynb #3db56d95
 def check_image_weights(data, cfg:BackboneConfig) -> str|None:

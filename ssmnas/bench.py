@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_bench.ipynb #0624bc32
 from __future__ import annotations
-import argparse, csv, io, json, math, os, statistics, tempfile, time, warnings
+import csv, io, json, math, os, statistics, tempfile, time, warnings
 from collections import Counter
 from types import SimpleNamespace
 from dataclasses import asdict, replace
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 import ssmnas
+from .core import CliParser
 from .core import (SsmnasError, cli_errors, write_json, write_text, read_json, run_info, device_name, pick_device,
                          cpu_model, seed_everything, batches, autocast_dtype, adam)
 from .data import GENRES, MultimodalData
@@ -1016,7 +1017,7 @@ def save_bench(record:dict, out='reports') -> Path:
 
 # %% ../nbs/13_bench.ipynb #9a757e0a
 def _bench_parser():
-    p = argparse.ArgumentParser(prog='ssmnas_bench', allow_abbrev=False,
+    p = CliParser(prog='ssmnas_bench', allow_abbrev=False,
                                 description='Time the study\'s loops against the frozen-backbone floor, in one run, '
                                 'on an in-memory twin of MM-IMDB; write OUT/bench_*.json, OUT/benchmarks.md and '
                                 'OUT/benchmarks.csv.')

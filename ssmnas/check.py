@@ -4,12 +4,12 @@
 
 # %% ../nbs/01a_check.ipynb #3404d91b
 from __future__ import annotations
-import argparse, hashlib, json, os
+import hashlib, json, os
 from pathlib import Path
 
 import numpy as np
 
-from .core import SsmnasError, cli_errors
+from .core import CliParser, SsmnasError, cli_errors
 from .data import (MultimodalData, open_dataset, read_rows, READ_CHUNK, SPLIT_NAMES, MIN_IMAGE_SIDE)
 
 # %% auto #0
@@ -82,9 +82,12 @@ def check_lines(path, token_vectors=None) -> list:
         lines += [f'{name}: {len(rows)} rows' for name, rows in data.splits.items()]
         lines += [f'modality {m.name}: kind {m.kind}, shape {tuple(m.shape)}, dtype {data.stored_dtype(m.name)}'
                   for m in data.modalities.values()]
-        lines.append(f'labels ({data.label_key}): {stats["labels_per_row"]:.3f} per row')
+        lines.append(f'labels ({data.label_key}): ' + (
+            'class indices, one class per row (trained with softmax cross-entropy)' if data.single_label else
+            f'multi-hot, {stats["labels_per_row"]:.3f} per row (trained with binary cross-entropy)'))
         lines += [f'  {name}: {c} ({100 * c / max(data.n_rows, 1):.1f}%)'
                   for name, c in zip(data.label_names, stats['label_counts'])]
+        lines += [f"not used: {k} (the root attribute modalities leaves it out)" for k in data.unused_inputs]
         lines.append('ok: no NaN or inf in the float inputs, every row has a label')
     return lines
 
@@ -102,7 +105,7 @@ def refuse_small_images(data:MultimodalData):
 
 # %% ../nbs/01a_check.ipynb #77f6bb70
 def _check_parser():
-    p = argparse.ArgumentParser(prog='ssmnas_check', allow_abbrev=False,
+    p = CliParser(prog='ssmnas_check', allow_abbrev=False,
                                 description='Validate a multimodal dataset and print its splits, '
                                             'modalities and label frequencies.')
     p.add_argument('path', help='MM-IMDB hdf5 (GMU release or synthetic twin), generic hdf5, or BM-NAS npy folder')

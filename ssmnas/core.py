@@ -4,18 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #37f9b376
 from __future__ import annotations
-import contextlib, functools, json, os, platform, random, sys, tempfile, threading, time
+import argparse, contextlib, functools, json, os, platform, random, sys, tempfile, threading, time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'atomic_path', 'write_text', 'write_json', 'read_json', 'save_figure',
-           'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'discard_files', 'cpu_bf16', 'autocast_dtype',
-           'library_version', 'library_versions', 'device_name', 'cpu_model', 'device_model', 'package_dir', 'run_info',
-           'seed_everything', 'stream_seed', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar',
-           'bars_without_process_lock', 'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
+__all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'CliParser', 'atomic_path', 'write_text', 'write_json', 'read_json',
+           'save_figure', 'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'real_at_least',
+           'discard_files', 'cpu_bf16', 'autocast_dtype', 'library_version', 'library_versions', 'device_name',
+           'cpu_model', 'device_model', 'package_dir', 'run_info', 'seed_everything', 'stream_seed', 'pick_device',
+           'batches', 'adam', 'Timer', 'PlainBar', 'bars_without_process_lock', 'field_comments', 'add_config_options',
+           'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -50,6 +51,13 @@ def cli_errors(func):
             print(f'{name}: error: {_one_line(e)}', file=sys.stderr)
             sys.exit(130 if isinstance(e, KeyboardInterrupt) else 2)     # 128 + SIGINT, as a shell reports it
     return _inner
+
+# %% ../nbs/00_core.ipynb #06783a0a
+class CliParser(argparse.ArgumentParser):
+    "An argument parser whose errors are one stderr line (and exit status 2), pointing to `--help`."
+    def error(self, message):
+        print(f'{self.prog}: error: {message} (--help lists the options)', file=sys.stderr)
+        sys.exit(2)
 
 # %% ../nbs/00_core.ipynb #17c364b8
 @contextlib.contextmanager
@@ -158,6 +166,14 @@ def at_least(cfg, **lows):
         v = getattr(cfg, name)
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
             raise SsmnasError(f'{name} must be an integer >= {low}, got {v!r}')
+
+# %% ../nbs/00_core.ipynb #87d3e1de
+def real_at_least(cfg, strict:bool=False, **lows):
+    "Refuse real settings of `cfg` below their bounds (`strict`: at their bounds too), naming the setting."
+    for name, low in lows.items():
+        v = getattr(cfg, name)
+        ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and (v > low if strict else v >= low)
+        if not ok: raise SsmnasError(f"{name} must be a number {'>' if strict else '>='} {low}, got {v!r}")
 
 # %% ../nbs/00_core.ipynb #d42c169d
 def discard_files(folder, names) -> list:

@@ -97,6 +97,7 @@ class MultimodalData:
         self._label_format, self._file = label_format, file
         self.synthetic = False        # True for a synthetic twin (set by `open_dataset`)
         self.checked = None           # `validate_dataset`'s summary once the data passed it
+        self.unused_inputs = []       # a generic file's inputs its `modalities` attribute leaves out
 
     @property
     def n_classes(self) -> int: return len(self.label_names)
@@ -173,12 +174,14 @@ def _need(f, key:str, where:str=''):
     if key not in f: raise SsmnasError(f"{key}: missing key{' in ' + where if where else ''}")
     return f[key]
 
-def _check_array(key:str, shape, dtype, ndim:int, kinds:str, what:str, n_rows:int|None=None, dim1=None):
-    "Shape and dtype checks: `kinds` is a string of numpy kind codes ('iu' integers, 'f' floats, 'b' bool)."
+def _check_array(key:str, shape, dtype, ndim:int, kinds:str, what:str, n_rows:int|None=None, dim1=None,
+                 rows_of:str='the dataset'):
+    """Shape and dtype checks: `kinds` is a string of numpy kind codes ('iu' integers, 'f' floats, 'b' bool);
+    `n_rows` rows, as many as `rows_of` has."""
     if len(shape) != ndim: raise SsmnasError(f'{key}: expected {ndim} dimensions {what}, got shape {tuple(shape)}')
     if np.dtype(dtype).kind not in kinds: raise SsmnasError(f'{key}: wrong dtype {np.dtype(dtype)}, expected {what}')
     if n_rows is not None and shape[0] != n_rows:
-        raise SsmnasError(f'{key}: {shape[0]} rows, but the dataset has {n_rows} (inconsistent row counts)')
+        raise SsmnasError(f'{key}: {shape[0]} rows, but {rows_of} has {n_rows} (inconsistent row counts)')
     if dim1 is not None and shape[1] != dim1: raise SsmnasError(f'{key}: expected {what}, got shape {tuple(shape)}')
 
 def _check_splits(splits:dict, n_rows:int, where:str) -> dict:
@@ -186,7 +189,10 @@ def _check_splits(splits:dict, n_rows:int, where:str) -> dict:
     returns sorted int64 arrays (dev may be empty)."""
     out = {}
     for name in SPLIT_NAMES:
-        idx = np.sort(np.asarray(splits.get(name, []), dtype=np.int64).reshape(-1))
+        raw = np.asarray(splits.get(name, []))
+        if raw.size and raw.dtype.kind not in 'iu':
+            raise SsmnasError(f'{where}: {name} holds {raw.dtype} values; expected integer row indices')
+        idx = np.sort(raw.astype(np.int64).reshape(-1))
         if idx.size and (idx[0] < 0 or idx[-1] >= n_rows):
             raise SsmnasError(f'{where}: {name} rows fall outside [0, {n_rows})')
         if np.any(np.diff(idx) == 0): raise SsmnasError(f'{where}: {name} lists a row twice')
@@ -197,11 +203,20 @@ def _check_splits(splits:dict, n_rows:int, where:str) -> dict:
     if len(np.unique(every)) != len(every): raise SsmnasError(f'{where}: splits overlap')
     return out
 
-def _names(value) -> list:
-    "A list of names from a JSON string or an array of (byte) strings."
+def _names(value, where:str='names') -> list:
+    "A list of distinct names from a JSON list or an array of (byte) strings; `where` names the attribute."
     if isinstance(value, bytes): value = value.decode()
-    if isinstance(value, str): return [str(v) for v in json.loads(value)]
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(value).reshape(-1)]
+    if isinstance(value, str):
+        try: listed = json.loads(value)
+        except json.JSONDecodeError: listed = None
+        if not isinstance(listed, list):
+            raise SsmnasError(f'{where}: expected a JSON list of names such as \'["a", "b"]\' or an array of strings, '
+                              f'got {value[:40]!r}')
+        names = [str(v) for v in listed]
+    else: names = [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(value).reshape(-1)]
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None: raise SsmnasError(f'{where}: {twice!r} is named twice')
+    return names
 
 def _text(v) -> str: return v.decode() if isinstance(v, bytes) else str(v)
 
@@ -295,12 +310,12 @@ def _load_table(p:Path, dim:int, feature_key:str) -> np.ndarray:
         raise SsmnasError(f'{p.name}: token vectors of dimension {table.shape[1]}, but {feature_key} has {dim}')
     return np.ascontiguousarray(table, dtype=np.float32)
 
-def _check_vlen_ids(ds, key:str, n_rows:int):
+def _check_vlen_ids(ds, key:str, n_rows:int, rows_of:str='the dataset'):
     base = h5py.check_vlen_dtype(ds.dtype)
     if len(ds.shape) != 1 or base is None or np.dtype(base).kind not in 'iu':
         raise SsmnasError(f'{key}: expected (N,) variable-length integer token ids, got {ds.dtype} {tuple(ds.shape)}')
     if ds.shape[0] != n_rows:
-        raise SsmnasError(f'{key}: {ds.shape[0]} rows, but the dataset has {n_rows} (inconsistent row counts)')
+        raise SsmnasError(f'{key}: {ds.shape[0]} rows, but {rows_of} has {n_rows} (inconsistent row counts)')
 
 def _open_mmimdb(path:Path, f:h5py.File, token_vectors) -> MultimodalData:
     images, features, genres = _need(f, 'images'), _need(f, 'features'), _need(f, 'genres')
@@ -465,7 +480,7 @@ def _generic_labels(f:h5py.File) -> tuple:
     labels = _need(f, 'labels')
     if not isinstance(labels, h5py.Dataset): raise SsmnasError('labels: expected a dataset, found a group')
     n = labels.shape[0] if labels.shape else 0
-    names = _names(labels.attrs['names']) if 'names' in labels.attrs else None
+    names = _names(labels.attrs['names'], 'labels: attribute names') if 'names' in labels.attrs else None
     if len(labels.shape) == 1:
         _check_array('labels', labels.shape, labels.dtype, 1, 'iu', 'int (N,) class indices')
         idx = labels[()]
@@ -480,13 +495,13 @@ def _generic_labels(f:h5py.File) -> tuple:
 def _generic_tokens(f:h5py.File, key:str, n:int, token_vectors) -> tuple:
     "(input, kind, shape) of a token modality: a group of vlen `ids`, a vector `table` and optional `features`."
     ids, table_ds = _need(f, key + '/ids'), _need(f, key + '/table')
-    _check_vlen_ids(ids, key + '/ids', n)
+    _check_vlen_ids(ids, key + '/ids', n, 'labels')
     _check_array(key + '/table', table_ds.shape, table_ds.dtype, 2, 'f', 'a float (V, D) token vector table')
     table = np.asarray(table_ds[()], dtype=np.float32)
     feats = f[key + '/features'] if 'features' in f[key] else None
     if feats is not None:
         _check_array(key + '/features', feats.shape, feats.dtype, 2, 'f',
-                     f'float (N, {table.shape[1]}) features', n, table.shape[1])
+                     f'float (N, {table.shape[1]}) features', n, table.shape[1], 'labels')
     kind = 'vector' if token_vectors is False else 'tokens'
     inp = _Input(key + '/features' if feats is not None else key + '/ids', feats, ids=ids, table=table,
                  ids_key=key + '/ids', table_key=key + '/table',
@@ -502,14 +517,15 @@ def _generic_input(f:h5py.File, name:str, n:int, token_vectors) -> tuple:
         inp, kind, shape = _generic_tokens(f, key, n, token_vectors)
         actual = 'tokens'
     elif len(obj.shape) == 4:
-        _check_array(key, obj.shape, obj.dtype, 4, 'uf', 'uint8 RGB or float RGB in [0, 1], (N, 3, H, W)', n)
+        _check_array(key, obj.shape, obj.dtype, 4, 'uf', 'uint8 RGB or float RGB in [0, 1], (N, 3, H, W)', n,
+                     rows_of='labels')
         if obj.shape[1] != 3 or (obj.dtype.kind == 'u' and obj.dtype != np.uint8):
             raise SsmnasError(f'{key}: expected uint8 or float (N, 3, H, W) RGB images, '
                               f'got {obj.dtype} {obj.shape}')
         inp = _Input(key, obj, encoding='uint8' if obj.dtype == np.uint8 else 'float01', dtype=str(obj.dtype))
         kind = actual = 'image'; shape = tuple(obj.shape[1:])
     else:
-        _check_array(key, obj.shape, obj.dtype, 2, 'f', 'float (N, D) vectors', n)
+        _check_array(key, obj.shape, obj.dtype, 2, 'f', 'float (N, D) vectors', n, rows_of='labels')
         inp = _Input(key, obj, dtype=str(obj.dtype))
         kind = actual = 'vector'; shape = (obj.shape[1],)
     if declared is not None and declared != actual:
@@ -535,12 +551,15 @@ def _open_generic(path:Path, f:h5py.File, token_vectors) -> MultimodalData:
     n, names, label_format, label_src = _generic_labels(f)
     group = _need(f, 'inputs')
     if not isinstance(group, h5py.Group): raise SsmnasError('inputs: expected a group with one entry per modality')
-    order = _names(f.attrs['modalities']) if 'modalities' in f.attrs else sorted(group.keys())
+    order = (_names(f.attrs['modalities'], 'root attribute modalities') if 'modalities' in f.attrs
+             else sorted(group.keys()))
     if not order: raise SsmnasError('inputs: no modalities')
     inputs, modalities = {}, {}
     for name in order: inputs[name], modalities[name] = _generic_input(f, name, n, token_vectors)
-    return MultimodalData(path, 'generic', n, _generic_splits(f, n), names, modalities, inputs, label_src, 'labels',
+    data = MultimodalData(path, 'generic', n, _generic_splits(f, n), names, modalities, inputs, label_src, 'labels',
                           label_format, file=f)
+    data.unused_inputs = [f'inputs/{k}' for k in sorted(set(group.keys()) - set(order))]   # left out by `modalities`
+    return data
 
 # %% ../nbs/01_data.ipynb #d16ad557
 def _memory_input(name:str, x, n:int) -> tuple:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .core import CliParser, real_at_least
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json,
                          read_json, run_info, seed_everything, save_figure, pick_device, Timer, check_losses, at_least,
                          run_lock, config_diff, discard_files, autocast_dtype, adam, progress_bar, stream_seed)
@@ -80,6 +81,8 @@ class SearchConfig:
             raise SsmnasError(f"objective must be 'contrastive' or 'supervised', got {self.objective!r}")
         at_least(self, seed=0)
         for part in self.PARTS: self._part(part)                      # each part checks its own fields
+        real_at_least(self, strict=True, w_lr=0)
+        real_at_least(self, w_lr_min=0, w_weight_decay=0, arch_lr=0, arch_weight_decay=0)   # arch_lr 0: uniform
         if not 0 < self.valid_frac < 1: raise SsmnasError(f'valid_frac must lie in (0, 1), got {self.valid_frac}')
         if self.derivation not in DERIVATION_RULES:
             raise SsmnasError(f'derivation must be one of {DERIVATION_RULES}, got {self.derivation!r}')
@@ -218,6 +221,9 @@ def refuse_other_search(out, data, record:dict):
     """Raise if the folder `out` holds a search (started or finished) of other settings or data than `record` (the
     `config.json` this search writes): `search` checks inside its lock, a command line before it builds backbones."""
     out = Path(out)
+    others = sorted(p.parent.name for p in out.glob('*/config.json'))     # e.g. a sweep's trial folders
+    if others: raise SsmnasError(f"{out}: holds other runs' folders ({', '.join(others[:2])}"
+                                 f"{', ...' if len(others) > 2 else ''}); give the search a folder of its own")
     if (out/'config.json').exists() and search_started(out):
         refuse_other_run(out, read_json(out/'config.json'), record, data)
 
@@ -446,7 +452,7 @@ SEARCH_OPTIONS = ('objective', 'epochs', 'batch_size', 'alternate', 'derivation'
                   'seed')
 
 def _search_parser():
-    p = argparse.ArgumentParser(prog='ssmnas_search', allow_abbrev=False,
+    p = CliParser(prog='ssmnas_search', allow_abbrev=False,
                                 description='Search a fusion architecture (step 1) with NT-Xent or BCE.',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data', required=True,

@@ -22,8 +22,8 @@ from .mfas import plot_mfas
 __all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'METHOD_ORDER', 'PAPER_TABLE3', 'TABLE3_APPROACH', 'TRIAL_COLUMNS', 'write_csv',
            'read_csv', 'summarise', 'holm', 'paired_differences', 'method_label', 'plot_r_sweep',
            'plot_edge_op_heatmap', 'table3_markdown', 'trial_genotypes', 'most_frequent_genotype', 'edge_op_frequency',
-           'trial_mfas_architectures', 'most_frequent_mfas', 'plot_architectures', 'trial_rows', 'trial_timings',
-           'trial_resumed', 'reuse_or_run']
+           'trial_mfas_architectures', 'most_frequent_mfas', 'plot_architectures', 'check_reports_dir', 'trial_rows',
+           'trial_timings', 'trial_resumed', 'reuse_or_run']
 
 # %% ../nbs/12_study.ipynb #436afda5
 def write_csv(path, rows:list, columns:list):
@@ -249,6 +249,14 @@ def plot_architectures(panels, path=None):
 # %% ../nbs/12_study.ipynb #e02cb980
 TRIAL_COLUMNS = ['method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1', 'accuracy',
                  'n_labeled', 'n_search_rows', 'n_test', 'genotype']
+
+def check_reports_dir(data, reports_dir) -> Path:
+    """`reports_dir` as a path, refused for data other than the synthetic twin when it is the repository's `reports/`
+    (the twin's committed reports, which the README shows)."""
+    if not data.synthetic and Path(reports_dir).resolve() == Path('reports').resolve():
+        raise SsmnasError(f"reports_dir: reports/ holds the synthetic twin's reports; give {data.path.name}'s results "
+                          "a folder of their own (-p reports_dir FOLDER)")
+    return Path(reports_dir)
 
 def trial_rows(results) -> list:
     "Flat rows of trial metrics dicts, the genotype's lines joined with ' | ' (write with `TRIAL_COLUMNS`)."

@@ -11,6 +11,7 @@ from collections import Counter, deque
 from dataclasses import replace
 from pathlib import Path
 
+from .core import CliParser
 from .core import (SsmnasError, autocast_dtype, cli_errors, pick_device, write_text, progress_bar,
                          bars_without_process_lock, device_model, package_dir)
 from .data import open_dataset
@@ -243,6 +244,9 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
               data_cache=True, trial_kw=None, trial_fn=None, workers=1) -> list:
     "Run (or read back) every (method, r, seed) trial under `root`, here or on Ray; their metrics in the sweep's order."
     jobs = sweep_jobs(methods, rs, seeds, root)
+    if (Path(root)/'config.json').exists():
+        raise SsmnasError(f"{root}: is a search's or a trial's folder (it has config.json); give the sweep a folder "
+                          "of its own")
     trial_fn, trial_kw = trial_fn or run_trial, dict(trial_kw or {})
     kind, ray = _check_executor(executor, device, workers, gpus_per_trial, cpus_per_trial, max_retries)
     apart = executor == 'ray' or workers > 1                # trials in other processes, each opening the file
@@ -404,7 +408,7 @@ def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_
 # %% ../nbs/12a_sweep.ipynb #e2a21d1b
 def _sweep_parser():
     run, *options = _run_parser()
-    p = argparse.ArgumentParser(prog='ssmnas_sweep', allow_abbrev=False,
+    p = CliParser(prog='ssmnas_sweep', allow_abbrev=False,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description='Run every (method, r, seed) trial of a sweep, here or on Ray.')
     options = [{k: v for k, v in o.items() if k != 'seed'} for o in options]   # each trial's seed is the sweep's

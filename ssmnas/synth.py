@@ -10,7 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .core import SsmnasError, atomic_path, cli_errors
+from .core import CliParser, SsmnasError, atomic_path, cli_errors
 from .data import (MIN_IMAGE_SIDE, SYNTHETIC_MARK, GENRES, GENRE_COUNTS, MMIMDB_BOUNDS, MMIMDB_ROWS, READ_CHUNK,
                          rgb_uint8_to_caffe_bgr)
 
@@ -235,6 +235,7 @@ def make_synthetic_mmimdb(path, n_samples:int=3000, height:int=64, width:int=40,
     _check_args(n_samples, height, width, seed, params)
     params = {**SYNTH_PARAMS, **params}
     path = Path(path)
+    if path.is_dir(): raise SsmnasError(f'{path}: is a folder; give the path of the hdf5 file to write')
     table_path = path.with_name(path.stem + '.token_vectors.npy')
     genres = synth_genres(n_samples, seed)
     table, spellings = synth_vocab(seed)
@@ -314,7 +315,7 @@ def _synth_parser():
     import inspect
     # defined once, there
     default = {k: v.default for k, v in inspect.signature(make_synthetic_mmimdb).parameters.items()}
-    p = argparse.ArgumentParser(prog='ssmnas_synth', allow_abbrev=False,
+    p = CliParser(prog='ssmnas_synth', allow_abbrev=False,
                                 description='Write a synthetic twin of MM-IMDB (same hdf5 schema as the GMU release) '
                                             'and <stem>.token_vectors.npy beside it.',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -326,12 +327,17 @@ def _synth_parser():
     p.add_argument('--width', type=int, default=default['width'],
                    help=f'poster width, at least {MIN_IMAGE_SIDE} (MM-IMDB: 160)')
     p.add_argument('--seed', type=int, default=default['seed'], help='seeds every random draw of the generator')
+    p.add_argument('--force', action='store_true', help='overwrite OUT (and its token vector table) if it exists')
     return p
 
 @cli_errors
 def ssmnas_synth(argv=None):
     "Write a synthetic MM-IMDB twin (GMU hdf5 schema) and its token vector table."
     args = _synth_parser().parse_args(argv)
+    out = Path(args.out)
+    for p in (out, out.with_name(out.stem + '.token_vectors.npy')):   # someone's own data may have that name
+        if p.exists() and not (args.force and p.is_file()):
+            raise SsmnasError(f'{p}: ' + ('is a folder' if p.is_dir() else 'exists; --force to overwrite it'))
     t0 = time.time()
     path = make_synthetic_mmimdb(args.out, args.n_samples, args.height, args.width, args.seed)
     print(f'{path}: {args.n_samples} rows, posters {args.height}x{args.width}, seed {args.seed}, '

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .core import (adam, SsmnasError, seed_everything, pick_device, at_least, autocast_dtype, progress_bar,
-                         stream_seed)
+                         stream_seed, real_at_least)
 from .batches import BatchSource, plain_inputs
 from .pools import split_rows
 from .augment import make_views
@@ -44,6 +44,8 @@ class TrainConfig:
 
     def __post_init__(self):
         at_least(self, rep_epochs=0, clf_epochs=1, batch_size=2, min_holdout_rows=2, patience=1, seed=0)
+        real_at_least(self, strict=True, lr=0)
+        real_at_least(self, lr_min=0, weight_decay=0)
         if not 0 < self.holdout_frac < 1: raise SsmnasError(f'holdout_frac must lie in (0, 1), got {self.holdout_frac}')
 
 # %% ../nbs/10_train.ipynb #1bd217e1

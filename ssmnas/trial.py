@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .core import CliParser
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, write_json, read_json,
                          run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype, atomic_path)
 from .data import open_dataset
@@ -276,7 +277,7 @@ def get_protocol(name:str) -> Protocol:
 
 # %% ../nbs/11_trial.ipynb #da202ba4
 def _run_parser():
-    p = argparse.ArgumentParser(prog='ssmnas_run', allow_abbrev=False,
+    p = CliParser(prog='ssmnas_run', allow_abbrev=False,
                                 description='Run one trial (method, r, seed) of the study.',
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data', required=True,

@@ -36,6 +36,12 @@ def test_synth_writes_file_and_table(twin):
     assert sorted(p.name for p in twin.parent.iterdir()) == ['tiny.hdf5', 'tiny.token_vectors.npy']
 
 
+def test_synth_refuses_to_overwrite(twin):
+    before = twin.stat().st_mtime_ns
+    assert_one_line_error(run('ssmnas_synth', twin, '--n_samples', 30), 'tiny.hdf5: exists; --force to overwrite it')
+    assert twin.stat().st_mtime_ns == before
+
+
 def test_check_reports_splits_modalities_labels(twin):
     res = run('ssmnas_check', twin)
     assert res.returncode == 0, res.stderr

@@ -11,7 +11,8 @@ from ssmnas.backbones import VGG19Taps
 import torch
 
 TINY = ['--batch_size', '32', '--C', '8', '--L', '4', '--image_width_div', '16', '--device', 'cpu']
-MODULES = {'ssmnas_search': 'search', 'ssmnas_run': 'trial', 'ssmnas_check': 'check', 'ssmnas_synth': 'synth'}
+MODULES = {'ssmnas_search': 'search', 'ssmnas_run': 'trial', 'ssmnas_check': 'check', 'ssmnas_synth': 'synth',
+           'ssmnas_sweep': 'sweep'}
 
 
 def installed(name):
@@ -136,7 +137,11 @@ def test_real_looking_file_needs_named_image_weights(twin, tmp_path):
                                         (['--device', 'tpu'], "unknown device 'tpu'"),
                                         (['--clf_epochs', '0'], 'clf_epochs must be an integer >= 1'),
                                         (['--rep_epochs', '-2'], 'rep_epochs must be an integer >= 0'),
-                                        (['--L', '5'], 'L must be a perfect square')])
+                                        (['--L', '5'], 'L must be a perfect square'),
+                                        (['--image_width_div', '3'], 'image_width_div must divide 64'),
+                                        (['--w_lr', '-1'], 'w_lr must be a number > 0, got -1'),
+                                        (['--arch_lr', '-1'], 'arch_lr must be a number >= 0'),
+                                        (['--r', 'abc'], "argument --r: invalid float value: 'abc'")])
 def test_bad_arguments(twin, tmp_path, bad, says):
     args = ['--data', twin, '--method', 'ssl', '--r', '0.3', '--out', tmp_path/'t', *TINY, *bad]
     one_line_error(cli('ssmnas_run', *args), 'ssmnas_run', says)
@@ -151,6 +156,16 @@ def test_output_folder_problems(twin, tmp_path):
     if Path('/sys').is_dir():     # sysfs refuses new folders even to root, like a read-only mount
         one_line_error(cli('ssmnas_search', *args, '--out', '/sys/ssmnas_out'), 'ssmnas_search',
                        '/sys/ssmnas_out: cannot write here')
+    # a search into a sweep's folder, or a sweep into a search's, would mix their files: refused, nothing written
+    sweep_root = tmp_path/'sweep'
+    (sweep_root/'ssl_r0.3_s0').mkdir(parents=True); (sweep_root/'ssl_r0.3_s0'/'config.json').write_text('{}')
+    one_line_error(cli('ssmnas_search', *args, '--out', sweep_root), 'ssmnas_search',
+                   "holds other runs' folders (ssl_r0.3_s0)")
+    assert [p.name for p in sweep_root.iterdir()] == ['ssl_r0.3_s0']
+    a_search = tmp_path/'a_search'; a_search.mkdir(); (a_search/'config.json').write_text('{}')
+    one_line_error(cli('ssmnas_sweep', '--data', twin, '--methods', 'ssl', '--r', '0.3', '--trials', '1', *TINY,
+                       '--out', a_search), 'ssmnas_sweep', "is a search's or a trial's folder")
+    assert [p.name for p in a_search.iterdir()] == ['config.json']
 
 
 def test_small_posters_and_closed_pipe(twin, tmp_path):
