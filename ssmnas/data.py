@@ -184,6 +184,12 @@ def _check_array(key:str, shape, dtype, ndim:int, kinds:str, what:str, n_rows:in
         raise SsmnasError(f'{key}: {shape[0]} rows, but {rows_of} has {n_rows} (inconsistent row counts)')
     if dim1 is not None and shape[1] != dim1: raise SsmnasError(f'{key}: expected {what}, got shape {tuple(shape)}')
 
+def _check_multihot(shape, dtype):
+    "Checks of (N, C) multi-hot labels; one column is neither they nor (N,) class indices, and is named as such."
+    _check_array('labels', shape, dtype, 2, 'iubf', '(N, C) multi-hot 0/1 or (N,) class indices')
+    if shape[1] == 1:
+        raise SsmnasError('labels: shape (N, 1); give class indices as an (N,) array, or multi-hot labels as (N, C)')
+
 def _check_splits(splits:dict, n_rows:int, where:str) -> dict:
     """Splits must include train and test, lie inside the rows and not overlap;
     returns sorted int64 arrays (dev may be empty)."""
@@ -486,7 +492,7 @@ def _generic_labels(f:h5py.File) -> tuple:
         idx = labels[()]
         n_classes, label_format, label_src = _index_classes(idx, names), 'index', idx
     else:
-        _check_array('labels', labels.shape, labels.dtype, 2, 'iubf', '(N, C) multi-hot 0/1 or (N,) class indices')
+        _check_multihot(labels.shape, labels.dtype)
         n_classes, label_format, label_src = labels.shape[1], 'multihot', labels
     names = names or [f'class_{i}' for i in range(n_classes)]
     if len(names) != n_classes: raise SsmnasError(f'labels: names lists {len(names)} names for {n_classes} classes')
@@ -610,7 +616,7 @@ def _from_arrays(cls, modalities:dict, labels, splits:dict, label_names=None) ->
         _check_array('labels', labels.shape, labels.dtype, 1, 'iu', 'int (N,) class indices')
         n_classes, label_format = _index_classes(labels, label_names), 'index'
     else:
-        _check_array('labels', labels.shape, labels.dtype, 2, 'iubf', '(N, C) multi-hot 0/1 or (N,) class indices')
+        _check_multihot(labels.shape, labels.dtype)
         n_classes, label_format = labels.shape[1], 'multihot'
     names = [str(v) for v in label_names] if label_names is not None else [f'class_{i}' for i in range(n_classes)]
     if len(names) != n_classes:
