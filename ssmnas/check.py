@@ -18,6 +18,7 @@ __all__ = ['FINGERPRINT_ROWS', 'CHECK_VERSION', 'scan_dataset', 'check_lines', '
 
 # %% ../nbs/01a_check.ipynb #2a018129
 def _first_bad(mask:np.ndarray) -> int: return int(np.flatnonzero(mask.reshape(len(mask), -1).any(1))[0])
+def _at(data, key:str, row:int) -> str: return data.npy_file(key, row) or f'{key}: row {row}'   # for a message
 
 def scan_dataset(data:MultimodalData, chunk:int=READ_CHUNK) -> dict:
     """Scan labels and float inputs fully; raise `SsmnasError` at the first bad value;
@@ -33,14 +34,14 @@ def scan_dataset(data:MultimodalData, chunk:int=READ_CHUNK) -> dict:
             bad = ~((raw == 0) | (raw == 1))
             if bad.any():
                 r = _first_bad(bad)
-                raise SsmnasError(f'{data.label_key}: row {lo + r} holds a value other than 0 or 1')
+                raise SsmnasError(f'{_at(data, data.label_key, lo + r)} holds a value other than 0 or 1')
             empty = raw.sum(1) == 0
             if empty.any():
-                raise SsmnasError(f'{data.label_key}: row {lo + _first_bad(empty)} has no label (all zeros)')
+                raise SsmnasError(f'{_at(data, data.label_key, lo + _first_bad(empty))} has no label (all zeros)')
         else:
             bad = (raw < 0) | (raw >= data.n_classes)
             if bad.any():
-                raise SsmnasError(f'{data.label_key}: row {lo + _first_bad(bad)} holds class index '
+                raise SsmnasError(f'{_at(data, data.label_key, lo + _first_bad(bad))} holds class index '
                                   f'{int(raw[_first_bad(bad)])} outside 0..{data.n_classes - 1}')
         counts += data.labels(rows).sum(0).astype(np.int64)
         for name, inp in data._inputs.items():
@@ -51,8 +52,10 @@ def scan_dataset(data:MultimodalData, chunk:int=READ_CHUNK) -> dict:
                 bad = ~np.isfinite(x)
                 if kind == 'image': bad |= (x < 0) | (x > 1)
                 if bad.any():
-                    raise SsmnasError(f'{inp.key}: NaN or inf{" or a value outside [0, 1]" if kind == "image" else ""} '
-                                      f'in row {lo + _first_bad(bad)}')
+                    what = f'NaN or inf{" or a value outside [0, 1]" if kind == "image" else ""}'
+                    row = lo + _first_bad(bad)
+                    raise SsmnasError(f'{data.npy_file(inp.key, row)}: {what}' if data.npy_file(inp.key, row)
+                                      else f'{inp.key}: {what} in row {row}')
             if inp.ids is not None:
                 seqs = read_rows(inp.ids, rows)
                 for r, s in enumerate(seqs):

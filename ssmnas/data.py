@@ -98,6 +98,7 @@ class MultimodalData:
         self.synthetic = False        # True for a synthetic twin (set by `open_dataset`)
         self.checked = None           # `validate_dataset`'s summary once the data passed it
         self.unused_inputs = []       # a generic file's inputs its `modalities` attribute leaves out
+        self._npy_files = {}          # an npy folder's files per key (`npy_file`)
 
     @property
     def n_classes(self) -> int: return len(self.label_names)
@@ -113,6 +114,11 @@ class MultimodalData:
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
             raise SsmnasError(f'row index out of range: rows must lie in [0, {self.n_rows})')
         return rows
+
+    def npy_file(self, key:str, row:int) -> str|None:
+        "The file (`split/name.npy`) that holds row `row` of `key` in an npy folder; None in a single file."
+        files = self._npy_files.get(key)
+        return None if files is None else f'{Path(files[row]).parent.name}/{Path(files[row]).name}'
 
     def raw_labels(self, rows) -> np.ndarray:
         "Labels as stored: (n, C) multi-hot or (n,) class indices."
@@ -413,7 +419,7 @@ class _NpyColumn:
         for i, j in enumerate(idx):
             a = np.load(self.files[j], allow_pickle=False)
             if a.shape != self.shape[1:]:
-                raise SsmnasError(f'{Path(self.files[j]).name}: shape {a.shape}, '
+                raise SsmnasError(f'{Path(self.files[j]).parent.name}/{Path(self.files[j]).name}: shape {a.shape}, '
                                   f'expected {self.shape[1:]} like the other {self.key} files')
             out[i] = a
         return out
@@ -451,7 +457,9 @@ def _open_npy_dir(path:Path) -> MultimodalData:
               'text': _Input('text_%06d.npy', txt, dtype=str(txt.dtype))}
     modalities = {'image': Modality('image', 'image', tuple(img.shape[1:])),
                   'text': Modality('text', 'vector', tuple(txt.shape[1:]))}
-    return MultimodalData(path, 'npy_dir', start, splits, names, modalities, inputs, lab, 'label_%06d.npy', 'multihot')
+    data = MultimodalData(path, 'npy_dir', start, splits, names, modalities, inputs, lab, 'label_%06d.npy', 'multihot')
+    data._npy_files = {f'{k}_%06d.npy': c.files for k, c in cols.items()}   # the keys its inputs and labels go by
+    return data
 
 # %% ../nbs/01_data.ipynb #c7249060
 def write_generic_example(path):
