@@ -1018,9 +1018,9 @@ def save_bench(record:dict, out='reports') -> Path:
 # %% ../nbs/13_bench.ipynb #9a757e0a
 def _bench_parser():
     p = CliParser(prog='ssmnas_bench', allow_abbrev=False,
-                                description='Time the study\'s loops against the frozen-backbone floor, in one run, '
-                                'on an in-memory twin of MM-IMDB; write OUT/bench_*.json, OUT/benchmarks.md and '
-                                'OUT/benchmarks.csv.')
+                  description='Time the study\'s loops against the frozen-backbone floor, in one run, '
+                  'on an in-memory twin of MM-IMDB; write OUT/bench_*.json, OUT/benchmarks.md and '
+                  'OUT/benchmarks.csv.')
     p.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'], help='auto: CUDA when there is one')
     p.add_argument('--full', action='store_true',
                    help='MM-IMDB size: 18,160 rows, 3x256x160 posters, full-width VGG19, C=192, batch 256 (for a GPU)')

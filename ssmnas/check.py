@@ -109,8 +109,8 @@ def refuse_small_images(data:MultimodalData):
 # %% ../nbs/01a_check.ipynb #77f6bb70
 def _check_parser():
     p = CliParser(prog='ssmnas_check', allow_abbrev=False,
-                                description='Validate a multimodal dataset and print its splits, '
-                                            'modalities and label frequencies.')
+                  description='Validate a multimodal dataset and print its splits, '
+                              'modalities and label frequencies.')
     p.add_argument('path', help='MM-IMDB hdf5 (GMU release or synthetic twin), generic hdf5, or BM-NAS npy folder')
     p.add_argument('--token_vectors', default=None,
                    help='per-token vector table (.npy); default: <stem>.token_vectors.npy beside the file if present')

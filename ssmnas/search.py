@@ -324,7 +324,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
             sched.step()
         with timer('validation', device):
             scored = validation_score(net, src_valid, objective, cfg.batch_size,
-                                    stream_seed(cfg.seed, 'search validation views'))
+                                      stream_seed(cfg.seed, 'search validation views'))
         check_losses([scored['valid_eval_loss']], f'search (eval-mode validation, {cfg.objective})', epoch + 1)
         with timer('epoch_end', device):     # what an epoch does whatever its rows (the bench's per-epoch cost)
             geno = derive_genotype(fusion, cfg.derivation)
@@ -453,8 +453,8 @@ SEARCH_OPTIONS = ('objective', 'epochs', 'batch_size', 'alternate', 'derivation'
 
 def _search_parser():
     p = CliParser(prog='ssmnas_search', allow_abbrev=False,
-                                description='Search a fusion architecture (step 1) with NT-Xent or BCE.',
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                  description='Search a fusion architecture (step 1) with NT-Xent or BCE.',
+                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data', required=True,
                    help='an MM-IMDB hdf5 file (real or synthetic twin) or another supported layout')
     p.add_argument('--out', required=True, help='run folder')

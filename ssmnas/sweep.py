@@ -409,8 +409,8 @@ def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_
 def _sweep_parser():
     run, *options = _run_parser()
     p = CliParser(prog='ssmnas_sweep', allow_abbrev=False,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                description='Run every (method, r, seed) trial of a sweep, here or on Ray.')
+                  formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                  description='Run every (method, r, seed) trial of a sweep, here or on Ray.')
     options = [{k: v for k, v in o.items() if k != 'seed'} for o in options]   # each trial's seed is the sweep's
     shared = {'data', 'protocol', 'device', 'compile'}.union(*options)
     for action in run._actions:

@@ -316,9 +316,9 @@ def _synth_parser():
     # defined once, there
     default = {k: v.default for k, v in inspect.signature(make_synthetic_mmimdb).parameters.items()}
     p = CliParser(prog='ssmnas_synth', allow_abbrev=False,
-                                description='Write a synthetic twin of MM-IMDB (same hdf5 schema as the GMU release) '
-                                            'and <stem>.token_vectors.npy beside it.',
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                  description='Write a synthetic twin of MM-IMDB (same hdf5 schema as the GMU release) '
+                              'and <stem>.token_vectors.npy beside it.',
+                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('out', help='output hdf5 path, e.g. data/synth_mmimdb.hdf5')
     p.add_argument('--n_samples', type=int, default=default['n_samples'],
                    help='rows (split 60/10/30 into train/dev/test)')

@@ -278,8 +278,8 @@ def get_protocol(name:str) -> Protocol:
 # %% ../nbs/11_trial.ipynb #da202ba4
 def _run_parser():
     p = CliParser(prog='ssmnas_run', allow_abbrev=False,
-                                description='Run one trial (method, r, seed) of the study.',
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                  description='Run one trial (method, r, seed) of the study.',
+                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--data', required=True,
                    help='an MM-IMDB hdf5 file (real or synthetic twin) or another supported layout')
     p.add_argument('--method', required=True,
