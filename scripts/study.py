@@ -64,6 +64,11 @@ def main(argv=None):
     if any(k == 'workers' for k, _ in a.p): sys.exit('study: error: -p workers: use --workers')
     bench = next((v for k, v in a.p if k == 'bench_json'), None)
     if bench and not Path(bench).is_file(): sys.exit(f'study: error: -p bench_json {bench}: no such file')
+    from ssmnas.data import open_dataset
+    from ssmnas.study import check_reports_dir
+    try:
+        with open_dataset(a.data) as data: check_reports_dir(data, a.reports, '--reports')   # before writing there
+    except SsmnasError as e: sys.exit(f'study: error: {e}')
     runs, reports = Path(a.runs), Path(a.reports)
     (reports/'executed').mkdir(parents=True, exist_ok=True)
     common = {'data_path': str(a.data), 'protocol': a.protocol, 'device': a.device, 'reports_dir': str(reports)}

@@ -272,8 +272,10 @@ def seed_everything(seed:int):
 
 # %% ../nbs/00_core.ipynb #e2629681
 def stream_seed(seed:int, stream:str) -> int:
-    "The seed of the random stream named `stream` of a run seeded `seed` (0 <= seed; a different one per pair)."
-    if seed < 0: raise SsmnasError(f'seed must be at least 0, got {seed}')
+    """The seed of the random stream named `stream` of a run seeded `seed` (0 <= seed < 2**64): a different one for each
+    pair when seed < 2**32 (a trial's: one 32-bit word, then the name's words); a seed it returned may be fed back in
+    for a stream of that stream."""
+    if not 0 <= seed < 2**64: raise SsmnasError(f'seed must lie in [0, 2**64), got {seed}')
     key = [seed, int.from_bytes(stream.encode(), 'little')]   # the name itself, not a hash of it
     return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> 1)     # < 2**63: any torch generator
 

@@ -546,6 +546,11 @@ def _generic_input(f:h5py.File, name:str, n:int, token_vectors) -> tuple:
         raise SsmnasError(f'{key}: attribute kind is {declared!r}, but the data is laid out as {actual!r}')
     return inp, Modality(name, kind, shape)
 
+def _whole(v) -> int:
+    "A split bound: a whole number (a ValueError otherwise, which the caller names)."
+    if isinstance(v, bool) or not isinstance(v, int): raise ValueError(f'not a whole number: {v!r}')
+    return v
+
 def _generic_splits(f:h5py.File, n:int) -> dict:
     "The splits of a generic file: a `splits` group of row indices or a `split_bounds` root attribute."
     if 'splits' in f:
@@ -554,10 +559,11 @@ def _generic_splits(f:h5py.File, n:int) -> dict:
             if k not in _SPLIT_ALIASES: raise SsmnasError(f'splits/{k}: unknown split (use train, dev, test)')
             splits[_SPLIT_ALIASES[k]] = f['splits'][k][()]
     elif 'split_bounds' in f.attrs:
-        try: splits = {_SPLIT_ALIASES[k]: np.arange(int(a), int(b))
+        try: splits = {_SPLIT_ALIASES[k]: np.arange(_whole(a), _whole(b))
                        for k, (a, b) in json.loads(_text(f.attrs['split_bounds'])).items()}
         except (KeyError, ValueError, TypeError):
-            raise SsmnasError('split_bounds: expected JSON {"train": [start, stop], "dev": [...], "test": [...]}')
+            raise SsmnasError('split_bounds: expected JSON {"train": [start, stop], "dev": [...], "test": [...]} '
+                              'of whole row numbers')
     else: raise SsmnasError('splits: missing key (give a splits group of row indices or a split_bounds root attribute)')
     return _check_splits(splits, n, 'splits')
 

@@ -475,7 +475,7 @@ def _mfas_search(data, train_rows, valid_rows, backbones, cfg, out, device, prog
     prev = []
     for i in range(cfg.n_steps):
         cands = expand_candidates(prev, options, i % cfg.layers)
-        rng = np.random.default_rng([cfg.seed, i])
+        rng = np.random.default_rng(stream_seed(cfg.seed, f'mfas sampling {i}'))   # not the pools' streams
         chosen, predicted = _choose_step(i, cands, steps_done, surrogate, cfg, temps, rng, timer, step_path)
         scores = [score_of(i, slot, a, p) for slot, (a, p) in enumerate(zip(chosen, predicted))]
         with timer('surrogate'):

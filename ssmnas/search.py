@@ -28,9 +28,10 @@ from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, t
                          validation_score)
 
 # %% auto #0
-__all__ = ['RESUME_FILES', 'SEARCH_FILES', 'LATER_SETTINGS', 'FROZEN', 'SEARCH_OPTIONS', 'SearchConfig', 'build_search_network',
-           'search_started', 'search_finished', 'search_split', 'refuse_oversized_bank', 'refuse_other_run',
-           'refuse_other_search', 'search', 'arch_max_shift', 'plot_search', 'search_rows', 'ssmnas_search']
+__all__ = ['RESUME_FILES', 'SEARCH_FILES', 'RANDOM_STREAMS', 'LATER_SETTINGS', 'FROZEN', 'SEARCH_OPTIONS', 'SearchConfig',
+           'build_search_network', 'search_started', 'search_finished', 'search_split', 'refuse_oversized_bank',
+           'refuse_other_run', 'refuse_other_search', 'search', 'arch_max_shift', 'plot_search', 'search_rows',
+           'ssmnas_search']
 
 # %% ../nbs/09_search.ipynb #caa3ff48
 @dataclass
@@ -168,7 +169,9 @@ def search_split(rows, cfg:SearchConfig, split=None) -> tuple:
         raise SsmnasError(f'search splits too small: {len(train_rows)} train, {len(valid_rows)} valid rows')
     return train_rows, valid_rows
 
-LATER_SETTINGS = {'view_bank_on': 'device'}   # settings added since runs were first recorded: their value until then
+RANDOM_STREAMS = 'named'   # how a run seeds its random streams (`stream_seed`); every run records it
+# settings added since runs were first recorded: their value until then (random streams: seed + k before 4028a14)
+LATER_SETTINGS = {'view_bank_on': 'device', 'random_streams': 'seed+k'}
 
 def _as_of_now(recorded, wanted):
     "`recorded` with each of `LATER_SETTINGS` it lacks (at any depth) and `wanted` has, at the value it ran with."
@@ -214,7 +217,7 @@ def _search_record(data, rows, cfg:SearchConfig, split=None) -> tuple:
     rows = np.sort(np.concatenate([train_rows, valid_rows]))
     return train_rows, valid_rows, rows, _jsonable(
         asdict(cfg) | {'data': data_identity(data), 'n_rows': len(rows), 'n_search_train': len(train_rows),
-                       'n_search_valid': len(valid_rows)}
+                       'n_search_valid': len(valid_rows), 'random_streams': RANDOM_STREAMS}
         | ({'view_bank_holds': 'image views; text views live'} if cfg.view_bank else {}))
 
 def refuse_other_search(out, data, record:dict):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import SsmnasError, write_text, read_json, save_figure
+from .core import SsmnasError, write_text, read_json, save_figure, package_dir
 from .genotype import Genotype, plot_genotype
 from .backbones import tap_modality
 from .trial import run_trial
@@ -250,12 +250,13 @@ def plot_architectures(panels, path=None):
 TRIAL_COLUMNS = ['method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1', 'accuracy',
                  'n_labeled', 'n_search_rows', 'n_test', 'genotype']
 
-def check_reports_dir(data, reports_dir) -> Path:
+def check_reports_dir(data, reports_dir, option:str='-p reports_dir') -> Path:
     """`reports_dir` as a path, refused for data other than the synthetic twin when it is the repository's `reports/`
-    (the twin's committed reports, which the README shows)."""
-    if not data.synthetic and Path(reports_dir).resolve() == Path('reports').resolve():
+    (the twin's committed reports, which the README shows; `option`: what sets the folder, for the message)."""
+    twins = {Path('reports').resolve(), package_dir().parent/'reports'}     # from the repository, or from elsewhere
+    if not data.synthetic and Path(reports_dir).resolve() in twins:
         raise SsmnasError(f"reports_dir: reports/ holds the synthetic twin's reports; give {data.path.name}'s results "
-                          "a folder of their own (-p reports_dir FOLDER)")
+                          f"a folder of their own ({option} FOLDER)")
     return Path(reports_dir)
 
 def trial_rows(results) -> list:

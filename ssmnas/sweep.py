@@ -17,7 +17,8 @@ from .core import (SsmnasError, autocast_dtype, cli_errors, pick_device, write_t
 from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows
-from .trial import check_method, run_trial, trial_finished, get_protocol, configs_from_args, _run_parser
+from .trial import (check_method, refuse_bank_without_images, run_trial, trial_finished, get_protocol,
+                          configs_from_args, _run_parser)
 from .search import SearchConfig, refuse_oversized_bank
 from .backbones import check_image_weights, prepare_backbones
 from .viewbank import adopt_view_bank, build_view_bank, forget_view_banks, portable_view_bank
@@ -255,6 +256,7 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
         raise SsmnasError(f"{'executor ray' if executor == 'ray' else 'workers > 1'} needs the data in a file "
                           "(each worker opens it), not an in-memory dataset")
     for m in dict.fromkeys(j[0] for j in jobs): check_method(m, data)     # e.g. a modality the data lacks
+    if 'ssl' in methods: refuse_bank_without_images(data, search_cfg or SearchConfig())
     for r in dict.fromkeys(j[1] for j in jobs): make_pools(data, r, 0)     # too few labeled rows: one line, now
     if executor == 'local' and 'ssl' in methods:   # view banks (all train+dev rows, one per worker) too large here
         refuse_oversized_bank(data, len(pool_rows(data)),

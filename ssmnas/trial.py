@@ -19,6 +19,7 @@ from .check import data_identity
 from .pools import make_pools, pool_rows, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for, check_image_weights
 from .viewbank import build_view_bank, view_bank_record
+from .search import RANDOM_STREAMS
 from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
                            RESUME_FILES, SEARCH_OPTIONS, search_started, search_finished)
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
@@ -28,8 +29,9 @@ from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FI
 
 # %% auto #0
 __all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'ADOPTED', 'PROTOCOLS', 'MFAS_OPTIONS', 'STEP_OPTIONS',
-           'trial_methods', 'check_method', 'label_use', 'pools_record', 'trial_finished', 'run_trial', 'adopt_search',
-           'Protocol', 'get_protocol', 'configs_from_args', 'drop_unused_options', 'ssmnas_run']
+           'trial_methods', 'refuse_bank_without_images', 'check_method', 'label_use', 'pools_record', 'trial_finished',
+           'run_trial', 'adopt_search', 'Protocol', 'get_protocol', 'configs_from_args', 'drop_unused_options',
+           'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas', 'mfas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
@@ -38,12 +40,22 @@ SEARCHES = {'ssl': 'contrastive', 'bmnas': 'supervised', 'mfas': 'supervised'}  
 def trial_methods(data=None) -> tuple:
     """The methods a trial can run: the searches, the two linear probes, and one backbone alone per modality of
     `data`."""
-    return METHODS + tuple(f'{m}_only' for m in (data.modalities if data is not None else ()))
+    if data is None: return METHODS
+    searches = METHODS if len(data.modalities) > 1 else tuple(m for m in METHODS if m != 'mfas')   # MFAS fuses two
+    return searches + tuple(f'{m}_only' for m in data.modalities)
+
+def refuse_bank_without_images(data, search_cfg:SearchConfig):
+    "A view bank (of posters) asked for on data without an image modality: one line."
+    if search_cfg.view_bank and not any(m.kind == 'image' for m in data.modalities.values()):
+        raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
 
 def check_method(method:str, data=None) -> str:
     """`method` if a trial on `data` can run it (any `<name>_only` when `data` is None); one line naming the known ones
     otherwise."""
     known = trial_methods(data)
+    if method == 'mfas' and data is not None and len(data.modalities) < 2:
+        raise SsmnasError(f'method mfas fuses two modalities; the data has {len(data.modalities)} '
+                          f'({", ".join(data.modalities)})')
     if method in known or (data is None and isinstance(method, str) and method.endswith('_only')): return method
     raise SsmnasError(f"method must be one of {', '.join(known)}{'' if data is not None else ' or <modality>_only'}, "
                       f"got {method!r}")
@@ -90,11 +102,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     train_cfg = replace(train_cfg or TrainConfig(), seed=seed)
     mfas_cfg = replace(mfas_cfg or MfasConfig(), seed=seed) if method == 'mfas' else None
     if method != 'ssl': train_cfg = replace(train_cfg, rep_epochs=0)     # step 2 is the proposed method's
-    kinds = [m.kind for m in data.modalities.values()]
-    if method == 'ssl' and search_cfg.view_bank and 'image' not in kinds:
-        raise SsmnasError('view_bank: the data has no image modality to bank (use view_bank 0)')
-    if method == 'mfas' and len(kinds) < 2:
-        raise SsmnasError(f'method mfas fuses two modalities; the data has {len(kinds)} ({", ".join(data.modalities)})')
+    if method == 'ssl': refuse_bank_without_images(data, search_cfg)
     identity = data_identity(data)                     # refuses what ssmnas_check refuses, before any slow work
     image_weights_for(data, search_cfg.image_weights)
     pools = make_pools(data, r, seed)
@@ -103,6 +111,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
                                     'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled),
                                     'search_rows': use['search_rows_are'], 'n_text_pretrain': len(use['pretrain']),
+                                    'random_streams': RANDOM_STREAMS,
                                     'search': asdict(search_cfg), 'train': asdict(train_cfg)}
                                    | ({'mfas': asdict(mfas_cfg)} if mfas_cfg else {})
                                    | ({'view_bank_holds': 'image views; text views live'}

@@ -1,6 +1,6 @@
 """The three experiment notebooks (nbs/experiments/) run end to end by papermill on a tiny protocol,
 in the order of `make study`."""
-import csv, json, time
+import csv, json, sys, time
 from pathlib import Path
 
 import pytest
@@ -263,6 +263,20 @@ def test_whole_study_command_refuses_bad_input(tmp_path, args, says):
     lines = res.stderr.strip().splitlines()
     assert res.returncode != 0 and len(lines) == 1 and says in lines[0], res.stderr
     assert not (tmp_path/'reports').exists()
+
+
+def test_whole_study_keeps_other_data_out_of_the_twins_reports(tmp_path, monkeypatch):
+    "scripts/study.py on data other than the twin refuses the repository's reports/ before it writes or runs anything."
+    import importlib.util, types
+    from ssmnas.data import write_generic_example
+    spec = importlib.util.spec_from_file_location('study_script', REPO/'scripts'/'study.py')
+    script = importlib.util.module_from_spec(spec); spec.loader.exec_module(script)
+    def never(*a, **k): raise AssertionError('a notebook ran')
+    monkeypatch.setitem(sys.modules, 'papermill', types.SimpleNamespace(execute_notebook=never))
+    with pytest.raises(SystemExit) as e:
+        script.main(['--data', str(write_generic_example(tmp_path/'own.h5')), '--reports', str(REPO/'reports')])
+    assert "reports_dir: reports/ holds the synthetic twin's reports" in str(e.value.code)
+    assert '(--reports FOLDER)' in str(e.value.code)
 
 
 def test_trial_timings_script(tmp_path):
