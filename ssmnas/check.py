@@ -54,8 +54,8 @@ def scan_dataset(data:MultimodalData, chunk:int=READ_CHUNK) -> dict:
                 if bad.any():
                     what = f'NaN or inf{" or a value outside [0, 1]" if kind == "image" else ""}'
                     row = lo + _first_bad(bad)
-                    raise SsmnasError(f'{data.npy_file(inp.key, row)}: {what}' if data.npy_file(inp.key, row)
-                                      else f'{inp.key}: {what} in row {row}')
+                    where = data.npy_file(inp.key, row)
+                    raise SsmnasError(f'{where}: {what}' if where else f'{inp.key}: {what} in row {row}')
             if inp.ids is not None:
                 seqs = read_rows(inp.ids, rows)
                 for r, s in enumerate(seqs):

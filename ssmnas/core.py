@@ -14,9 +14,9 @@ import torch
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'CliParser', 'atomic_path', 'write_text', 'write_json', 'read_json',
            'save_figure', 'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'real_at_least',
            'discard_files', 'cpu_bf16', 'autocast_dtype', 'library_version', 'library_versions', 'device_name',
-           'cpu_model', 'device_model', 'package_dir', 'run_info', 'seed_everything', 'stream_seed', 'pick_device',
-           'batches', 'adam', 'Timer', 'PlainBar', 'bars_without_process_lock', 'field_comments', 'add_config_options',
-           'config_from_options', 'check_losses']
+           'cpu_model', 'device_model', 'package_dir', 'run_info', 'seed_everything', 'stream_seed', 'stage_generators',
+           'pick_device', 'batches', 'adam', 'Timer', 'PlainBar', 'bars_without_process_lock', 'field_comments',
+           'add_config_options', 'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -278,6 +278,12 @@ def stream_seed(seed:int, stream:str) -> int:
     if not 0 <= seed < 2**64: raise SsmnasError(f'seed must lie in [0, 2**64), got {seed}')
     key = [seed, int.from_bytes(stream.encode(), 'little')]   # the name itself, not a hash of it
     return int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> 1)     # < 2**63: any torch generator
+
+# %% ../nbs/00_core.ipynb #9c5cabba
+def stage_generators(seed:int, stage:str, device='cpu') -> tuple:
+    "(row shuffling on the host, views on `device`): generators of the streams '<stage> shuffle' and '<stage> views'."
+    return (torch.Generator().manual_seed(stream_seed(seed, f'{stage} shuffle')),
+            torch.Generator(device=device).manual_seed(stream_seed(seed, f'{stage} views')))
 
 # %% ../nbs/00_core.ipynb #7ba89642
 def pick_device(device='auto') -> torch.device:

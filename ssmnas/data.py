@@ -98,7 +98,6 @@ class MultimodalData:
         self.synthetic = False        # True for a synthetic twin (set by `open_dataset`)
         self.checked = None           # `validate_dataset`'s summary once the data passed it
         self.unused_inputs = []       # a generic file's inputs its `modalities` attribute leaves out
-        self._npy_files = {}          # an npy folder's files per key (`npy_file`)
 
     @property
     def n_classes(self) -> int: return len(self.label_names)
@@ -117,7 +116,8 @@ class MultimodalData:
 
     def npy_file(self, key:str, row:int) -> str|None:
         "The file (`split/name.npy`) that holds row `row` of `key` in an npy folder; None in a single file."
-        files = self._npy_files.get(key)
+        srcs = [self._label_src] if key == self.label_key else [i.src for i in self._inputs.values() if i.key == key]
+        files = getattr(srcs[0], 'files', None) if srcs else None        # an npy folder's columns know their files
         return None if files is None else f'{Path(files[row]).parent.name}/{Path(files[row]).name}'
 
     def raw_labels(self, rows) -> np.ndarray:
@@ -457,9 +457,7 @@ def _open_npy_dir(path:Path) -> MultimodalData:
               'text': _Input('text_%06d.npy', txt, dtype=str(txt.dtype))}
     modalities = {'image': Modality('image', 'image', tuple(img.shape[1:])),
                   'text': Modality('text', 'vector', tuple(txt.shape[1:]))}
-    data = MultimodalData(path, 'npy_dir', start, splits, names, modalities, inputs, lab, 'label_%06d.npy', 'multihot')
-    data._npy_files = {f'{k}_%06d.npy': c.files for k, c in cols.items()}   # the keys its inputs and labels go by
-    return data
+    return MultimodalData(path, 'npy_dir', start, splits, names, modalities, inputs, lab, 'label_%06d.npy', 'multihot')
 
 # %% ../nbs/01_data.ipynb #c7249060
 def write_generic_example(path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import CliParser, real_at_least
+from .core import CliParser, real_at_least, stage_generators
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json,
                          read_json, run_info, seed_everything, save_figure, pick_device, Timer, check_losses, at_least,
                          run_lock, config_diff, discard_files, autocast_dtype, adam, progress_bar, stream_seed)
@@ -306,8 +306,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
         w_opt, sched, a_opt = _optimisers(net, cfg)
         src_train, src_valid = (BatchSource(data, train_rows, device=device),
                                 BatchSource(data, valid_rows, device=device))
-        shuffle_gen = torch.Generator().manual_seed(stream_seed(cfg.seed, 'search shuffle'))
-        aug_gen = torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, 'search views'))
+        shuffle_gen, aug_gen = stage_generators(cfg.seed, 'search', device)
         views, bank, objective = _search_objective(data, rows, backbones, cfg, device, bank)
 
     start_epoch, history, best = 0, [], None

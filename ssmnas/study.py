@@ -61,13 +61,6 @@ def holm(ps) -> list:
         out[i] = running
     return out
 
-def _t_p(d) -> float:
-    "Two-sided p of the paired t test of the differences `d` (0 or 1 when they do not vary)."
-    from scipy.stats import t as student_t
-    sd = d.std(ddof=1)
-    if sd == 0: return 0.0 if d.mean() != 0 else 1.0
-    return float(2 * student_t.sf(abs(d.mean()) / (sd / math.sqrt(len(d))), len(d) - 1))
-
 def paired_differences(rows, a='ssl', b='bmnas', metric='weighted_f1', level:float=0.95, n_boot:int=10_000,
                        seed:int=0) -> list:
     """Per r, over seeds run by both methods: the mean of `a` - `b` (`mean_diff`), its bootstrap and t intervals, the
@@ -82,13 +75,15 @@ def paired_differences(rows, a='ssl', b='bmnas', metric='weighted_f1', level:flo
         rec = {'comparison': f'{a} - {b}', 'r': r, 'n_pairs': n, 'mean_diff': float(d.mean()) if n else float('nan')}
         if n >= 2:
             boot = d[rng.integers(0, n, (n_boot, n))].mean(1)
-            half = student_t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / math.sqrt(n)
+            se = d.std(ddof=1) / math.sqrt(n)        # the t interval's and the t test's (differences all alike: 0)
+            half = student_t.ppf(0.5 + level / 2, n - 1) * se
+            t_p = float(2 * student_t.sf(abs(d.mean()) / se, n - 1)) if se else float(d.mean() == 0)
             rec |= {'boot_low': float(np.quantile(boot, (1 - level) / 2)),
                     'boot_high': float(np.quantile(boot, (1 + level) / 2)),
                     't_low': float(d.mean() - half), 't_high': float(d.mean() + half),
                     'wilcoxon_p': float(wilcoxon(d).pvalue) if np.any(d != 0) else 1.0,
                     # zero differences are dropped by the test
-                    'smallest_possible_p': min(1.0, 2 / 2 ** int(np.count_nonzero(d))), 't_p': _t_p(d)}
+                    'smallest_possible_p': min(1.0, 2 / 2 ** int(np.count_nonzero(d))), 't_p': t_p}
         else: rec |= dict.fromkeys(('boot_low', 'boot_high', 't_low', 't_high', 'wilcoxon_p', 'smallest_possible_p',
                                     't_p'), float('nan'))
         out.append(rec)

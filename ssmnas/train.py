@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .core import (adam, SsmnasError, seed_everything, pick_device, at_least, autocast_dtype, progress_bar,
-                         stream_seed, real_at_least)
+                         stream_seed, real_at_least, stage_generators)
 from .batches import BatchSource, plain_inputs
 from .pools import split_rows
 from .augment import make_views
@@ -80,8 +80,7 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:Contr
     elif bank is not None: check_bank_place(bank, con)
     objective = Objective('contrastive', views, con.temperature, amp_dtype, channels_last=device.type == 'cuda',
                           bank=bank, seed=stream_seed(cfg.seed, 'step 2 bank draws'))
-    shuffle_gen, aug_gen = (torch.Generator().manual_seed(stream_seed(cfg.seed, 'step 2 shuffle')),
-                            torch.Generator(device=device).manual_seed(stream_seed(cfg.seed, 'step 2 views')))
+    shuffle_gen, aug_gen = stage_generators(cfg.seed, 'step 2', device)
     losses = []
     for _ in progress_bar(range(cfg.rep_epochs), desc='step 2 (NT-Xent)', disable=not progress):
         loss, _ = train_epoch(net, src, objective, opt, cfg.batch_size, shuffle_gen, aug_gen, 'step 2 (NT-Xent)',
