@@ -4,9 +4,10 @@ plus how many trials changed and the largest single change. Written as one CSV, 
 
     python scripts/compare_sweeps.py before.csv after.csv --out reports/cpu_bf16/f1_change.csv
 """
-import argparse, sys
+import sys
 from pathlib import Path
 
+from ssmnas.core import CliParser
 from ssmnas.study import read_csv, write_csv, paired_differences
 
 
@@ -29,7 +30,7 @@ def paired_changes(before:list, after:list) -> list:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog='compare_sweeps', allow_abbrev=False, description=__doc__.split('\n\n')[0])
+    p = CliParser(prog='compare_sweeps', allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('before'); p.add_argument('after')
     p.add_argument('--out', required=True)
     a = p.parse_args(argv)

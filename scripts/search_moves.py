@@ -7,14 +7,14 @@ reports/search_moves.csv and .md.
 Each candidate protocol runs the contrastive (ssl) and the supervised (bmnas) search alone (no
 steps 2-3) at one r for a few seeds; a random derivation is the genotype of an untrained supernet
 (small random architecture weights), over many seeds."""
-import argparse, itertools, json, sys, tempfile, time
+import itertools, json, sys, tempfile, time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ssmnas.core import write_text
+from ssmnas.core import CliParser, write_text
 from ssmnas.data import open_dataset
 from ssmnas.pools import make_pools
 from ssmnas.backbones import prepare_backbones
@@ -53,7 +53,7 @@ def random_derivations(backbones, n_classes, cfg, n=200):
     return out
 
 def main(argv=None):
-    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
+    p = CliParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument('--data', default='data/synthetic_mmimdb.hdf5')
     p.add_argument('--r', type=float, default=0.1)
     p.add_argument('--seeds', type=int, default=3)

@@ -8,8 +8,10 @@ papermill with one parameter set, and the wall time of each written to `<reports
 A killed run resumes (finished trials are read back). Needs papermill and ipykernel (`make wheelhouse` collects them
 for a machine without internet).
 """
-import argparse, json, platform, sys, time
+import json, platform, sys, time
 from pathlib import Path
+
+from ssmnas.core import CliParser
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ('r_sweep', 'table3', 'architectures')
@@ -34,7 +36,7 @@ def notebook_parameters() -> set:
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(prog='study', allow_abbrev=False, description=__doc__.split('\n\n')[0])
+    p = CliParser(prog='study', allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--data', required=True, help='the hdf5 file (or another supported layout) every notebook reads')
     p.add_argument('--protocol', default='cpu', help="'cpu' (make study) or 'paper'")
     p.add_argument('--device', default='auto')

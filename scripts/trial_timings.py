@@ -7,9 +7,10 @@ from a view bank a task of its own built (a banked Ray sweep) names it (`bank_ha
 
     python scripts/trial_timings.py live=runs/r_sweep bank8=runs/r_sweep_bank8_10 --methods ssl bmnas --out t.csv
 """
-import argparse, csv, json, re, sys
+import csv, json, re, sys
 from pathlib import Path
 
+from ssmnas.core import CliParser
 from ssmnas.study import trial_resumed
 
 TRIAL = re.compile(r'^(?P<method>[a-z_]+)_r(?P<r>[0-9.]+)_s(?P<seed>\d+)$')
@@ -32,7 +33,7 @@ def rows(label, folder, methods):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog='trial_timings', allow_abbrev=False, description=__doc__.split('\n\n')[0])
+    p = CliParser(prog='trial_timings', allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('sweeps', nargs='+', metavar='LABEL=FOLDER')
     p.add_argument('--methods', nargs='*', default=None)
     p.add_argument('--out', required=True)

@@ -252,6 +252,7 @@ def test_whole_study_record_sets_exp1_beside_the_bench(study, tmp_path, capsys):
     (['--protocol', 'gpu'], "unknown protocol 'gpu'"),
     (['--device', 'tpu'], "unknown device 'tpu'"),
     (['--workers', '0'], '--workers must be at least 1, got 0'),
+    (['--workers', 'two'], "argument --workers: invalid int value: 'two' (--help lists the options)"),
     (['-p', 'workers', '2'], '-p workers: use --workers'),
     (['-p', 'bench_json', '/nowhere/bench.json'], '-p bench_json /nowhere/bench.json: no such file')])
 def test_whole_study_command_refuses_bad_input(tmp_path, args, says):
