@@ -16,13 +16,15 @@ import torch.nn.functional as F
 from dataclasses import dataclass
 
 from .core import (adam, SsmnasError, batches, TrainingDiverged, seed_everything, at_least, cpu_bf16,
-                         stream_seed)
+                         stream_seed, check_field_types, check_arg)
+from .data import row_indices
+from .pools import refuse_test_rows
 from .check import validate_dataset
 
 # %% auto #0
 __all__ = ['VGG19_CFG', 'VGG19_TAPS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'max_pool2x2', 'VGG19Taps', 'Maxout', 'MaxoutMLP',
            'fit_text_backbone', 'Backbones', 'tap_modality', 'build_backbones', 'fast_backbones', 'image_weights_for',
-           'image_precision', 'BackboneConfig', 'check_image_weights', 'prepare_backbones']
+           'image_precision', 'BackboneConfig', 'check_image_weights', 'prepare_backbones', 'check_backbones']
 
 # %% ../nbs/05_backbones.ipynb #e64d482c
 VGG19_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M']
@@ -297,8 +299,8 @@ def image_weights_for(data, image_weights) -> str|None:
     if image_weights is None:
         if data.synthetic: return 'random'
         raise SsmnasError(f"image_weights: {data.path} is not a synthetic twin, and no VGG19 weights were given; "
-                          "pass --image_weights imagenet or a state_dict file, "
-                          "or --image_weights random to use a random image backbone")
+                          "pass --image_weights imagenet or a state_dict file, or --image_weights random to use a "
+                          "random image backbone (in Python: image_weights='imagenet', a path or 'random')")
     return str(image_weights)
 
 # %% ../nbs/05_backbones.ipynb #61800bcf
@@ -318,6 +320,7 @@ class BackboneConfig:
     image_cpu_bf16: bool = True          # on a CPU with hardware bf16 the frozen VGG19 convolves in bf16 (faster)
     seed: int = 0                        # seeds the backbones' initialisation and the text pretraining
     def __post_init__(self):
+        check_field_types(self)
         at_least(self, image_width_div=1, text_pretrain_epochs=0, seed=0)
         if 64 % self.image_width_div:    # VGG19's narrowest layer has 64 channels
             raise SsmnasError(f'image_width_div must divide 64 (1, 2, 4, 8, 16, 32 or 64), got {self.image_width_div}')
@@ -336,25 +339,46 @@ def prepare_backbones(data, labeled_rows, cfg:BackboneConfig, device='cpu', comp
     """Check the data, build its backbones (`cfg`: a `BackboneConfig`); pretrain text MLPs on `labeled_rows` only;
     freeze; `fast_backbones`."""
     validate_dataset(data)
+    check_arg('cfg', cfg, BackboneConfig, 'a SearchConfig gives its own as .backbone')
+    if labeled_rows is not None:
+        labeled_rows = row_indices(labeled_rows, data.n_rows, 'labeled_rows')
+        refuse_test_rows(data, labeled_rows, 'labeled_rows')
     weights = image_weights_for(data, cfg.image_weights)
     seed_everything(cfg.seed)
     bb = build_backbones(data.modalities, image_width_div=cfg.image_width_div,
                          image_weights=None if weights == 'random' else weights, n_classes=len(data.label_names),
                          image_cpu_bf16=cfg.image_cpu_bf16)
     info = {'image_weights': weights, 'image_precision': image_precision(bb, device)}
-    if cfg.text_pretrain_epochs > 0 and labeled_rows is not None and len(labeled_rows) >= 2:
-        labels = torch.from_numpy(data.labels(labeled_rows))
-        for name, mod in data.modalities.items():
-            if mod.kind == 'image': continue
-            t0 = time.perf_counter()
-            feats = torch.from_numpy(_text_features(data, name, labeled_rows))
-            losses = fit_text_backbone(bb[name], feats, labels, epochs=cfg.text_pretrain_epochs, seed=cfg.seed,
-                                       single_label=data.single_label)
-            info[name] = {'pretrained_on_rows': len(labeled_rows), 'final_loss': float(losses[-1]),
-                          'loss': 'cross-entropy' if data.single_label else 'binary cross-entropy',
-                          'seconds': time.perf_counter() - t0}
+    why_not = _why_not_pretrained(labeled_rows, cfg)
+    for name, mod in data.modalities.items():
+        if mod.kind == 'image': continue
+        if why_not: info[name] = {'pretrained_on_rows': 0, 'not_pretrained': why_not, 'seconds': 0.0}; continue
+        t0 = time.perf_counter()
+        feats = torch.from_numpy(_text_features(data, name, labeled_rows))
+        losses = fit_text_backbone(bb[name], feats, torch.from_numpy(data.labels(labeled_rows)),
+                                   epochs=cfg.text_pretrain_epochs, seed=cfg.seed, single_label=data.single_label)
+        info[name] = {'pretrained_on_rows': len(labeled_rows), 'final_loss': float(losses[-1]),
+                      'loss': 'cross-entropy' if data.single_label else 'binary cross-entropy',
+                      'seconds': time.perf_counter() - t0}
     bb.freeze()
+    bb.info = info                 # what a search records of backbones it is given
     return fast_backbones(bb.to(device), device, compile), info
+
+def _why_not_pretrained(labeled_rows, cfg) -> str|None:
+    "Why the text MLPs stay at their random initialisation, or None when they are pretrained."
+    if cfg.text_pretrain_epochs == 0: return 'text_pretrain_epochs is 0'
+    if labeled_rows is None: return 'no labeled rows given'
+    if len(labeled_rows) < 2: return f'{len(labeled_rows)} labeled rows (at least 2 are needed)'
+    return None
+
+def check_backbones(backbones, cfg:BackboneConfig):
+    "Refuse `backbones` built otherwise than `cfg` says (another VGG19 width), naming the setting."
+    check_arg('backbones', backbones, Backbones, 'prepare_backbones(data, labeled_rows, cfg.backbone) builds them')
+    for name, mod in backbones.modalities.items():
+        width = getattr(backbones[name], 'width_div', None)
+        if mod.kind == 'image' and width is not None and width != cfg.image_width_div:
+            raise SsmnasError(f'backbones: the image backbone {name!r} is VGG19 with channels / {width}, but the '
+                              f'config says image_width_div={cfg.image_width_div}; build them from the same config')
 
 def _text_features(data, name, rows):
     x = data.read(name, rows)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import SsmnasError, batches
-from .data import MultimodalData, READ_CHUNK
+from .data import MultimodalData, READ_CHUNK, check_data
 
 # %% auto #0
 __all__ = ['Tokens', 'plain_inputs', 'BatchSource']
@@ -64,7 +64,7 @@ class BatchSource:
     """Rows of a MultimodalData as tensors: resident on `device` when cache=True (posters as uint8),
     read per batch otherwise."""
     def __init__(self, data:MultimodalData, rows, device='cpu', cache:bool=True):
-        self.data, self.rows, self.device, self.cache = data, data._rows(rows), torch.device(device), cache
+        self.data, self.rows, self.device, self.cache = check_data(data), data._rows(rows), torch.device(device), cache
         self.modalities = data.modalities
         # multi-hot, or one-hot for class-index labels
         self.labels = torch.from_numpy(data.labels(self.rows)).to(self.device)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .core import CliParser, SsmnasError, cli_errors
-from .data import (MultimodalData, open_dataset, read_rows, READ_CHUNK, SPLIT_NAMES, MIN_IMAGE_SIDE)
+from .data import (MultimodalData, open_dataset, read_rows, READ_CHUNK, SPLIT_NAMES, MIN_IMAGE_SIDE,
+                         check_data)
 
 # %% auto #0
 __all__ = ['FINGERPRINT_ROWS', 'CHECK_VERSION', 'scan_dataset', 'check_lines', 'refuse_small_images', 'ssmnas_check',
@@ -190,7 +191,7 @@ def _remember(key:str, value:dict):
 def validate_dataset(data:MultimodalData) -> dict:
     """Refuse what `ssmnas_check` refuses (posters the backbone cannot take included); return the data's identity.
     A file that passed before is not scanned again."""
-    if data.checked is not None: return data.checked
+    if check_data(data).checked is not None: return data.checked
     refuse_small_images(data)
     on_disk, tables = data.layout != 'memory', _table_hashes(data)
     stamp = _stamp(data.path) if on_disk else {'path': '<memory>', 'bytes': None, 'modified_ns': None}

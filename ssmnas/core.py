@@ -13,10 +13,10 @@ import torch
 # %% auto #0
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'CliParser', 'atomic_path', 'write_text', 'write_json', 'read_json',
            'save_figure', 'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'real_at_least',
-           'discard_files', 'cpu_bf16', 'autocast_dtype', 'library_version', 'library_versions', 'device_name',
-           'cpu_model', 'device_model', 'package_dir', 'run_info', 'seed_everything', 'stream_seed', 'stage_generators',
-           'pick_device', 'batches', 'adam', 'Timer', 'PlainBar', 'bars_without_process_lock', 'field_comments',
-           'add_config_options', 'config_from_options', 'check_losses']
+           'check_field_types', 'check_arg', 'discard_files', 'cpu_bf16', 'autocast_dtype', 'library_version',
+           'library_versions', 'device_name', 'cpu_model', 'device_model', 'package_dir', 'run_info', 'seed_everything',
+           'stream_seed', 'stage_generators', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar',
+           'bars_without_process_lock', 'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
 class SsmnasError(ValueError):
@@ -174,6 +174,32 @@ def real_at_least(cfg, strict:bool=False, **lows):
         v = getattr(cfg, name)
         ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and (v > low if strict else v >= low)
         if not ok: raise SsmnasError(f"{name} must be a number {'>' if strict else '>='} {low}, got {v!r}")
+
+# %% ../nbs/00_core.ipynb #3fce62af
+_FIELD_KINDS = {   # annotation -> (its words, the test a value passes)
+    'int': ('an integer', lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))),
+    'float': ('a number', lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))),
+    'bool': ('True or False', lambda v: isinstance(v, (bool, np.bool_))),
+    'str': ('a string', lambda v: isinstance(v, str)),
+    'tuple': ('a tuple or list', lambda v: isinstance(v, (tuple, list)))}
+
+def check_field_types(cfg):
+    "Refuse a field of the dataclass `cfg` whose value is not of its annotated kind, naming the field."
+    import dataclasses
+    for f in dataclasses.fields(cfg):
+        kinds = [k.strip() for k in getattr(f.type, '__name__', str(f.type)).split('|')]
+        known, v = [k for k in kinds if k in _FIELD_KINDS], getattr(cfg, f.name)
+        if not known or (v is None and 'None' in kinds) or any(_FIELD_KINDS[k][1](v) for k in known): continue
+        words = ' or '.join([_FIELD_KINDS[k][0] for k in known] + (['None'] if 'None' in kinds else []))
+        raise SsmnasError(f'{f.name} must be {words}, got {v!r}')
+
+# %% ../nbs/00_core.ipynb #9fa57f9d
+def check_arg(name:str, value, types, hint:str=''):
+    "Refuse the argument `name` unless it is an instance of `types` (a class or a tuple of them), naming it."
+    if isinstance(value, types): return value
+    want = ' or '.join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+    got = type(value).__name__ + (f' {value!r}' if isinstance(value, (str, os.PathLike, int, float)) else '')
+    raise SsmnasError(f"{name} must be a {want}{' (' + hint + ')' if hint else ''}, got {got}")
 
 # %% ../nbs/00_core.ipynb #d42c169d
 def discard_files(folder, names) -> list:

@@ -12,13 +12,13 @@ import h5py
 import numpy as np
 import torch
 
-from .core import SsmnasError
+from .core import SsmnasError, check_arg
 
 # %% auto #0
 __all__ = ['GENRES', 'GENRE_COUNTS', 'MMIMDB_ROWS', 'MMIMDB_BOUNDS', 'CAFFE_BGR_MEANS', 'READ_CHUNK', 'READ_BYTES', 'SPLIT_NAMES',
            'GENERIC_LAYOUT', 'SYNTHETIC_MARK', 'MIN_IMAGE_SIDE', 'Modality', 'read_rows', 'caffe_bgr_to_rgb_uint8',
-           'rgb_uint8_to_caffe_bgr', 'MultimodalData', 'mean_token_vectors', 'open_dataset', 'fuel_splits',
-           'write_gmu_example', 'write_generic_example']
+           'rgb_uint8_to_caffe_bgr', 'row_indices', 'MultimodalData', 'mean_token_vectors', 'open_dataset',
+           'check_data', 'fuel_splits', 'write_gmu_example', 'write_generic_example']
 
 # %% ../nbs/01_data.ipynb #d7e1d316
 @dataclass
@@ -74,6 +74,19 @@ def rgb_uint8_to_caffe_bgr(x:np.ndarray) -> np.ndarray:
     means = np.asarray(CAFFE_BGR_MEANS, dtype=np.float32)[None, :, None, None]
     return np.rint(x[:, ::-1].astype(np.float32) - means).astype(np.int32)
 
+# %% ../nbs/01_data.ipynb #8ba09320
+def row_indices(rows, n_rows:int, name:str='rows') -> np.ndarray:
+    "`rows` as a 1-d int64 array of row indices in [0, `n_rows`); refused in one line, naming `name`, otherwise."
+    if isinstance(rows, torch.Tensor): rows = rows.cpu().numpy()
+    a = np.asarray(rows) if isinstance(rows, (list, tuple, range, np.ndarray, np.integer, int)) else None
+    if a is None or a.ndim > 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
+        what = f'{a.dtype} array of shape {a.shape}' if a is not None else type(rows).__name__
+        raise SsmnasError(f'{name} must be a 1-d list or array of integer row indices, got {what}')
+    a = a.astype(np.int64).reshape(-1)
+    if a.size and (a.min() < 0 or a.max() >= n_rows):
+        raise SsmnasError(f'{name}: row index out of range: rows must lie in [0, {n_rows})')
+    return a
+
 # %% ../nbs/01_data.ipynb #18d4412a
 @dataclass
 class _Input:
@@ -108,11 +121,7 @@ class MultimodalData:
         trained with softmax cross-entropy, scored by argmax."""
         return self._label_format == 'index'
 
-    def _rows(self, rows) -> np.ndarray:
-        rows = np.asarray(rows.cpu() if isinstance(rows, torch.Tensor) else rows, dtype=np.int64).reshape(-1)
-        if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
-            raise SsmnasError(f'row index out of range: rows must lie in [0, {self.n_rows})')
-        return rows
+    def _rows(self, rows) -> np.ndarray: return row_indices(rows, self.n_rows)
 
     def npy_file(self, key:str, row:int) -> str|None:
         "The file (`split/name.npy`) that holds row `row` of `key` in an npy folder; None in a single file."
@@ -278,6 +287,13 @@ def _load_into_memory(data:MultimodalData):
         if inp.ids is not None: inp.ids = _load_all(inp.ids)
     if not isinstance(data._label_src, np.ndarray): data._label_src = _load_all(data._label_src)
     data.close()
+
+
+
+# %% ../nbs/01_data.ipynb #086bdc17
+def check_data(data) -> MultimodalData:
+    "`data` if it is a `MultimodalData`; refused in one line otherwise (a path names `open_dataset`)."
+    return check_arg('data', data, MultimodalData, 'open_dataset(path) opens one')
 
 # %% ../nbs/01_data.ipynb #0e7abbd9
 _SPLIT_ALIASES = {'train': 'train', 'dev': 'dev', 'valid': 'dev', 'val': 'dev', 'validation': 'dev', 'test': 'test'}

@@ -125,6 +125,14 @@ class Genotype:
         if not path.is_file(): raise SsmnasError(f'genotype file {path} not found')
         return cls.from_json(path.read_text())
 
+    @classmethod
+    def of(cls, g) -> Genotype:
+        "`g` as a Genotype: itself, from its dict (`to_dict`), or loaded from its file (`genotype.json`)."
+        if isinstance(g, cls): return g
+        if isinstance(g, dict): return cls.from_dict(g)
+        if isinstance(g, (str, Path)): return cls.load(g)
+        raise SsmnasError(f'genotype must be a Genotype, its dict or a genotype.json path, got {type(g).__name__}')
+
 # %% ../nbs/08_genotype.ipynb #4b4e38f2
 DERIVATION_RULES = ('bmnas', 'independent')
 
@@ -280,6 +288,7 @@ def plot_genotype(genotype:Genotype, ax=None, title:str|None=None):
     then the output."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    genotype = Genotype.of(genotype)
     taps, cells = list(genotype.tap_names), genotype.cells
     cw, gap = (2.6 if any(len(c.steps) > 1 for c in cells) else 1.9), 1.0    # cell box width, gap between cells
     pos, mods, y_bot = _tap_positions(taps)

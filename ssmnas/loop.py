@@ -13,13 +13,14 @@ import torch.nn.functional as F
 import contextlib
 from dataclasses import dataclass
 
-from .core import SsmnasError, check_losses, at_least, stream_seed
+from .core import SsmnasError, check_losses, at_least, stream_seed, check_field_types
 from .batches import plain_inputs
 from .losses import NTXentLoss
 
 # %% auto #0
-__all__ = ['BANK_PLACES', 'multilabel_f1', 'label_scores', 'Encoder', 'Network', 'compile_fusion', 'Objective',
-           'ContrastiveConfig', 'clear_grads', 'stepped_parameters', 'train_step', 'train_epoch', 'validation_score']
+__all__ = ['BANK_PLACES', 'multilabel_f1', 'label_scores', 'distinct_predictions', 'Encoder', 'Network', 'compile_fusion',
+           'Objective', 'ContrastiveConfig', 'clear_grads', 'stepped_parameters', 'train_step', 'train_epoch',
+           'validation_score']
 
 # %% ../nbs/08b_loop.ipynb #96c555cb
 def _f1_average(tp, pred, true, weights=None) -> float:
@@ -67,6 +68,12 @@ def label_scores(y_true, probs, single_label:bool=False, threshold:float=0.5) ->
     seen = np.union1d(t, p)[None, :]
     scores = _f1_scores(t[:, None] == seen, p[:, None] == seen, ('weighted', 'macro', 'micro'))
     return {'accuracy': float((t == p).mean())} | scores
+
+# %% ../nbs/08b_loop.ipynb #dd815410
+def distinct_predictions(probs, single_label:bool=False, threshold:float=0.5) -> int:
+    "How many different predictions the rows of `probs` (n, C) get: label sets at `threshold`, or argmax classes."
+    p = np.asarray(probs)
+    return int(len(np.unique(p.argmax(1) if single_label else p >= threshold, axis=0)))
 
 # %% ../nbs/08b_loop.ipynb #74ea3358
 class Encoder(nn.Module):
@@ -192,7 +199,9 @@ class ContrastiveConfig:
     view_bank: int = 0                # K > 1: posters from K pre-computed views per row (08a), text live; 0: all live
     view_bank_on: str = 'device'      # where a view bank is kept: 'device', or 'host' (host memory, copied per batch)
     def __post_init__(self):
-        at_least(self, view_bank=0)
+        check_field_types(self)
+        at_least(self, view_bank=0, proj_hidden=1, proj_dim=1)
+        if not 0 <= self.mask_p < 1: raise SsmnasError(f'mask_p must lie in [0, 1), got {self.mask_p}')
         if self.view_bank == 1:
             raise SsmnasError('view_bank must be 0 (live views) or at least 2 (two views per sample), got 1')
         if self.view_bank_on not in BANK_PLACES:

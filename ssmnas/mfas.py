@@ -14,7 +14,7 @@ from torch import nn
 
 from .core import (adam, SsmnasError, TrainingDiverged, write_json, read_json, atomic_path, run_lock, run_info,
                          seed_everything, pick_device, Timer, autocast_dtype, batches, at_least, check_losses,
-                         discard_files, progress_bar, stream_seed)
+                         discard_files, progress_bar, stream_seed, check_field_types)
 from .check import data_identity
 from .batches import BatchSource
 from .viewbank import build_tap_cache
@@ -72,6 +72,7 @@ class MfasConfig:
     seed: int = 0                        # seeds the surrogate, the sampling, each candidate's init and order
 
     def __post_init__(self):
+        check_field_types(self)
         at_least(self, layers=1, iterations=1, K=1, inner=1, final_inner=1, epochs=1, batch_size=2, lr_period=1,
                  lr_period_mult=1, surrogate_epochs=0, seed=0)
         for name in ('T0', 'Tf', 'sigma', 'lr'):

@@ -5,15 +5,18 @@
 # %% ../nbs/03_pools.ipynb #e7281215
 from __future__ import annotations
 import json
+from types import SimpleNamespace
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .core import SsmnasError
+from .core import SsmnasError, at_least
+from .data import check_data
 
 # %% auto #0
-__all__ = ['MIN_LABELED', 'Pools', 'pool_rows', 'n_labeled', 'make_pools', 'pools_json', 'read_pools', 'split_rows']
+__all__ = ['MIN_LABELED', 'Pools', 'pool_rows', 'n_labeled', 'make_pools', 'pools_json', 'read_pools', 'refuse_test_rows',
+           'split_rows']
 
 # %% ../nbs/03_pools.ipynb #9677fd18
 MIN_LABELED = 10
@@ -56,6 +59,8 @@ def make_pools(data, r:float, seed:int=0, min_labeled:int=MIN_LABELED) -> Pools:
     try: r = float(r)
     except (TypeError, ValueError): raise SsmnasError(f'labeled fraction r must be a number in (0, 1], got {r!r}')
     if not 0 < r <= 1: raise SsmnasError(f'labeled fraction r must lie in (0, 1], got {r}')
+    if not hasattr(data, 'splits'): check_data(data)      # anything with splits; a path refused in one line
+    at_least(SimpleNamespace(seed=seed), seed=0)
     pool = pool_rows(data)
     k = n_labeled(r, len(pool))
     if k < min_labeled:
@@ -77,10 +82,19 @@ def pools_json(pools:Pools, **row_sets) -> dict:
 # %% ../nbs/03_pools.ipynb #fc7c9a6f
 def read_pools(folder) -> dict:
     "A run folder's row sets (`pools.json`) as int64 arrays (None where the run has no such set)."
+    if not (Path(folder)/'pools.json').is_file():
+        raise SsmnasError(f'{folder}: no pools.json (a trial folder has one; its search folder does not)')
     d = json.loads((Path(folder)/'pools.json').read_text())
     arr = lambda v: None if v is None else np.asarray(v, dtype=np.int64)
     return {k: ({kk: arr(vv) for kk, vv in v.items()} if isinstance(v, dict) else arr(v) if isinstance(v, list) else v)
             for k, v in d.items()}
+
+# %% ../nbs/03_pools.ipynb #92093acf
+def refuse_test_rows(data, rows, name:str='rows'):
+    "Refuse `rows` that hold rows of `data`'s test split, naming `name` and how many."
+    n = int(np.isin(rows, np.asarray(data.splits.get('test', []), np.int64)).sum())
+    if n: raise SsmnasError(f'{name}: {n} of the {len(rows)} rows are test rows (the test split is kept for the final '
+                            'scores)')
 
 # %% ../nbs/03_pools.ipynb #7cbb393e
 def split_rows(rows, valid_frac:float=0.15, seed:int=0) -> tuple:

@@ -11,17 +11,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import CliParser, real_at_least, stage_generators
+from .core import CliParser, real_at_least, stage_generators, check_field_types, check_arg
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json,
                          read_json, run_info, seed_everything, save_figure, pick_device, Timer, check_losses, at_least,
                          run_lock, config_diff, discard_files, autocast_dtype, adam, progress_bar, stream_seed)
-from .data import open_dataset
+from .data import open_dataset, check_data, row_indices
 from .batches import BatchSource
 from .check import validate_dataset, data_identity, same_data
-from .pools import make_pools, split_rows, pools_json
+from .pools import make_pools, split_rows, pools_json, refuse_test_rows
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache, check_bank_place, check_view_bank_fits
-from .backbones import BackboneConfig, prepare_backbones, image_weights_for, check_image_weights, image_precision
+from .backbones import (BackboneConfig, prepare_backbones, image_weights_for, check_image_weights,
+                              image_precision, check_backbones)
 from .supernet import FusionConfig, FusionSupernet, ProjectionHead, Classifier
 from .genotype import derive_genotype, Genotype, DERIVATION_RULES
 from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_step, train_epoch, compile_fusion,
@@ -78,6 +79,7 @@ class SearchConfig:
     seed: int = 0                     # seeds pools, initialisation, views and order
 
     def __post_init__(self):
+        check_field_types(self)
         if self.objective not in ('contrastive', 'supervised'):
             raise SsmnasError(f"objective must be 'contrastive' or 'supervised', got {self.objective!r}")
         at_least(self, seed=0)
@@ -94,6 +96,8 @@ class SearchConfig:
             raise SsmnasError(f'batch_size must be at least 2 (NT-Xent and BatchNorm need two samples), '
                               f'got {self.batch_size}')
         self.arch_betas = tuple(self.arch_betas)
+        if len(self.arch_betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.arch_betas):
+            raise SsmnasError(f'arch_betas must be two numbers in [0, 1), got {self.arch_betas}')
 
     PARTS = (FusionConfig, ContrastiveConfig, BackboneConfig)   # where the help of their fields is
 
@@ -194,7 +198,8 @@ def refuse_other_run(folder, recorded:dict, wanted:dict, data, what='search'):
     if differ:
         shown = ', '.join(differ[:6]) + (f' and {len(differ) - 6} more' if len(differ) > 6 else '')
         raise SsmnasError(f'{folder} holds a {what} of other settings or data (differs: {shown}); '
-                          'use another --out, or discard it (--fresh; in a sweep, delete the folder)')
+                          'use another --out, or discard it (--fresh, in Python fresh=True; in a sweep, delete the '
+                          'folder)')
 
 def _load_checkpoint(path, net, w_opt, a_opt, sched, gens) -> dict:
     """Restore a search from `path` and the frozen backbones beside it (an older checkpoint holds them itself); a
@@ -212,9 +217,13 @@ def _load_checkpoint(path, net, w_opt, a_opt, sched, gens) -> dict:
                           'rerun with --fresh (fresh=True) to discard the unfinished search') from None
 
 def _search_record(data, rows, cfg:SearchConfig, split=None) -> tuple:
-    "(train rows, valid rows, all rows, the `config.json` a search of them writes)."
+    "(train rows, valid rows, all rows, the `config.json` a search of them writes); bad arguments refused first."
+    check_data(data); check_arg('cfg', cfg, SearchConfig)
+    if split is None: rows = row_indices(rows, data.n_rows)
+    else: split = tuple(row_indices(x, data.n_rows, f'split[{i}]') for i, x in enumerate(split))
     train_rows, valid_rows = search_split(rows, cfg, split)
     rows = np.sort(np.concatenate([train_rows, valid_rows]))
+    refuse_test_rows(data, rows)
     return train_rows, valid_rows, rows, _jsonable(
         asdict(cfg) | {'data': data_identity(data), 'n_rows': len(rows), 'n_search_train': len(train_rows),
                        'n_search_valid': len(valid_rows), 'random_streams': RANDOM_STREAMS}
@@ -237,6 +246,7 @@ def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep
     torch.compile's mode (the fusion bench's CUDA-graph path)."""
     out, device = Path(out), pick_device(device)
     train_rows, valid_rows, rows, cfg_dict = _search_record(data, rows, cfg, split)
+    if backbones is not None: check_backbones(backbones, cfg.backbone)
     if bank is None: refuse_oversized_bank(data, len(rows), cfg, device)
     with run_lock(out):
         if fresh: discard_files(out, SEARCH_FILES)
@@ -347,7 +357,7 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     genotype = Genotype.from_dict(best['genotype'])
     genotype.save(out/'genotype.json')
     write_json(out/'run.json', info | {'seed': cfg.seed, 'best_epoch': best['epoch'],
-               'image_precision': image_precision(backbones, device),
+               'image_precision': image_precision(backbones, device), 'backbones': getattr(backbones, 'info', None),
                'selection': _selection_words(cfg), 'arch_max_shift': history[-1]['arch_max_shift'],   # the last epoch's
                'arch_max_shift_selected': history[best['epoch'] - 1]['arch_max_shift'],   # the genotype's epoch's
                'timings_s': timer.seconds, 'resumed_from_epoch': start_epoch} | _views_record(views, bank))

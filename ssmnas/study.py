@@ -243,7 +243,7 @@ def plot_architectures(panels, path=None):
 
 # %% ../nbs/12_study.ipynb #e02cb980
 TRIAL_COLUMNS = ['method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1', 'accuracy',
-                 'n_labeled', 'n_search_rows', 'n_test', 'genotype']
+                 'distinct_predictions', 'n_labeled', 'n_search_rows', 'n_test', 'genotype']
 
 def check_reports_dir(data, reports_dir, option:str='-p reports_dir') -> Path:
     """`reports_dir` as a path, refused for data other than the synthetic twin when it is the repository's `reports/`

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from dataclasses import dataclass
 
-from .core import SsmnasError, at_least
+from .core import SsmnasError, at_least, check_field_types
 
 # %% auto #0
 __all__ = ['PRIMITIVES', 'OPS', 'pool_tap', 'pool_taps', 'Reshape', 'Zero', 'Sum', 'ScaleDotAttn', 'LinearGLU', 'ConcatFC',
@@ -245,5 +245,7 @@ class FusionConfig:
     n_steps: int = 1                     # inner steps per cell
     dropout: float = 0.1                 # dropout in the fusion network
     def __post_init__(self):
+        check_field_types(self)
         at_least(self, C=1, L=1, n_cells=1, n_steps=1)
+        if not 0 <= self.dropout < 1: raise SsmnasError(f'dropout must lie in [0, 1), got {self.dropout}')
         _side(self.L)

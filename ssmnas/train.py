@@ -11,14 +11,16 @@ import numpy as np
 import torch
 
 from .core import (adam, SsmnasError, seed_everything, pick_device, at_least, autocast_dtype, progress_bar,
-                         stream_seed, real_at_least, stage_generators)
+                         stream_seed, real_at_least, stage_generators, check_field_types, check_arg)
 from .batches import BatchSource, plain_inputs
 from .pools import split_rows
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache, check_bank_place
 from .supernet import FusionConfig, ProjectionHead, Classifier
-from .genotype import FixedFusionNet
-from .loop import ContrastiveConfig, Encoder, Network, Objective, train_epoch, label_scores, compile_fusion
+from .genotype import FixedFusionNet, Genotype
+from .data import check_data, row_indices
+from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_epoch, label_scores, compile_fusion,
+                         distinct_predictions)
 
 # %% auto #0
 __all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'train_classifier']
@@ -43,10 +45,12 @@ class TrainConfig:
     seed: int = 0                        # seeds initialisation, views and order
 
     def __post_init__(self):
+        check_field_types(self)
         at_least(self, rep_epochs=0, clf_epochs=1, batch_size=2, min_holdout_rows=2, patience=1, seed=0)
         real_at_least(self, strict=True, lr=0)
         real_at_least(self, lr_min=0, weight_decay=0)
         if not 0 < self.holdout_frac < 1: raise SsmnasError(f'holdout_frac must lie in (0, 1), got {self.holdout_frac}')
+        if not 0 < self.threshold < 1: raise SsmnasError(f'threshold must lie in (0, 1), got {self.threshold}')
 
 # %% ../nbs/10_train.ipynb #1bd217e1
 def _optimizer(net, cfg, epochs):
@@ -57,7 +61,8 @@ def _optimizer(net, cfg, epochs):
 def build_encoder(backbones, genotype, fusion:FusionConfig, seed:int=0):
     "f(x) with the fixed architecture of `genotype`, sized by `fusion` like the search's supernet, seeded by `seed`."
     seed_everything(seed)   # the init must not depend on what ran before (e.g. a search read back on resume)
-    fusion = FixedFusionNet(genotype, backbones.tap_names, backbones.tap_shapes(), C=fusion.C, L=fusion.L,
+    check_arg('fusion', fusion, FusionConfig, 'a SearchConfig gives its own as .fusion')
+    fusion = FixedFusionNet(Genotype.of(genotype), backbones.tap_names, backbones.tap_shapes(), C=fusion.C, L=fusion.L,
                             dropout=fusion.dropout)
     return Encoder(backbones, fusion)
 
@@ -67,6 +72,8 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:Contr
     """Step 2: train `encoder`'s fusion network with NT-Xent on `rows` (views, head, tau and view bank of
     `contrastive`); `on_epoch_end(epoch)` after each epoch; `compile`: through `compile_fusion`. Returns per-epoch
     losses."""
+    check_arg('cfg', cfg, TrainConfig)
+    check_arg('contrastive', contrastive, ContrastiveConfig, 'a SearchConfig gives its own as .contrastive')
     device = pick_device(device)
     seed_everything(cfg.seed)
     con, amp_dtype = contrastive, autocast_dtype(cfg.amp, device)
@@ -110,9 +117,10 @@ def predict(net, data, rows, batch_size=256, device='cpu', amp_dtype=None, cache
 
 def evaluate(net, data, rows, threshold=0.5, device='cpu', amp_dtype=None, cache=None, src=None) -> dict:
     """Scores of `net` on `rows` (`label_scores`): weighted / micro / macro / samples F1, or for single-label data
-    accuracy and F1 of the argmax."""
-    return label_scores(data.labels(rows), predict(net, data, rows, device=device, amp_dtype=amp_dtype, cache=cache,
-                                                   src=src), data.single_label, threshold)
+    accuracy and F1 of the argmax; and `distinct_predictions` (1: the same prediction for every row)."""
+    probs = predict(net, data, rows, device=device, amp_dtype=amp_dtype, cache=cache, src=src)
+    return (label_scores(data.labels(rows), probs, data.single_label, threshold)
+            | {'distinct_predictions': distinct_predictions(probs, data.single_label, threshold)})
 
 # %% ../nbs/10_train.ipynb #b58a5dd2
 def labeled_split(rows, cfg:TrainConfig) -> tuple:
@@ -127,9 +135,10 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
     """Step 3: classifier on `encoder` trained with BCE (softmax cross-entropy on single-label data) on labeled `rows`;
     `on_epoch_end(epoch)` after each epoch (and its held-out score); `compile`: through `compile_fusion`. Returns
     (network, log dict)."""
+    check_arg('cfg', cfg, TrainConfig)
     device = pick_device(device)
     seed_everything(cfg.seed)
-    rows = np.asarray(rows)
+    rows = row_indices(rows, check_data(data).n_rows)
     fit_rows, hold_rows = labeled_split(rows, cfg)
     if len(fit_rows) < 2: raise SsmnasError(f'the labeled pool has {len(rows)} rows; step 3 needs at least 2')
     encoder.set_finetune(cfg.finetune_backbones)

@@ -5,16 +5,16 @@
 # %% ../nbs/11_trial.ipynb #599a7c9e
 from __future__ import annotations
 import argparse, json, shutil, sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .core import CliParser
+from .core import CliParser, check_arg
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, write_json, read_json,
                          run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype, atomic_path)
-from .data import open_dataset
+from .data import open_dataset, check_data
 from .check import data_identity
 from .pools import make_pools, pool_rows, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for, check_image_weights
@@ -23,7 +23,7 @@ from .search import RANDOM_STREAMS
 from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
                            RESUME_FILES, SEARCH_OPTIONS, search_started, search_finished)
 from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
-from .loop import Encoder, label_scores
+from .loop import Encoder, label_scores, distinct_predictions
 from .baselines import UnimodalNet, probe_features, linear_probe
 from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FILES, check_mfas_rows
 
@@ -62,7 +62,7 @@ def check_method(method:str, data=None) -> str:
 
 def label_use(pools, method:str, search_cfg:SearchConfig, train_cfg:TrainConfig) -> dict:
     "Rows of each stage of a trial: search rows and split, step 3's fit and held-out rows, the text backbone's rows."
-    objective = SEARCHES.get(method)
+    objective = SEARCHES.get(check_method(method))
     rows, why = search_rows(pools, objective) if objective else (None, 'none: no search')
     # the supervised searches' split; its validation rows are left out of every method's text pretraining
     scored_split = split_rows(pools.labeled, search_cfg.valid_frac, search_cfg.seed) if len(pools.labeled) > 1 else None
@@ -93,7 +93,10 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     `compile`: torch.compile the image backbone and the fusion network with its head (CUDA only); `fresh`: discard
     the folder's state first; `mfas_cfg`: MFAS's search settings (method 'mfas' only); `search_from`: another trial
     folder whose finished search is this trial's, read back instead of run (`adopt_search`)."""
-    check_method(method, data)
+    check_method(method, check_data(data))
+    for name, cfg, cls in (('search_cfg', search_cfg, SearchConfig), ('train_cfg', train_cfg, TrainConfig),
+                           ('mfas_cfg', mfas_cfg, MfasConfig)):
+        if cfg is not None: check_arg(name, cfg, cls)
     if search_from is not None and method not in ADOPTABLE:
         raise SsmnasError(f"search_from: method {method} runs no fusion search to read back "
                           f"({', '.join(ADOPTABLE)} do)")
@@ -196,8 +199,9 @@ def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tup
     probe, log = linear_probe(feats(use['fit']), data.labels(use['fit']), None if hold is None else feats(hold),
                               None if hold is None else data.labels(hold), data.single_label, train_cfg.threshold,
                               train_cfg.seed)
-    scores = label_scores(data.labels(pools.test), probe.predict(feats(pools.test)), data.single_label,
-                          train_cfg.threshold)
+    probs = probe.predict(feats(pools.test))
+    scores = (label_scores(data.labels(pools.test), probs, data.single_label, train_cfg.threshold)
+              | {'distinct_predictions': distinct_predictions(probs, data.single_label, train_cfg.threshold)})
     return scores, log | {'features': kind, 'n_features': int(probe.fc.in_features)}
 
 def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
@@ -260,10 +264,16 @@ class Protocol:
     mfas: dict = field(default_factory=dict)
     def configs(self, search:dict|None=None, train:dict|None=None) -> tuple:
         "(SearchConfig, TrainConfig) of the protocol, with `search` / `train` fields on top."
-        return SearchConfig(**(self.search | (search or {}))), TrainConfig(**(self.train | (train or {})))
+        return _config(SearchConfig, self.search, search), _config(TrainConfig, self.train, train)
     def mfas_config(self, mfas:dict|None=None) -> MfasConfig:
         "MFAS's search settings of the protocol, with `mfas` fields on top."
-        return MfasConfig(**(self.mfas | (mfas or {})))
+        return _config(MfasConfig, self.mfas, mfas)
+
+def _config(cls, base:dict, extra:dict|None):
+    "`cls` with the fields of `base`, then `extra`; a key that is not a field of `cls` refused in one line."
+    unknown = sorted(set(extra or {}) - {f.name for f in fields(cls)})
+    if unknown: raise SsmnasError(f'{cls.__name__} has no field {unknown[0]!r}')
+    return cls(**(base | (extra or {})))
 
 PROTOCOLS = {
     'paper': Protocol("the paper's: 30 search, 30 representation and 30 classifier epochs, C = 192, the full VGG19 "

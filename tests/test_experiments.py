@@ -81,8 +81,9 @@ def test_r_sweep_reports(study):
     rows = _csv(rep/'r_sweep.csv')
     assert len(rows) == len(METHODS) * len(R_VALUES) * TRIALS
     assert list(rows[0]) == ['method', 'r', 'seed', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1', 'accuracy',
-                             'n_labeled', 'n_search_rows', 'n_test', 'genotype']
+                             'distinct_predictions', 'n_labeled', 'n_search_rows', 'n_test', 'genotype']
     assert all(r['accuracy'] == '' for r in rows)          # multi-label data: no accuracy
+    assert all(1 <= int(r['distinct_predictions']) <= int(r['n_test']) for r in rows)
     assert {(r['method'], float(r['r']), int(r['seed'])) for r in rows} == \
            {(m, r, s) for m in METHODS for r in R_VALUES for s in range(TRIALS)}
     for r in rows:
@@ -93,6 +94,8 @@ def test_r_sweep_reports(study):
                       and r['genotype'].startswith({'probe': 'linear probe', 'text_only': 'text'}[r['method']]))
     summary = _csv(rep/'r_sweep_summary.csv')
     assert len(summary) == len(METHODS) * len(R_VALUES) and all(int(float(s['n'])) == TRIALS for s in summary)
+    constant = {(r['method'], r['r']) for r in rows if r['distinct_predictions'] == '1'}   # counted per method and r
+    assert all((int(s['constant_trials']) > 0) == ((s['method'], s['r']) in constant) for s in summary)
     stats = _csv(rep/'r_sweep_stats.csv')
     assert [(s['comparison'], float(s['r'])) for s in stats] == \
            [(f'ssl - {m}', r) for m in METHODS[1:] for r in R_VALUES]
