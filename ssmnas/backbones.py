@@ -225,10 +225,16 @@ class Backbones(nn.ModuleDict):
         return list(self._shapes)
 
     def forward(self, inputs:dict) -> list:
+        if not isinstance(inputs, dict):
+            raise SsmnasError(f'backbone inputs must be a dict of modality name -> batch, got {type(inputs).__name__}')
         missing = [k for k in self.modalities if k not in inputs]
         if missing: raise SsmnasError(f'backbone input {missing[0]!r} missing (got {sorted(inputs)})')
         out = []
         for k, net in self.items():
+            x, shape = inputs[k], self.modalities[k].shape
+            if torch.is_tensor(x) and (x.dim() != len(shape) + 1 or x.shape[1] != shape[0]):   # channels, or D
+                raise SsmnasError(f'backbone input {k!r}: a batch of shape {tuple(x.shape)}, but its rows have shape '
+                                  f'{tuple(shape)}')
             with torch.set_grad_enabled(torch.is_grad_enabled() and k not in self.frozen):
                 out += net(inputs[k])
         return out
