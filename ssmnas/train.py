@@ -11,19 +11,21 @@ import numpy as np
 import torch
 
 from .core import (adam, SsmnasError, seed_everything, pick_device, at_least, autocast_dtype, progress_bar,
-                         stream_seed, real_at_least, stage_generators, check_field_types, check_arg)
+                         stream_seed, real_at_least, stage_generators, check_field_types, check_arg, atomic_path)
 from .batches import BatchSource, plain_inputs
 from .pools import split_rows
 from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache, check_bank_place
 from .supernet import FusionConfig, ProjectionHead, Classifier
 from .genotype import FixedFusionNet, Genotype
+from .backbones import VGG19Taps
 from .data import check_data, row_indices
 from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_epoch, label_scores, compile_fusion,
                          distinct_predictions)
 
 # %% auto #0
-__all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'train_classifier']
+__all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'classifier_network',
+           'train_classifier', 'save_network', 'load_network']
 
 # %% ../nbs/10_train.ipynb #fe794dc2
 @dataclass
@@ -130,6 +132,10 @@ def labeled_split(rows, cfg:TrainConfig) -> tuple:
     if len(rows) >= cfg.min_holdout_rows: return split_rows(rows, valid_frac=cfg.holdout_frac, seed=cfg.seed)
     return rows, None
 
+def classifier_network(encoder, data) -> Network:
+    "Step 3's network: `encoder` with a linear classifier over `data`'s classes."
+    return Network(encoder, Classifier(encoder.fusion.out_dim, len(data.label_names)))
+
 def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progress=True, on_epoch_end=None,
                      compile=False):
     """Step 3: classifier on `encoder` trained with BCE (softmax cross-entropy on single-label data) on labeled `rows`;
@@ -142,7 +148,7 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
     fit_rows, hold_rows = labeled_split(rows, cfg)
     if len(fit_rows) < 2: raise SsmnasError(f'the labeled pool has {len(rows)} rows; step 3 needs at least 2')
     encoder.set_finetune(cfg.finetune_backbones)
-    net = Network(encoder, Classifier(encoder.fusion.out_dim, len(data.label_names))).to(device)
+    net = classifier_network(encoder, data).to(device)
     if compile: compile_fusion(net)
     opt, sched = _optimizer(net, cfg, cfg.clf_epochs)
     src = BatchSource(data, fit_rows, device=device)
@@ -178,3 +184,26 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
         log['selected_epoch'] = len(log['epochs'])
         log['selection'] = f'last epoch (labeled pool of {len(rows)} rows < min_holdout_rows = {cfg.min_holdout_rows})'
     return net, log
+
+# %% ../nbs/10_train.ipynb #5168f95f
+def _frozen_vgg_prefixes(net) -> list:
+    return [f'{name}.' for name, m in net.named_modules()
+            if isinstance(m, VGG19Taps) and not any(q.requires_grad for q in m.parameters())]
+
+def save_network(path, net):
+    "Save `net`'s state (atomically) less its frozen VGG19s' weights, which its run rebuilds."
+    skip = tuple(_frozen_vgg_prefixes(net))
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith(skip)} if skip else net.state_dict()
+    with atomic_path(path) as tmp: torch.save({'state': state, 'left_out': list(skip)}, tmp)
+
+def load_network(path, net):
+    "Load into `net` what `save_network` saved; one line if it does not fit (another architecture or data)."
+    saved = torch.load(path, map_location='cpu', weights_only=True)
+    try: missing, unexpected = net.load_state_dict(saved['state'], strict=False)
+    except RuntimeError as e:
+        raise SsmnasError(f'{path}: does not fit this network ({str(e).splitlines()[-1].strip()[:150]})') from None
+    missing = [k for k in missing if not k.startswith(tuple(saved['left_out']))]
+    if missing or unexpected:
+        raise SsmnasError(f'{path}: does not fit this network ({"missing" if missing else "unexpected"} '
+                          f'{(missing or unexpected)[0]})')
+    return net

@@ -22,16 +22,18 @@ from .viewbank import build_view_bank, view_bank_record
 from .search import RANDOM_STREAMS
 from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
                            RESUME_FILES, SEARCH_OPTIONS, search_started, search_finished)
-from .train import TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split
+from .train import (TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split,
+                          save_network, load_network, classifier_network)
 from .loop import Encoder, label_scores, distinct_predictions
+from .genotype import Genotype
 from .baselines import UnimodalNet, probe_features, linear_probe
 from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FILES, check_mfas_rows
 
 # %% auto #0
 __all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'ADOPTED', 'PROTOCOLS', 'MFAS_OPTIONS', 'STEP_OPTIONS',
            'trial_methods', 'refuse_bank_without_images', 'check_method', 'label_use', 'pools_record', 'trial_finished',
-           'run_trial', 'adopt_search', 'Protocol', 'get_protocol', 'configs_from_args', 'drop_unused_options',
-           'ssmnas_run']
+           'run_trial', 'adopt_search', 'load_trial_network', 'Protocol', 'get_protocol', 'configs_from_args',
+           'drop_unused_options', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas', 'mfas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
@@ -73,7 +75,8 @@ def label_use(pools, method:str, search_cfg:SearchConfig, train_cfg:TrainConfig)
     return {'search_rows': rows, 'search_rows_are': why, 'search_split': split, 'fit': fit, 'holdout': hold,
             'pretrain': pretrain}
 
-TRIAL_FILES = ('config.json', 'pools.json', 'genotype.json', 'metrics.json', 'run.json', 'train_log.json')
+TRIAL_FILES = ('config.json', 'pools.json', 'genotype.json', 'metrics.json', 'run.json', 'train_log.json',
+               'network.pt')
 
 def pools_record(pools, use) -> dict:
     "Every row set of a trial (`pools.json`): what a baseline or an audit needs to use exactly the same rows."
@@ -178,17 +181,19 @@ def _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device
                                          'activations': list(mfas_cfg.activations)})
         return mfas_encoder(backbones, arch, mfas_cfg, final=True).to(device), rec['layers']
     if method.endswith('_only'):
-        modality = method[:-len('_only')]
-        pooled = GlobalPoolTaps(backbones)     # averaged before any cache: training, selection and test see one feature
-        fusion = UnimodalNet(pooled.tap_names, pooled.tap_shapes(), modality, L=1)
-        tap = backbones.tap_names[fusion.tap]
-        return (Encoder(pooled, fusion).to(device),
-                [f'{modality} backbone alone: {tap}, averaged, batch norm -> linear'])
+        encoder = _unimodal_encoder(backbones, method)
+        tap = backbones.tap_names[encoder.fusion.tap]
+        return encoder.to(device), [f"{method[:-len('_only')]} backbone alone: {tap}, averaged, batch norm -> linear"]
     with timer('search', device):
         genotype = search(data, use['search_rows'], search_cfg, out/'search', device, backbones=backbones,
                           progress=progress, bank=bank, split=use['search_split'], compile=compile)
     genotype.save(out/'genotype.json')
     return build_encoder(backbones, genotype, search_cfg.fusion, search_cfg.seed).to(device), genotype.lines()
+
+def _unimodal_encoder(backbones, method:str) -> Encoder:
+    "One backbone alone (`<modality>_only`): its taps averaged before any cache, so training, selection and test see one feature."
+    pooled = GlobalPoolTaps(backbones)
+    return Encoder(pooled, UnimodalNet(pooled.tap_names, pooled.tap_shapes(), method[:-len('_only')], L=1))
 
 def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tuple:
     """(test scores, log) of a linear probe fitted to step 3's fit rows (its penalty chosen on step 3's held-out
@@ -236,6 +241,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
         with timer('classifier', device):
             net, logs['classifier'] = train_classifier(data, pools.labeled, encoder, train_cfg, device, progress,
                                                        compile=fuse)
+        save_network(out/'network.pt', net)          # `load_trial_network` reads it back
         amp_dtype = autocast_dtype(train_cfg.amp, device)
         with timer('evaluation', device):
             metrics = evaluate(net, data, pools.test, train_cfg.threshold, device, amp_dtype)
@@ -250,6 +256,25 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
                | (read_json(out/'search'/ADOPTED) if (out/'search'/ADOPTED).exists() else {}))
     write_json(out/'metrics.json', metrics)
     return metrics
+
+# %% ../nbs/11_trial.ipynb #cbf4513a
+def load_trial_network(folder, data, device='cpu'):
+    """The trained network of the finished trial in `folder` (ssl, bmnas, mfas or `<modality>_only`) on `data` (the
+    trial's, or other data with the same inputs and classes), in eval mode."""
+    folder = Path(folder)
+    if not (folder/'network.pt').is_file():
+        raise SsmnasError(f'{folder}: no network.pt (finished trials of ssl, bmnas, mfas and <modality>_only keep '
+                          'their network; the linear probes and trials finished before 2026-11-28 do not)')
+    config, run = read_json(folder/'config.json'), read_json(folder/'run.json')
+    method, scfg = config['method'], SearchConfig.from_dict(config['search'])
+    bcfg = replace(scfg.backbone, image_weights=run['image_weights'])     # the weights the trial's VGG19 had
+    backbones, _ = prepare_backbones(check_data(data), None, bcfg, device)   # the text MLPs' weights are loaded
+    if method == 'mfas':
+        arch = [tuple(t) for t in read_json(folder/'genotype.json')['mfas']]
+        encoder = mfas_encoder(backbones, arch, MfasConfig.from_dict(config['mfas']), final=True)
+    elif method.endswith('_only'): encoder = _unimodal_encoder(backbones, method)
+    else: encoder = build_encoder(backbones, Genotype.load(folder/'genotype.json'), scfg.fusion, scfg.seed)
+    return load_network(folder/'network.pt', classifier_network(encoder, data).to(device)).eval()
 
 # %% ../nbs/11_trial.ipynb #061a235d
 @dataclass(frozen=True)
