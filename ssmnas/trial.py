@@ -191,7 +191,8 @@ def _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device
     return build_encoder(backbones, genotype, search_cfg.fusion, search_cfg.seed).to(device), genotype.lines()
 
 def _unimodal_encoder(backbones, method:str) -> Encoder:
-    "One backbone alone (`<modality>_only`): its taps averaged before any cache, so training, selection and test see one feature."
+    """One backbone alone (`<modality>_only`): its taps averaged before any cache, so training, selection and test
+    see one feature."""
     pooled = GlobalPoolTaps(backbones)
     return Encoder(pooled, UnimodalNet(pooled.tap_names, pooled.tap_shapes(), method[:-len('_only')], L=1))
 
