@@ -11,8 +11,6 @@ for a machine without internet).
 import json, platform, sys, time
 from pathlib import Path
 
-from ssmnas.core import CliParser
-
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ('r_sweep', 'table3', 'architectures')
 
@@ -36,6 +34,7 @@ def notebook_parameters() -> set:
 
 
 def parse(argv=None):
+    from ssmnas.core import CliParser
     p = CliParser(prog='study', allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--data', required=True, help='the hdf5 file (or another supported layout) every notebook reads')
     p.add_argument('--protocol', default='cpu', help="'cpu' (make study) or 'paper'")

@@ -377,6 +377,11 @@ def _why_not_pretrained(labeled_rows, cfg) -> str|None:
     if len(labeled_rows) < 2: return f'{len(labeled_rows)} labeled rows (at least 2 are needed)'
     return None
 
+def _text_features(data, name, rows):
+    x = data.read(name, rows)
+    return np.asarray(x[1] if isinstance(x, tuple) else x, dtype=np.float32)
+
+# %% ../nbs/05_backbones.ipynb #3658aaa3
 def check_backbones(backbones, cfg:BackboneConfig):
     "Refuse `backbones` built otherwise than `cfg` says (another VGG19 width), naming the setting."
     check_arg('backbones', backbones, Backbones, 'prepare_backbones(data, labeled_rows, cfg.backbone) builds them')
@@ -385,7 +390,3 @@ def check_backbones(backbones, cfg:BackboneConfig):
         if mod.kind == 'image' and width is not None and width != cfg.image_width_div:
             raise SsmnasError(f'backbones: the image backbone {name!r} is VGG19 with channels / {width}, but the '
                               f'config says image_width_div={cfg.image_width_div}; build them from the same config')
-
-def _text_features(data, name, rows):
-    x = data.read(name, rows)
-    return np.asarray(x[1] if isinstance(x, tuple) else x, dtype=np.float32)

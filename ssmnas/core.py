@@ -12,7 +12,7 @@ import torch
 
 # %% auto #0
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'CliParser', 'atomic_path', 'write_text', 'write_json', 'read_json',
-           'save_figure', 'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'real_at_least',
+           'save_figure', 'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'is_number', 'real_at_least',
            'check_field_types', 'check_arg', 'discard_files', 'cpu_bf16', 'autocast_dtype', 'library_version',
            'library_versions', 'device_name', 'cpu_model', 'device_model', 'package_dir', 'run_info', 'seed_everything',
            'stream_seed', 'stage_generators', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar',
@@ -168,27 +168,32 @@ def at_least(cfg, **lows):
             raise SsmnasError(f'{name} must be an integer >= {low}, got {v!r}')
 
 # %% ../nbs/00_core.ipynb #87d3e1de
+def is_number(v) -> bool:
+    "A real number (Python's or numpy's), not a bool."
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+
 def real_at_least(cfg, strict:bool=False, **lows):
     "Refuse real settings of `cfg` below their bounds (`strict`: at their bounds too), naming the setting."
     for name, low in lows.items():
         v = getattr(cfg, name)
-        ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and (v > low if strict else v >= low)
+        ok = is_number(v) and (v > low if strict else v >= low)
         if not ok: raise SsmnasError(f"{name} must be a number {'>' if strict else '>='} {low}, got {v!r}")
 
 # %% ../nbs/00_core.ipynb #3fce62af
 _FIELD_KINDS = {   # annotation -> (its words, the test a value passes)
     'int': ('an integer', lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))),
-    'float': ('a number', lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))),
+    'float': ('a number', is_number),
     'bool': ('True or False', lambda v: isinstance(v, (bool, np.bool_))),
     'str': ('a string', lambda v: isinstance(v, str)),
     'tuple': ('a tuple or list', lambda v: isinstance(v, (tuple, list)))}
 
 def check_field_types(cfg):
-    "Refuse a field of the dataclass `cfg` whose value is not of its annotated kind, naming the field."
+    "Refuse a field of dataclass `cfg` whose value is not of its annotated kind, naming it (a path becomes its str)."
     import dataclasses
     for f in dataclasses.fields(cfg):
         kinds = [k.strip() for k in getattr(f.type, '__name__', str(f.type)).split('|')]
         known, v = [k for k in kinds if k in _FIELD_KINDS], getattr(cfg, f.name)
+        if 'str' in kinds and isinstance(v, os.PathLike): object.__setattr__(cfg, f.name, v := os.fspath(v))
         if not known or (v is None and 'None' in kinds) or any(_FIELD_KINDS[k][1](v) for k in known): continue
         words = ' or '.join([_FIELD_KINDS[k][0] for k in known] + (['None'] if 'None' in kinds else []))
         raise SsmnasError(f'{f.name} must be {words}, got {v!r}')

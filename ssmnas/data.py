@@ -288,8 +288,6 @@ def _load_into_memory(data:MultimodalData):
     if not isinstance(data._label_src, np.ndarray): data._label_src = _load_all(data._label_src)
     data.close()
 
-
-
 # %% ../nbs/01_data.ipynb #086bdc17
 def check_data(data) -> MultimodalData:
     "`data` if it is a `MultimodalData`; refused in one line otherwise (a path names `open_dataset`)."

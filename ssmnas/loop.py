@@ -18,9 +18,9 @@ from .batches import plain_inputs
 from .losses import NTXentLoss
 
 # %% auto #0
-__all__ = ['BANK_PLACES', 'multilabel_f1', 'label_scores', 'distinct_predictions', 'Encoder', 'Network', 'compile_fusion',
-           'Objective', 'ContrastiveConfig', 'clear_grads', 'stepped_parameters', 'train_step', 'train_epoch',
-           'validation_score']
+__all__ = ['BANK_PLACES', 'multilabel_f1', 'label_scores', 'distinct_predictions', 'prediction_scores', 'Encoder', 'Network',
+           'compile_fusion', 'Objective', 'ContrastiveConfig', 'clear_grads', 'stepped_parameters', 'train_step',
+           'train_epoch', 'validation_score']
 
 # %% ../nbs/08b_loop.ipynb #96c555cb
 def _f1_average(tp, pred, true, weights=None) -> float:
@@ -74,6 +74,11 @@ def distinct_predictions(probs, single_label:bool=False, threshold:float=0.5) ->
     "How many different predictions the rows of `probs` (n, C) get: label sets at `threshold`, or argmax classes."
     p = np.asarray(probs)
     return int(len(np.unique(p.argmax(1) if single_label else p >= threshold, axis=0)))
+
+def prediction_scores(y_true, probs, single_label:bool=False, threshold:float=0.5) -> dict:
+    "`label_scores` and `distinct_predictions`: what a trial records of its predictions on the test rows."
+    return (label_scores(y_true, probs, single_label, threshold)
+            | {'distinct_predictions': distinct_predictions(probs, single_label, threshold)})
 
 # %% ../nbs/08b_loop.ipynb #74ea3358
 class Encoder(nn.Module):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core import CliParser, real_at_least, stage_generators, check_field_types, check_arg
+from .core import CliParser, real_at_least, stage_generators, check_field_types, check_arg, is_number
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json,
                          read_json, run_info, seed_everything, save_figure, pick_device, Timer, check_losses, at_least,
                          run_lock, config_diff, discard_files, autocast_dtype, adam, progress_bar, stream_seed)
@@ -96,7 +96,7 @@ class SearchConfig:
             raise SsmnasError(f'batch_size must be at least 2 (NT-Xent and BatchNorm need two samples), '
                               f'got {self.batch_size}')
         self.arch_betas = tuple(self.arch_betas)
-        if len(self.arch_betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.arch_betas):
+        if len(self.arch_betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in self.arch_betas):
             raise SsmnasError(f'arch_betas must be two numbers in [0, 1), got {self.arch_betas}')
 
     PARTS = (FusionConfig, ContrastiveConfig, BackboneConfig)   # where the help of their fields is

@@ -19,11 +19,12 @@ from .sweep import trial_dir
 from .mfas import plot_mfas
 
 # %% auto #0
-__all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'METHOD_ORDER', 'PAPER_TABLE3', 'TABLE3_APPROACH', 'TRIAL_COLUMNS', 'write_csv',
-           'read_csv', 'summarise', 'holm', 'paired_differences', 'method_label', 'plot_r_sweep',
-           'plot_edge_op_heatmap', 'table3_markdown', 'trial_genotypes', 'most_frequent_genotype', 'edge_op_frequency',
-           'trial_mfas_architectures', 'most_frequent_mfas', 'plot_architectures', 'check_reports_dir', 'trial_rows',
-           'trial_timings', 'trial_resumed', 'reuse_or_run']
+__all__ = ['STATS_COLUMNS', 'METHOD_LABELS', 'METHOD_ORDER', 'PAPER_TABLE3', 'TABLE3_APPROACH', 'TRIAL_COLUMNS',
+           'SELECTION_COLUMNS', 'write_csv', 'read_csv', 'summarise', 'holm', 'paired_differences', 'method_label',
+           'plot_r_sweep', 'plot_edge_op_heatmap', 'table3_markdown', 'trial_genotypes', 'most_frequent_genotype',
+           'edge_op_frequency', 'trial_mfas_architectures', 'most_frequent_mfas', 'plot_architectures',
+           'check_reports_dir', 'trial_rows', 'trial_timings', 'constant_trials', 'search_selection', 'trial_resumed',
+           'reuse_or_run']
 
 # %% ../nbs/12_study.ipynb #436afda5
 def write_csv(path, rows:list, columns:list):
@@ -289,6 +290,30 @@ def trial_timings(dirs, methods=None, since:str|None=None) -> dict:
     if since is not None: out['started_before'] = int(earlier)
     return out | {'devices': sorted(str(d) for d in devices), 'missing': missing, 'resumed': resumed,
                   'banks_handed_over': len(handed)}
+
+def constant_trials(rows, by=('method', 'r')) -> dict:
+    """Per group of `by`, how many trials gave every test row the same prediction (`distinct_predictions` = 1); None
+    for a group with a trial that did not record it (run before c19c91c)."""
+    out = {}
+    for row in rows:
+        key, n = tuple(row[k] for k in by), row.get('distinct_predictions')
+        out[key] = None if n in (None, '') or out.get(key, 0) is None else out.get(key, 0) + (int(n) == 1)
+    return out
+
+SELECTION_COLUMNS = ['method', 'r', 'seed', 'best_epoch', 'epochs', 'arch_max_shift', 'arch_max_shift_selected']
+
+def search_selection(dirs) -> list:
+    """Per trial folder whose fusion search (09) wrote `search/run.json`: the epoch whose architecture it kept, of how
+    many, and the architecture weights' largest shift from uniform after the last epoch and at the kept one."""
+    out = []
+    for d in map(Path, dirs):
+        run = read_json(d/'search'/'run.json') if (d/'search'/'run.json').is_file() else {}
+        if 'best_epoch' not in run: continue              # no search, or MFAS's (mfas.json)
+        c = read_json(d/'config.json')
+        out.append({'method': c['method'], 'r': c['r'], 'seed': c['seed'], 'best_epoch': run['best_epoch'],
+                    'epochs': c['search']['epochs'], 'arch_max_shift': run.get('arch_max_shift'),
+                    'arch_max_shift_selected': run.get('arch_max_shift_selected')})
+    return out
 
 def trial_resumed(folder, run:dict) -> bool:
     """Whether the trial in `folder` (its `run.json`: `run`) took over its search from an earlier, interrupted run:

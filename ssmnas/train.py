@@ -20,8 +20,8 @@ from .supernet import FusionConfig, ProjectionHead, Classifier
 from .genotype import FixedFusionNet, Genotype
 from .backbones import VGG19Taps
 from .data import check_data, row_indices
-from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_epoch, label_scores, compile_fusion,
-                         distinct_predictions)
+from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_epoch, compile_fusion,
+                         prediction_scores)
 
 # %% auto #0
 __all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'classifier_network',
@@ -121,8 +121,7 @@ def evaluate(net, data, rows, threshold=0.5, device='cpu', amp_dtype=None, cache
     """Scores of `net` on `rows` (`label_scores`): weighted / micro / macro / samples F1, or for single-label data
     accuracy and F1 of the argmax; and `distinct_predictions` (1: the same prediction for every row)."""
     probs = predict(net, data, rows, device=device, amp_dtype=amp_dtype, cache=cache, src=src)
-    return (label_scores(data.labels(rows), probs, data.single_label, threshold)
-            | {'distinct_predictions': distinct_predictions(probs, data.single_label, threshold)})
+    return prediction_scores(data.labels(rows), probs, data.single_label, threshold)
 
 # %% ../nbs/10_train.ipynb #b58a5dd2
 def labeled_split(rows, cfg:TrainConfig) -> tuple:

@@ -24,7 +24,7 @@ from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse
                            RESUME_FILES, SEARCH_OPTIONS, search_started, search_finished)
 from .train import (TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split,
                           save_network, load_network, classifier_network)
-from .loop import Encoder, label_scores, distinct_predictions
+from .loop import Encoder, prediction_scores
 from .genotype import Genotype
 from .baselines import UnimodalNet, probe_features, linear_probe
 from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FILES, check_mfas_rows
@@ -205,9 +205,8 @@ def _probe_scores(data, method, pools, use, backbones, train_cfg, device) -> tup
     probe, log = linear_probe(feats(use['fit']), data.labels(use['fit']), None if hold is None else feats(hold),
                               None if hold is None else data.labels(hold), data.single_label, train_cfg.threshold,
                               train_cfg.seed)
-    probs = probe.predict(feats(pools.test))
-    scores = (label_scores(data.labels(pools.test), probs, data.single_label, train_cfg.threshold)
-              | {'distinct_predictions': distinct_predictions(probs, data.single_label, train_cfg.threshold)})
+    scores = prediction_scores(data.labels(pools.test), probe.predict(feats(pools.test)), data.single_label,
+                               train_cfg.threshold)
     return scores, log | {'features': kind, 'n_features': int(probe.fc.in_features)}
 
 def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mfas_cfg, device, progress,
@@ -265,7 +264,7 @@ def load_trial_network(folder, data, device='cpu'):
     folder = Path(folder)
     if not (folder/'network.pt').is_file():
         raise SsmnasError(f'{folder}: no network.pt (finished trials of ssl, bmnas, mfas and <modality>_only keep '
-                          'their network; the linear probes and trials finished before 2026-11-28 do not)')
+                          'their network; the linear probes and trials run before c814e6a do not)')
     config, run = read_json(folder/'config.json'), read_json(folder/'run.json')
     method, scfg = config['method'], SearchConfig.from_dict(config['search'])
     bcfg = replace(scfg.backbone, image_weights=run['image_weights'])     # the weights the trial's VGG19 had

@@ -96,6 +96,10 @@ def test_r_sweep_reports(study):
     assert len(summary) == len(METHODS) * len(R_VALUES) and all(int(float(s['n'])) == TRIALS for s in summary)
     constant = {(r['method'], r['r']) for r in rows if r['distinct_predictions'] == '1'}   # counted per method and r
     assert all((int(s['constant_trials']) > 0) == ((s['method'], s['r']) in constant) for s in summary)
+    sel = _csv(rep/'search_selection.csv')                 # the epoch each fusion search kept
+    assert sorted((r['method'], float(r['r']), int(r['seed'])) for r in sel) == \
+           sorted((m, r, s) for m in SEARCHES for r in R_VALUES for s in range(TRIALS))
+    assert all(1 <= int(r['best_epoch']) <= int(r['epochs']) for r in sel)
     stats = _csv(rep/'r_sweep_stats.csv')
     assert [(s['comparison'], float(s['r'])) for s in stats] == \
            [(f'ssl - {m}', r) for m in METHODS[1:] for r in R_VALUES]
