@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_search.ipynb #97972083
 from __future__ import annotations
-import argparse, json, random, time
+import argparse, json, random, sys, time
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 
@@ -308,7 +308,11 @@ def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, kee
     timer, info = Timer(), run_info(device)          # 'started': now
     ckpt_path = out/'checkpoint.pt'
     with timer('setup', device):
-        if backbones is None: backbones, _ = prepare_backbones(data, None, cfg.backbone, device)
+        if backbones is None:
+            backbones, info = prepare_backbones(data, None, cfg.backbone, device)
+            if any('not_pretrained' in v for v in info.values() if isinstance(v, dict)) and cfg.text_pretrain_epochs:
+                print('note: search() got no backbones, so its text MLP stays untrained; pass backbones='
+                      'prepare_backbones(data, labeled_rows, cfg.backbone)[0] to pretrain it', file=sys.stderr)
         seed_everything(cfg.seed)
         net = build_search_network(backbones, len(data.label_names), cfg).to(device)
         if compile: compile_fusion(net, mode=compile if isinstance(compile, str) else None)

@@ -103,6 +103,7 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:Contr
 def predict(net, data, rows, batch_size=256, device='cpu', amp_dtype=None, cache=None, src=None):
     """Probabilities (n, C) of `net` on `rows` (sigmoid per class; softmax for single-label data), without
     augmentation, in eval mode (taps from `cache`, or inputs from a ready `src`, when given)."""
+    check_arg('net', net, torch.nn.Module, "load_trial_network(folder, data) gives a trial's")
     device = pick_device(device)
     net.eval()
     if cache is not None: cache_pos = cache.positions(rows)
@@ -189,15 +190,24 @@ def _frozen_vgg_prefixes(net) -> list:
     return [f'{name}.' for name, m in net.named_modules()
             if isinstance(m, VGG19Taps) and not any(q.requires_grad for q in m.parameters())]
 
-def save_network(path, net):
-    "Save `net`'s state (atomically) less its frozen VGG19s' weights, which its run rebuilds."
+def _data_spec(data) -> dict:
+    "What a network trained on `data` expects of other data: its inputs (in order: the backbones' order) and classes."
+    return {'inputs': [[k, m.kind, list(m.shape)] for k, m in data.modalities.items()],
+            'classes': list(data.label_names)}
+
+def save_network(path, net, data):
+    "Save `net`'s state (atomically) less its frozen VGG19s' weights, which its run rebuilds; `data`: its inputs."
     skip = tuple(_frozen_vgg_prefixes(net))
     state = {k: v for k, v in net.state_dict().items() if not k.startswith(skip)} if skip else net.state_dict()
-    with atomic_path(path) as tmp: torch.save({'state': state, 'left_out': list(skip)}, tmp)
+    with atomic_path(path) as tmp: torch.save({'state': state, 'left_out': list(skip)} | _data_spec(data), tmp)
 
-def load_network(path, net):
-    "Load into `net` what `save_network` saved; one line if it does not fit (another architecture or data)."
-    saved = torch.load(path, map_location='cpu', weights_only=True)
+def load_network(path, net, data):
+    """Load into `net` what `save_network` saved; one line if `data` has other inputs (names, kinds, shapes, order: a
+    random VGG19 is rebuilt in their order) or classes, or `net` another architecture."""
+    saved, spec = torch.load(path, map_location='cpu', weights_only=True), _data_spec(check_data(data))
+    for key in ('inputs', 'classes'):
+        if saved[key] != spec[key]:
+            raise SsmnasError(f'{path}: trained on data with the {key} {saved[key]}; this data has {spec[key]}')
     try: missing, unexpected = net.load_state_dict(saved['state'], strict=False)
     except RuntimeError as e:
         raise SsmnasError(f'{path}: does not fit this network ({str(e).splitlines()[-1].strip()[:150]})') from None

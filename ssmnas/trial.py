@@ -4,14 +4,14 @@
 
 # %% ../nbs/11_trial.ipynb #599a7c9e
 from __future__ import annotations
-import argparse, json, shutil, sys
+import argparse, json, os, shutil, sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .core import CliParser, check_arg
+from .core import CliParser, check_arg, is_number
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, write_json, read_json,
                          run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype, atomic_path)
 from .data import open_dataset, check_data
@@ -97,6 +97,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     the folder's state first; `mfas_cfg`: MFAS's search settings (method 'mfas' only); `search_from`: another trial
     folder whose finished search is this trial's, read back instead of run (`adopt_search`)."""
     check_method(method, check_data(data))
+    if not is_number(r): raise SsmnasError(f'r (the labeled fraction) must be a number in (0, 1], got {r!r}')
     for name, cfg, cls in (('search_cfg', search_cfg, SearchConfig), ('train_cfg', train_cfg, TrainConfig),
                            ('mfas_cfg', mfas_cfg, MfasConfig)):
         if cfg is not None: check_arg(name, cfg, cls)
@@ -241,7 +242,7 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
         with timer('classifier', device):
             net, logs['classifier'] = train_classifier(data, pools.labeled, encoder, train_cfg, device, progress,
                                                        compile=fuse)
-        save_network(out/'network.pt', net)          # `load_trial_network` reads it back
+        save_network(out/'network.pt', net, data)    # `load_trial_network` reads it back
         amp_dtype = autocast_dtype(train_cfg.amp, device)
         with timer('evaluation', device):
             metrics = evaluate(net, data, pools.test, train_cfg.threshold, device, amp_dtype)
@@ -258,15 +259,23 @@ def _run_trial(data, method, r, seed, out, pools, use, search_cfg, train_cfg, mf
     return metrics
 
 # %% ../nbs/11_trial.ipynb #cbf4513a
+def _trial_file(folder, name) -> dict:
+    "A trial's JSON file `name`, refused in one line when it is not beside network.pt."
+    if not (folder/name).is_file():
+        raise SsmnasError(f"{folder}: no {name} beside network.pt (the network is rebuilt from the trial's files)")
+    return read_json(folder/name)
+
 def load_trial_network(folder, data, device='cpu'):
     """The trained network of the finished trial in `folder` (ssl, bmnas, mfas or `<modality>_only`) on `data` (the
     trial's, or other data with the same inputs and classes), in eval mode."""
-    folder = Path(folder)
+    folder = Path(check_arg('folder', folder, (str, os.PathLike)))
+    if not folder.is_dir(): raise SsmnasError(f'{folder}: not a folder (give the trial folder that holds network.pt)')
     if not (folder/'network.pt').is_file():
         raise SsmnasError(f'{folder}: no network.pt (finished trials of ssl, bmnas, mfas and <modality>_only keep '
                           'their network; the linear probes and trials run before c814e6a do not)')
-    config, run = read_json(folder/'config.json'), read_json(folder/'run.json')
+    config, run = (_trial_file(folder, f) for f in ('config.json', 'run.json'))
     method, scfg = config['method'], SearchConfig.from_dict(config['search'])
+    if not method.endswith('_only'): _trial_file(folder, 'genotype.json')       # a backbone alone has none
     bcfg = replace(scfg.backbone, image_weights=run['image_weights'])     # the weights the trial's VGG19 had
     backbones, _ = prepare_backbones(check_data(data), None, bcfg, device)   # the text MLPs' weights are loaded
     if method == 'mfas':
@@ -274,7 +283,7 @@ def load_trial_network(folder, data, device='cpu'):
         encoder = mfas_encoder(backbones, arch, MfasConfig.from_dict(config['mfas']), final=True)
     elif method.endswith('_only'): encoder = _unimodal_encoder(backbones, method)
     else: encoder = build_encoder(backbones, Genotype.load(folder/'genotype.json'), scfg.fusion, scfg.seed)
-    return load_network(folder/'network.pt', classifier_network(encoder, data).to(device)).eval()
+    return load_network(folder/'network.pt', classifier_network(encoder, data).to(device), data).eval()
 
 # %% ../nbs/11_trial.ipynb #061a235d
 @dataclass(frozen=True)
