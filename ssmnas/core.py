@@ -12,10 +12,10 @@ import torch
 
 # %% auto #0
 __all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'CliParser', 'atomic_path', 'write_text', 'write_json', 'read_json',
-           'save_figure', 'ensure_writable_dir', 'run_lock', 'config_diff', 'at_least', 'is_number', 'real_at_least',
-           'check_field_types', 'check_arg', 'discard_files', 'cpu_bf16', 'autocast_dtype', 'library_version',
-           'library_versions', 'device_name', 'cpu_model', 'device_model', 'package_dir', 'run_info', 'seed_everything',
-           'stream_seed', 'stage_generators', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar',
+           'save_figure', 'ensure_writable_dir', 'run_lock', 'config_diff', 'is_number', 'is_integer', 'at_least',
+           'real_at_least', 'check_field_types', 'check_arg', 'discard_files', 'cpu_bf16', 'autocast_dtype',
+           'library_version', 'library_versions', 'device_name', 'cpu_model', 'device_model', 'package_dir', 'run_info',
+           'seed_everything', 'stream_seed', 'stage_generators', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar',
            'bars_without_process_lock', 'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
 
 # %% ../nbs/00_core.ipynb #eb4f0f9b
@@ -160,18 +160,22 @@ def config_diff(old, new, prefix:str='') -> list:
     return [] if old == new else [prefix.rstrip('.') or '(value)']
 
 # %% ../nbs/00_core.ipynb #5f689b45
-def at_least(cfg, **lows):
-    "Refuse integer settings of `cfg` below their lower bounds, naming the setting: `at_least(cfg, epochs=1, seed=0)`."
-    for name, low in lows.items():
-        v = getattr(cfg, name)
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
-            raise SsmnasError(f'{name} must be an integer >= {low}, got {v!r}')
-
-# %% ../nbs/00_core.ipynb #87d3e1de
 def is_number(v) -> bool:
     "A real number (Python's or numpy's), not a bool."
     return isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
 
+def is_integer(v) -> bool:
+    "An integer (Python's or numpy's), not a bool."
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+def at_least(cfg, **lows):
+    "Refuse integer settings of `cfg` below their lower bounds, naming the setting: `at_least(cfg, epochs=1, seed=0)`."
+    for name, low in lows.items():
+        v = getattr(cfg, name)
+        if not is_integer(v) or v < low:
+            raise SsmnasError(f'{name} must be an integer >= {low}, got {v!r}')
+
+# %% ../nbs/00_core.ipynb #87d3e1de
 def real_at_least(cfg, strict:bool=False, **lows):
     "Refuse real settings of `cfg` below their bounds (`strict`: at their bounds too), naming the setting."
     for name, low in lows.items():
@@ -181,7 +185,7 @@ def real_at_least(cfg, strict:bool=False, **lows):
 
 # %% ../nbs/00_core.ipynb #3fce62af
 _FIELD_KINDS = {   # annotation -> (its words, the test a value passes)
-    'int': ('an integer', lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))),
+    'int': ('an integer', is_integer),
     'float': ('a number', is_number),
     'bool': ('True or False', lambda v: isinstance(v, (bool, np.bool_))),
     'str': ('a string', lambda v: isinstance(v, str)),

@@ -82,7 +82,7 @@ def row_indices(rows, n_rows:int, name:str='rows') -> np.ndarray:
     if a is None or a.ndim > 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
         what = f'{a.dtype} array of shape {a.shape}' if a is not None else type(rows).__name__
         raise SsmnasError(f'{name} must be a 1-d list or array of integer row indices, got {what}')
-    a = a.astype(np.int64).reshape(-1)
+    a = a.astype(np.int64, copy=False).reshape(-1)
     if a.size and (a.min() < 0 or a.max() >= n_rows):
         raise SsmnasError(f'{name}: row index out of range: rows must lie in [0, {n_rows})')
     return a

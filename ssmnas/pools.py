@@ -5,13 +5,12 @@
 # %% ../nbs/03_pools.ipynb #e7281215
 from __future__ import annotations
 import json
-from types import SimpleNamespace
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .core import SsmnasError, at_least
+from .core import SsmnasError, is_integer
 from .data import check_data
 
 # %% auto #0
@@ -60,7 +59,7 @@ def make_pools(data, r:float, seed:int=0, min_labeled:int=MIN_LABELED) -> Pools:
     except (TypeError, ValueError): raise SsmnasError(f'labeled fraction r must be a number in (0, 1], got {r!r}')
     if not 0 < r <= 1: raise SsmnasError(f'labeled fraction r must lie in (0, 1], got {r}')
     if not hasattr(data, 'splits'): check_data(data)      # anything with splits; a path refused in one line
-    at_least(SimpleNamespace(seed=seed), seed=0)
+    if not is_integer(seed) or seed < 0: raise SsmnasError(f'seed must be an integer >= 0, got {seed!r}')
     pool = pool_rows(data)
     k = n_labeled(r, len(pool))
     if k < min_labeled:

@@ -303,16 +303,20 @@ def _save_checkpoint(path, net, w_opt, a_opt, sched, gens, epoch, history, best)
                     'sched': sched.state_dict(), 'rng': _rng_state(gens), 'epoch': epoch, 'history': history,
                     'best': best}, tmp)
 
+def _own_backbones(data, cfg, device):
+    "Backbones for a search given none: no labels, so a text MLP stays untrained, which stderr says."
+    backbones, info = prepare_backbones(data, None, cfg.backbone, device)
+    if any('not_pretrained' in v for v in info.values() if isinstance(v, dict)) and cfg.text_pretrain_epochs:
+        print('note: search() got no backbones, so its text MLP stays untrained; pass backbones='
+              'prepare_backbones(data, labeled_rows, cfg.backbone)[0] to pretrain it', file=sys.stderr)
+    return backbones
+
 def _search(data, rows, train_rows, valid_rows, cfg, out, device, backbones, keep_checkpoint, progress, on_epoch_end,
             bank, compile=False):
     timer, info = Timer(), run_info(device)          # 'started': now
     ckpt_path = out/'checkpoint.pt'
     with timer('setup', device):
-        if backbones is None:
-            backbones, info = prepare_backbones(data, None, cfg.backbone, device)
-            if any('not_pretrained' in v for v in info.values() if isinstance(v, dict)) and cfg.text_pretrain_epochs:
-                print('note: search() got no backbones, so its text MLP stays untrained; pass backbones='
-                      'prepare_backbones(data, labeled_rows, cfg.backbone)[0] to pretrain it', file=sys.stderr)
+        if backbones is None: backbones = _own_backbones(data, cfg, device)
         seed_everything(cfg.seed)
         net = build_search_network(backbones, len(data.label_names), cfg).to(device)
         if compile: compile_fusion(net, mode=compile if isinstance(compile, str) else None)

@@ -25,7 +25,7 @@ from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_epoch, 
 
 # %% auto #0
 __all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'classifier_network',
-           'train_classifier', 'save_network', 'load_network']
+           'train_classifier', 'save_network', 'read_network', 'load_network']
 
 # %% ../nbs/10_train.ipynb #fe794dc2
 @dataclass
@@ -201,13 +201,18 @@ def save_network(path, net, data):
     state = {k: v for k, v in net.state_dict().items() if not k.startswith(skip)} if skip else net.state_dict()
     with atomic_path(path) as tmp: torch.save({'state': state, 'left_out': list(skip)} | _data_spec(data), tmp)
 
-def load_network(path, net, data):
-    """Load into `net` what `save_network` saved; one line if `data` has other inputs (names, kinds, shapes, order: a
-    random VGG19 is rebuilt in their order) or classes, or `net` another architecture."""
+def read_network(path, data) -> dict:
+    """What `save_network` saved at `path`; one line if `data` has other inputs (names, kinds, shapes, order: a random
+    VGG19 is rebuilt in their order) or classes."""
     saved, spec = torch.load(path, map_location='cpu', weights_only=True), _data_spec(check_data(data))
     for key in ('inputs', 'classes'):
         if saved[key] != spec[key]:
             raise SsmnasError(f'{path}: trained on data with the {key} {saved[key]}; this data has {spec[key]}')
+    return saved | {'path': str(path)}
+
+def load_network(saved, net):
+    "Load `read_network`'s `saved` into `net`; one line if `net` has another architecture."
+    path = saved['path']
     try: missing, unexpected = net.load_state_dict(saved['state'], strict=False)
     except RuntimeError as e:
         raise SsmnasError(f'{path}: does not fit this network ({str(e).splitlines()[-1].strip()[:150]})') from None

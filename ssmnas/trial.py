@@ -23,7 +23,7 @@ from .search import RANDOM_STREAMS
 from .search import (SearchConfig, search, search_rows, refuse_other_run, refuse_oversized_bank, SEARCH_FILES,
                            RESUME_FILES, SEARCH_OPTIONS, search_started, search_finished)
 from .train import (TrainConfig, build_encoder, learn_representation, train_classifier, evaluate, labeled_split,
-                          save_network, load_network, classifier_network)
+                          save_network, read_network, load_network, classifier_network)
 from .loop import Encoder, prediction_scores
 from .genotype import Genotype
 from .baselines import UnimodalNet, probe_features, linear_probe
@@ -180,20 +180,22 @@ def _encoder_for(data, method, out, use, backbones, search_cfg, mfas_cfg, device
         write_json(out/'genotype.json', {'mfas': [list(t) for t in arch], 'layers': rec['layers'],
                                          'score': rec['score'], 'tap_names': list(backbones.tap_names),
                                          'activations': list(mfas_cfg.activations)})
-        return mfas_encoder(backbones, arch, mfas_cfg, final=True).to(device), rec['layers']
+        return _encoder_of(method, backbones, arch, search_cfg, mfas_cfg).to(device), rec['layers']
     if method.endswith('_only'):
-        encoder = _unimodal_encoder(backbones, method)
+        encoder = _encoder_of(method, backbones, None, search_cfg, mfas_cfg)
         tap = backbones.tap_names[encoder.fusion.tap]
         return encoder.to(device), [f"{method[:-len('_only')]} backbone alone: {tap}, averaged, batch norm -> linear"]
     with timer('search', device):
         genotype = search(data, use['search_rows'], search_cfg, out/'search', device, backbones=backbones,
                           progress=progress, bank=bank, split=use['search_split'], compile=compile)
     genotype.save(out/'genotype.json')
-    return build_encoder(backbones, genotype, search_cfg.fusion, search_cfg.seed).to(device), genotype.lines()
+    return _encoder_of(method, backbones, genotype, search_cfg, mfas_cfg).to(device), genotype.lines()
 
-def _unimodal_encoder(backbones, method:str) -> Encoder:
-    """One backbone alone (`<modality>_only`): its taps averaged before any cache, so training, selection and test
-    see one feature."""
+def _encoder_of(method, backbones, found, search_cfg, mfas_cfg) -> Encoder:
+    """The encoder `method` trains on `backbones`: MFAS's layers `found`, the genotype `found`, or one backbone alone
+    (its taps averaged before any cache, so training, selection and test see one feature)."""
+    if method == 'mfas': return mfas_encoder(backbones, found, mfas_cfg, final=True)
+    if not method.endswith('_only'): return build_encoder(backbones, found, search_cfg.fusion, search_cfg.seed)
     pooled = GlobalPoolTaps(backbones)
     return Encoder(pooled, UnimodalNet(pooled.tap_names, pooled.tap_shapes(), method[:-len('_only')], L=1))
 
@@ -273,17 +275,17 @@ def load_trial_network(folder, data, device='cpu'):
     if not (folder/'network.pt').is_file():
         raise SsmnasError(f'{folder}: no network.pt (finished trials of ssl, bmnas, mfas and <modality>_only keep '
                           'their network; the linear probes and trials run before c814e6a do not)')
+    saved = read_network(folder/'network.pt', data)      # other inputs or classes: refused before any work
     config, run = (_trial_file(folder, f) for f in ('config.json', 'run.json'))
     method, scfg = config['method'], SearchConfig.from_dict(config['search'])
-    if not method.endswith('_only'): _trial_file(folder, 'genotype.json')       # a backbone alone has none
+    found = None if method.endswith('_only') else _trial_file(folder, 'genotype.json')   # a backbone alone: none
+    if method == 'mfas': found = [tuple(t) for t in found['mfas']]
+    elif found is not None: found = Genotype.from_dict(found)
     bcfg = replace(scfg.backbone, image_weights=run['image_weights'])     # the weights the trial's VGG19 had
-    backbones, _ = prepare_backbones(check_data(data), None, bcfg, device)   # the text MLPs' weights are loaded
-    if method == 'mfas':
-        arch = [tuple(t) for t in read_json(folder/'genotype.json')['mfas']]
-        encoder = mfas_encoder(backbones, arch, MfasConfig.from_dict(config['mfas']), final=True)
-    elif method.endswith('_only'): encoder = _unimodal_encoder(backbones, method)
-    else: encoder = build_encoder(backbones, Genotype.load(folder/'genotype.json'), scfg.fusion, scfg.seed)
-    return load_network(folder/'network.pt', classifier_network(encoder, data).to(device), data).eval()
+    backbones, _ = prepare_backbones(data, None, bcfg, device)            # the text MLPs' weights are loaded
+    mfas_cfg = MfasConfig.from_dict(config['mfas']) if method == 'mfas' else None
+    encoder = _encoder_of(method, backbones, found, scfg, mfas_cfg)
+    return load_network(saved, classifier_network(encoder, data).to(device)).eval()
 
 # %% ../nbs/11_trial.ipynb #061a235d
 @dataclass(frozen=True)
