@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .core import (adam, SsmnasError, batches, TrainingDiverged, seed_everything, at_least, cpu_bf16,
                          stream_seed, check_field_types, check_arg)
-from .data import row_indices
+from .data import row_indices, need_labels
 from .pools import refuse_test_rows
 from .check import validate_dataset
 
@@ -347,6 +347,7 @@ def prepare_backbones(data, labeled_rows, cfg:BackboneConfig, device='cpu', comp
     validate_dataset(data)
     check_arg('cfg', cfg, BackboneConfig, 'a SearchConfig gives its own as .backbone')
     if labeled_rows is not None:
+        need_labels(data, "the text backbone's pretraining (labeled_rows)")
         labeled_rows = row_indices(labeled_rows, data.n_rows, 'labeled_rows')
         refuse_test_rows(data, labeled_rows, 'labeled_rows')
     weights = image_weights_for(data, cfg.image_weights)

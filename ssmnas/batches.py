@@ -66,8 +66,8 @@ class BatchSource:
     def __init__(self, data:MultimodalData, rows, device='cpu', cache:bool=True):
         self.data, self.rows, self.device, self.cache = check_data(data), data._rows(rows), torch.device(device), cache
         self.modalities = data.modalities
-        # multi-hot, or one-hot for class-index labels
-        self.labels = torch.from_numpy(data.labels(self.rows)).to(self.device)
+        # multi-hot, or one-hot for class-index labels; None for rows without labels (`from_arrays(labels=None)`)
+        self.labels = torch.from_numpy(data.labels(self.rows)).to(self.device) if data.has_labels else None
         self.single_label = data.single_label
         self._tables = {n: torch.from_numpy(data.token_table(n)).to(self.device)
                         for n, m in self.modalities.items() if m.kind == 'tokens'}

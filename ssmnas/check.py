@@ -21,8 +21,23 @@ __all__ = ['FINGERPRINT_ROWS', 'CHECK_VERSION', 'scan_dataset', 'check_lines', '
 def _first_bad(mask:np.ndarray) -> int: return int(np.flatnonzero(mask.reshape(len(mask), -1).any(1))[0])
 def _at(data, key:str, row:int) -> str: return data.npy_file(key, row) or f'{key}: row {row}'   # for a message
 
+def _check_label_chunk(data:MultimodalData, raw:np.ndarray, lo:int):
+    "Refuse the first bad label among the stored labels `raw` of the rows from `lo` on."
+    if data._label_format == 'multihot':
+        bad = ~((raw == 0) | (raw == 1))
+        if bad.any():
+            raise SsmnasError(f'{_at(data, data.label_key, lo + _first_bad(bad))} holds a value other than 0 or 1')
+        empty = raw.sum(1) == 0
+        if empty.any():
+            raise SsmnasError(f'{_at(data, data.label_key, lo + _first_bad(empty))} has no label (all zeros)')
+    else:
+        bad = (raw < 0) | (raw >= data.n_classes)
+        if bad.any():
+            raise SsmnasError(f'{_at(data, data.label_key, lo + _first_bad(bad))} holds class index '
+                              f'{int(raw[_first_bad(bad)])} outside 0..{data.n_classes - 1}')
+
 def scan_dataset(data:MultimodalData, chunk:int=READ_CHUNK) -> dict:
-    """Scan labels and float inputs fully; raise `SsmnasError` at the first bad value;
+    """Scan labels (if any) and float inputs fully; raise `SsmnasError` at the first bad value;
     return label counts and rows per label."""
     counts = np.zeros(data.n_classes, np.int64)
     for name, inp in data._inputs.items():
@@ -30,21 +45,9 @@ def scan_dataset(data:MultimodalData, chunk:int=READ_CHUNK) -> dict:
             raise SsmnasError(f'{inp.table_key}: NaN or inf in token vector {_first_bad(~np.isfinite(inp.table))}')
     for lo in range(0, data.n_rows, chunk):
         rows = np.arange(lo, min(lo + chunk, data.n_rows))
-        raw = data.raw_labels(rows)
-        if data._label_format == 'multihot':
-            bad = ~((raw == 0) | (raw == 1))
-            if bad.any():
-                r = _first_bad(bad)
-                raise SsmnasError(f'{_at(data, data.label_key, lo + r)} holds a value other than 0 or 1')
-            empty = raw.sum(1) == 0
-            if empty.any():
-                raise SsmnasError(f'{_at(data, data.label_key, lo + _first_bad(empty))} has no label (all zeros)')
-        else:
-            bad = (raw < 0) | (raw >= data.n_classes)
-            if bad.any():
-                raise SsmnasError(f'{_at(data, data.label_key, lo + _first_bad(bad))} holds class index '
-                                  f'{int(raw[_first_bad(bad)])} outside 0..{data.n_classes - 1}')
-        counts += data.labels(rows).sum(0).astype(np.int64)
+        if data.has_labels:
+            _check_label_chunk(data, data.raw_labels(rows), lo)
+            counts += data.labels(rows).sum(0).astype(np.int64)
         for name, inp in data._inputs.items():
             kind = data.modalities[name].kind
             if kind == 'image' and inp.encoding != 'float01': continue
@@ -64,7 +67,7 @@ def scan_dataset(data:MultimodalData, chunk:int=READ_CHUNK) -> dict:
                         raise SsmnasError(f'{inp.ids_key}: row {lo + r} has token id '
                                           f'{int(s.max() if s.max() >= len(inp.table) else s.min())} '
                                           f'outside the {len(inp.table)}-row vector table')
-    _two_classes(data, counts)
+    if data.has_labels: _two_classes(data, counts)
     return {'label_counts': counts, 'labels_per_row': float(counts.sum() / max(data.n_rows, 1))}
 
 # %% ../nbs/01a_check.ipynb #b40264d0
@@ -151,10 +154,11 @@ def _fingerprint(data:MultimodalData, tables:dict) -> str:
     h.update(json.dumps(tables, sort_keys=True).encode())
     meta = {'layout': data.layout, 'n_rows': data.n_rows, 'labels': data.label_names,
             'modalities': [(m.name, m.kind, list(m.shape)) for m in data.modalities.values()]}
+    if not data.has_labels: meta['no_labels'] = data._label_format      # labeled data's fingerprints unchanged
     h.update(json.dumps(meta).encode())
     for name in SPLIT_NAMES:
         h.update(np.ascontiguousarray(data.splits.get(name, np.zeros(0, np.int64)), np.int64).tobytes())
-    for lo in range(0, data.n_rows, READ_CHUNK):
+    for lo in range(0, data.n_rows if data.has_labels else 0, READ_CHUNK):
         h.update(np.ascontiguousarray(data.raw_labels(np.arange(lo, min(lo + READ_CHUNK, data.n_rows)))).tobytes())
     rows = np.unique(np.linspace(0, data.n_rows - 1, min(FINGERPRINT_ROWS, data.n_rows)).astype(np.int64))
     for name, mod in data.modalities.items():

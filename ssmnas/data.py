@@ -17,8 +17,8 @@ from .core import SsmnasError, check_arg
 # %% auto #0
 __all__ = ['GENRES', 'GENRE_COUNTS', 'MMIMDB_ROWS', 'MMIMDB_BOUNDS', 'CAFFE_BGR_MEANS', 'READ_CHUNK', 'READ_BYTES', 'SPLIT_NAMES',
            'GENERIC_LAYOUT', 'SYNTHETIC_MARK', 'MIN_IMAGE_SIDE', 'Modality', 'read_rows', 'caffe_bgr_to_rgb_uint8',
-           'rgb_uint8_to_caffe_bgr', 'row_indices', 'MultimodalData', 'mean_token_vectors', 'open_dataset',
-           'check_data', 'fuel_splits', 'write_gmu_example', 'write_generic_example']
+           'rgb_uint8_to_caffe_bgr', 'row_indices', 'MultimodalData', 'need_labels', 'mean_token_vectors',
+           'open_dataset', 'check_data', 'fuel_splits', 'write_gmu_example', 'write_generic_example']
 
 # %% ../nbs/01_data.ipynb #d7e1d316
 @dataclass
@@ -129,8 +129,14 @@ class MultimodalData:
         files = getattr(srcs[0], 'files', None) if srcs else None        # an npy folder's columns know their files
         return None if files is None else f'{Path(files[row]).parent.name}/{Path(files[row]).name}'
 
+    @property
+    def has_labels(self) -> bool:
+        "False for rows without labels (`from_arrays(..., labels=None)`): predicted and searched, never trained on."
+        return self._label_src is not None
+
     def raw_labels(self, rows) -> np.ndarray:
         "Labels as stored: (n, C) multi-hot or (n,) class indices."
+        need_labels(self, 'reading labels')
         return read_rows(self._label_src, self._rows(rows))
 
     def labels(self, rows) -> np.ndarray:
@@ -174,7 +180,14 @@ class MultimodalData:
     def __repr__(self):
         mods = ', '.join(f'{m.name}:{m.kind}{tuple(m.shape)}' for m in self.modalities.values())
         sp = ', '.join(f'{k}={len(v)}' for k, v in self.splits.items())
-        return f'MultimodalData({self.layout}, {self.n_rows} rows [{sp}], {self.n_classes} classes, {mods})'
+        classes = f'{self.n_classes} classes' + ('' if self.has_labels else ', no labels')
+        return f'MultimodalData({self.layout}, {self.n_rows} rows [{sp}], {classes}, {mods})'
+
+def need_labels(data:MultimodalData, what:str):
+    "Refuse, in one line, `what` (a step that needs labels) on rows without labels."
+    if not data.has_labels:
+        raise SsmnasError(f'{what} needs labels, and this data has none (from_arrays with labels=None): '
+                          'predict and a contrastive search take unlabeled rows; pools, training and scores do not')
 
 # %% ../nbs/01_data.ipynb #32e4a049
 def mean_token_vectors(seqs, table:np.ndarray) -> np.ndarray:
@@ -205,8 +218,8 @@ def _check_multihot(shape, dtype):
     if shape[1] == 1:
         raise SsmnasError('labels: shape (N, 1); give class indices as an (N,) array, or multi-hot labels as (N, C)')
 
-def _check_splits(splits:dict, n_rows:int, where:str) -> dict:
-    """Splits must include train and test, lie inside the rows and not overlap;
+def _check_splits(splits:dict, n_rows:int, where:str, need=('train', 'test')) -> dict:
+    """Splits must include the `need` ones (train and test), lie inside the rows and not overlap;
     returns sorted int64 arrays (dev may be empty)."""
     out = {}
     for name in SPLIT_NAMES:
@@ -218,7 +231,7 @@ def _check_splits(splits:dict, n_rows:int, where:str) -> dict:
             raise SsmnasError(f'{where}: {name} rows fall outside [0, {n_rows})')
         if np.any(np.diff(idx) == 0): raise SsmnasError(f'{where}: {name} lists a row twice')
         out[name] = idx
-    for name in ('train', 'test'):
+    for name in need:
         if not out[name].size: raise SsmnasError(f'{where}: no {name} rows')
     every = np.concatenate(list(out.values()))
     if len(np.unique(every)) != len(every): raise SsmnasError(f'{where}: splits overlap')
@@ -633,10 +646,8 @@ def _memory_input(name:str, x, n:int) -> tuple:
                  'float (N, D) vectors, (N, 3, H, W) images or a (sequences, table) tuple', n)
     return Modality(name, 'vector', (x.shape[1],)), _Input(name, x, dtype=f'{x.dtype}, in memory')
 
-@classmethod
-def _from_arrays(cls, modalities:dict, labels, splits:dict, label_names=None) -> MultimodalData:
-    """A dataset from in-memory arrays: `modalities` name -> image (N,3,H,W) / vectors (N,D) /
-    (sequences, table[, features]); `labels` (N,C) or (N,); `splits` name -> rows."""
+def _memory_labels(labels, label_names, single_label) -> tuple:
+    "(labels, class names, 'index' or 'multihot') of in-memory labels, checked."
     labels = np.asarray(labels)
     if labels.ndim == 1:
         _check_array('labels', labels.shape, labels.dtype, 1, 'iu', 'int (N,) class indices')
@@ -647,11 +658,44 @@ def _from_arrays(cls, modalities:dict, labels, splits:dict, label_names=None) ->
     names = [str(v) for v in label_names] if label_names is not None else [f'class_{i}' for i in range(n_classes)]
     if len(names) != n_classes:
         raise SsmnasError(f'labels: label_names lists {len(names)} names for {n_classes} classes')
+    if single_label is not None and bool(single_label) != (label_format == 'index'):
+        raise SsmnasError(f'single_label={single_label!r}, but the labels are '
+                          f"{'class indices (N,)' if label_format == 'index' else 'multi-hot (N, C)'}")
+    return labels, names, label_format
+
+def _no_labels(label_names, single_label) -> tuple:
+    "(None, class names, format) of rows without labels: the classes and their kind a network will predict."
+    if not isinstance(single_label, bool):
+        raise SsmnasError('single_label: rows without labels need single_label=True (one class per row, softmax) '
+                          f'or False (multi-label, sigmoid), got {single_label!r}')
+    names = [str(v) for v in label_names] if isinstance(label_names, (list, tuple)) else []
+    if not names or len(set(names)) != len(names):
+        raise SsmnasError(f'label_names: rows without labels need the list of distinct class names, '
+                          f'got {label_names!r}')
+    return None, names, 'index' if single_label else 'multihot'
+
+def _n_memory_rows(x) -> int:
+    "Rows of one in-memory modality: its sequences for tokens, its first axis otherwise."
+    return len(x[0]) if isinstance(x, (tuple, list)) else len(np.asarray(x))
+
+@classmethod
+def _from_arrays(cls, modalities:dict, labels, splits:dict|None=None, label_names=None,
+                 single_label:bool|None=None) -> MultimodalData:
+    """A dataset from in-memory arrays: `modalities` name -> image (N,3,H,W) / vectors (N,D) /
+    (sequences, table[, features]); `labels` (N,C) or (N,), or None for rows without labels (then `label_names` and
+    `single_label` say what a network predicts); `splits` name -> rows (rows without labels: all in train by
+    default)."""
     if not modalities: raise SsmnasError('modalities: none given')
-    n = labels.shape[0]
+    labels, names, label_format = (_no_labels(label_names, single_label) if labels is None
+                                   else _memory_labels(labels, label_names, single_label))
+    n = _n_memory_rows(next(iter(modalities.values()))) if labels is None else labels.shape[0]
     mods, inputs = {}, {}
     for name, x in modalities.items(): mods[name], inputs[name] = _memory_input(name, x, n)
-    splits = _check_splits({_SPLIT_ALIASES.get(k, k): v for k, v in splits.items()}, n, 'splits')
+    if splits is None and labels is not None: raise SsmnasError("splits: give the rows of each split, {'train': ..., "
+                                                                "'test': ...} (only rows without labels default)")
+    splits = {'train': np.arange(n)} if splits is None else splits
+    splits = _check_splits({_SPLIT_ALIASES.get(k, k): v for k, v in splits.items()}, n, 'splits',
+                           need=('train', 'test') if labels is not None else ())
     return cls('<memory>', 'memory', n, splits, names, mods, inputs, labels, 'labels', label_format)
 
 MultimodalData.from_arrays = _from_arrays

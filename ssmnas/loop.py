@@ -177,7 +177,7 @@ class Objective:
 
     def __call__(self, net, src, pos, generator=None):
         "Return (loss, probabilities or None) for the batch at positions `pos` of `src`."
-        with torch.autocast(src.labels.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+        with torch.autocast(src.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             if self.kind == 'contrastive':
                 if self.bank is not None: z = net.from_taps(self._banked_taps(net, src, pos, generator))
                 else:
@@ -256,7 +256,7 @@ def validation_score(net, src, objective, batch_size, seed:int=0) -> dict:
     """Score `src` in eval mode: contrastive, minus the mean NT-Xent on views drawn from `seed` (the same every call);
     supervised, the weighted F1."""
     net.eval()
-    dev = src.labels.device
+    dev = src.device
     gen = torch.Generator(device=dev).manual_seed(seed)
     total, probs = torch.zeros((), device=dev), []
     with objective.drawing_from(stream_seed(seed, 'host bank draws')):   # a host bank's: another stream than `gen`'s

@@ -16,6 +16,7 @@ from .core import (adam, SsmnasError, TrainingDiverged, write_json, read_json, a
                          seed_everything, pick_device, Timer, autocast_dtype, batches, at_least, check_losses,
                          discard_files, progress_bar, stream_seed, check_field_types)
 from .check import data_identity
+from .data import check_data, need_labels
 from .batches import BatchSource
 from .viewbank import build_tap_cache
 from .supernet import Classifier
@@ -386,6 +387,7 @@ def mfas_search(data, train_rows, valid_rows, backbones, cfg:MfasConfig, out, de
     """MFAS's progressive search on the taps of frozen `backbones`: candidates train on `train_rows` and are scored
     on `valid_rows`. Returns (the best architecture as triples, the `mfas.json` record)."""
     out, device = Path(out), pick_device(device)
+    need_labels(check_data(data), 'an MFAS search (candidates scored by F1)')
     train_rows, valid_rows = check_mfas_rows(train_rows, valid_rows)
     tap_groups(backbones.tap_names)
     wanted = _jsonable(asdict(cfg) | {

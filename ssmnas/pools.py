@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import SsmnasError, is_integer
-from .data import check_data
+from .data import MultimodalData, check_data, need_labels
 
 # %% auto #0
 __all__ = ['MIN_LABELED', 'Pools', 'pool_rows', 'n_labeled', 'make_pools', 'pools_json', 'read_pools', 'refuse_test_rows',
@@ -59,6 +59,7 @@ def make_pools(data, r:float, seed:int=0, min_labeled:int=MIN_LABELED) -> Pools:
     except (TypeError, ValueError): raise SsmnasError(f'labeled fraction r must be a number in (0, 1], got {r!r}')
     if not 0 < r <= 1: raise SsmnasError(f'labeled fraction r must lie in (0, 1], got {r}')
     if not hasattr(data, 'splits'): check_data(data)      # anything with splits; a path refused in one line
+    if isinstance(data, MultimodalData): need_labels(data, 'pools (r labeled rows of train+dev)')
     if not is_integer(seed) or seed < 0: raise SsmnasError(f'seed must be an integer >= 0, got {seed!r}')
     pool = pool_rows(data)
     k = n_labeled(r, len(pool))

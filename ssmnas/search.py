@@ -15,7 +15,7 @@ from .core import CliParser, real_at_least, stage_generators, check_field_types,
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, atomic_path, write_json,
                          read_json, run_info, seed_everything, save_figure, pick_device, Timer, check_losses, at_least,
                          run_lock, config_diff, discard_files, autocast_dtype, adam, progress_bar, stream_seed)
-from .data import open_dataset, check_data, row_indices
+from .data import open_dataset, check_data, row_indices, need_labels
 from .batches import BatchSource
 from .check import validate_dataset, data_identity, same_data
 from .pools import make_pools, split_rows, pools_json, refuse_test_rows
@@ -219,6 +219,7 @@ def _load_checkpoint(path, net, w_opt, a_opt, sched, gens) -> dict:
 def _search_record(data, rows, cfg:SearchConfig, split=None) -> tuple:
     "(train rows, valid rows, all rows, the `config.json` a search of them writes); bad arguments refused first."
     check_data(data); check_arg('cfg', cfg, SearchConfig)
+    if cfg.objective == 'supervised': need_labels(data, 'a supervised search (BM-NAS)')
     if split is None: rows = row_indices(rows, data.n_rows)
     else: split = tuple(row_indices(x, data.n_rows, f'split[{i}]') for i, x in enumerate(split))
     train_rows, valid_rows = search_split(rows, cfg, split)

@@ -19,7 +19,7 @@ from .viewbank import build_view_bank, build_tap_cache, check_bank_place
 from .supernet import FusionConfig, ProjectionHead, Classifier
 from .genotype import FixedFusionNet, Genotype
 from .backbones import VGG19Taps
-from .data import check_data, row_indices
+from .data import check_data, row_indices, need_labels
 from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_epoch, compile_fusion,
                          prediction_scores)
 
@@ -121,6 +121,7 @@ def predict(net, data, rows, batch_size=256, device='cpu', amp_dtype=None, cache
 def evaluate(net, data, rows, threshold=0.5, device='cpu', amp_dtype=None, cache=None, src=None) -> dict:
     """Scores of `net` on `rows` (`label_scores`): weighted / micro / macro / samples F1, or for single-label data
     accuracy and F1 of the argmax; and `distinct_predictions` (1: the same prediction for every row)."""
+    need_labels(check_data(data), 'evaluate (scores against labels)')    # `predict` takes rows without labels
     probs = predict(net, data, rows, device=device, amp_dtype=amp_dtype, cache=cache, src=src)
     return prediction_scores(data.labels(rows), probs, data.single_label, threshold)
 
@@ -145,6 +146,7 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
     device = pick_device(device)
     seed_everything(cfg.seed)
     rows = row_indices(rows, check_data(data).n_rows)
+    need_labels(data, 'step 3 (the classifier)')
     fit_rows, hold_rows = labeled_split(rows, cfg)
     if len(fit_rows) < 2: raise SsmnasError(f'the labeled pool has {len(rows)} rows; step 3 needs at least 2')
     encoder.set_finetune(cfg.finetune_backbones)
@@ -191,9 +193,10 @@ def _frozen_vgg_prefixes(net) -> list:
             if isinstance(m, VGG19Taps) and not any(q.requires_grad for q in m.parameters())]
 
 def _data_spec(data) -> dict:
-    "What a network trained on `data` expects of other data: its inputs (in order: the backbones' order) and classes."
+    """What a network trained on `data` expects of other data: its inputs (in order: the backbones' order), classes
+    and whether one per row (softmax) or several (sigmoid)."""
     return {'inputs': [[k, m.kind, list(m.shape)] for k, m in data.modalities.items()],
-            'classes': list(data.label_names)}
+            'classes': list(data.label_names), 'single_label': data.single_label}
 
 def save_network(path, net, data):
     "Save `net`'s state (atomically) less its frozen VGG19s' weights, which its run rebuilds; `data`: its inputs."
@@ -203,10 +206,11 @@ def save_network(path, net, data):
 
 def read_network(path, data) -> dict:
     """What `save_network` saved at `path`; one line if `data` has other inputs (names, kinds, shapes, order: a random
-    VGG19 is rebuilt in their order) or classes."""
+    VGG19 is rebuilt in their order), classes or kind of labels (a network saved before it recorded the kind: not
+    checked)."""
     saved, spec = torch.load(path, map_location='cpu', weights_only=True), _data_spec(check_data(data))
-    for key in ('inputs', 'classes'):
-        if saved[key] != spec[key]:
+    for key in ('inputs', 'classes', 'single_label'):
+        if key in saved and saved[key] != spec[key]:
             raise SsmnasError(f'{path}: trained on data with the {key} {saved[key]}; this data has {spec[key]}')
     return saved | {'path': str(path)}
 

@@ -14,7 +14,7 @@ import torch
 from .core import CliParser, check_arg, is_number
 from .core import (SsmnasError, cli_errors, add_config_options, config_from_options, write_json, read_json,
                          run_info, pick_device, Timer, run_lock, discard_files, autocast_dtype, atomic_path)
-from .data import open_dataset, check_data
+from .data import open_dataset, check_data, need_labels
 from .check import data_identity
 from .pools import make_pools, pool_rows, split_rows, pools_json
 from .backbones import prepare_backbones, image_weights_for, check_image_weights
@@ -97,6 +97,7 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
     the folder's state first; `mfas_cfg`: MFAS's search settings (method 'mfas' only); `search_from`: another trial
     folder whose finished search is this trial's, read back instead of run (`adopt_search`)."""
     check_method(method, check_data(data))
+    need_labels(data, 'a trial (pools, step 3 and its scores)')
     if not is_number(r): raise SsmnasError(f'r (the labeled fraction) must be a number in (0, 1], got {r!r}')
     for name, cfg, cls in (('search_cfg', search_cfg, SearchConfig), ('train_cfg', train_cfg, TrainConfig),
                            ('mfas_cfg', mfas_cfg, MfasConfig)):
