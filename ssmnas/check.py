@@ -221,9 +221,11 @@ def data_identity(data:MultimodalData) -> dict:
 
 # %% ../nbs/01a_check.ipynb #2918cf2e
 def same_data(recorded:dict, data:MultimodalData) -> list:
-    """Keys of `recorded` (a run's stored identity) that differ from `data`'s;
-    empty when the content fingerprint matches."""
+    """Keys of `recorded` (a run's stored identity) that differ from `data`'s: empty when the content fingerprint
+    matches, only the fingerprint (and which file the run was made from) when it does not: the content decides, a
+    copy or a move is the same data."""
     now = data_identity(data)
     if isinstance(recorded, dict) and recorded.get('fingerprint') == now['fingerprint']: return []
     if not isinstance(recorded, dict): return ['data']
+    if recorded.get('fingerprint'): return [f"data.fingerprint (the run was made from {recorded.get('path')})"]
     return [f'data.{k}' for k in ('path', 'bytes', 'modified_ns', 'fingerprint') if recorded.get(k) != now[k]]

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SsmnasError', 'TrainingDiverged', 'cli_errors', 'CliParser', 'atomic_path', 'write_text', 'write_json', 'read_json',
-           'save_figure', 'ensure_writable_dir', 'run_lock', 'config_diff', 'is_number', 'is_integer', 'at_least',
-           'real_at_least', 'check_field_types', 'check_arg', 'discard_files', 'cpu_bf16', 'autocast_dtype',
+__all__ = ['SsmnasError', 'TrainingDiverged', 'FolderBusy', 'cli_errors', 'CliParser', 'atomic_path', 'write_text', 'write_json',
+           'read_json', 'save_figure', 'ensure_writable_dir', 'run_lock', 'config_diff', 'is_number', 'is_integer',
+           'at_least', 'real_at_least', 'check_field_types', 'check_arg', 'discard_files', 'cpu_bf16', 'autocast_dtype',
            'library_version', 'library_versions', 'device_name', 'cpu_model', 'device_model', 'package_dir', 'run_info',
            'seed_everything', 'stream_seed', 'stage_generators', 'pick_device', 'batches', 'adam', 'Timer', 'PlainBar',
            'bars_without_process_lock', 'field_comments', 'add_config_options', 'config_from_options', 'check_losses']
@@ -25,6 +25,9 @@ class SsmnasError(ValueError):
 # %% ../nbs/00_core.ipynb #d51479aa
 class TrainingDiverged(SsmnasError):
     "A training loss became NaN or inf; the message names the stage, epoch and step."
+
+class FolderBusy(SsmnasError):
+    "Another process holds a run folder's lock (`run_lock`): nothing went wrong in this one, which left it alone."
 
 # %% ../nbs/00_core.ipynb #d62428ad
 def _one_line(e:BaseException) -> str:
@@ -142,7 +145,7 @@ def run_lock(folder):
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors='replace').strip() or '?'
-            raise SsmnasError(f'{folder}: another process (pid {holder}) is running in this folder; '
+            raise FolderBusy(f'{folder}: another process (pid {holder}) is running in this folder; '
                               'wait for it or use another --out') from None
         os.ftruncate(fd, 0); os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield folder

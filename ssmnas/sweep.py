@@ -4,7 +4,7 @@
 
 # %% ../nbs/12a_sweep.ipynb #4988a654
 from __future__ import annotations
-import argparse, json, math, multiprocessing, os, sys, time, traceback
+import argparse, contextlib, json, math, multiprocessing, os, sys, time, traceback
 import concurrent.futures as cf
 from concurrent.futures.process import BrokenProcessPool
 from collections import Counter, deque
@@ -12,13 +12,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from .core import CliParser
-from .core import (SsmnasError, autocast_dtype, cli_errors, pick_device, write_text, progress_bar,
+from .core import (SsmnasError, FolderBusy, autocast_dtype, cli_errors, pick_device, write_text, progress_bar,
                          bars_without_process_lock, device_model, package_dir)
 from .data import open_dataset
 from .check import data_identity
 from .pools import make_pools, pool_rows
 from .trial import (check_method, refuse_bank_without_images, run_trial, trial_finished, get_protocol,
-                          configs_from_args, _run_parser)
+                          configs_from_args, _run_parser, refuse_other_started_trial)
 from .search import SearchConfig, refuse_oversized_bank
 from .backbones import check_image_weights, prepare_backbones
 from .viewbank import adopt_view_bank, build_view_bank, forget_view_banks, portable_view_bank
@@ -97,10 +97,14 @@ class SweepProgress:
     def close(self): self.show(); self.bar.close()
 
 # %% ../nbs/12a_sweep.ipynb #9ebd7ad3
+def _raised(e:BaseException) -> BaseException:
+    "The error a trial raised: a Ray task's `cause`, else `e` itself."
+    cause = getattr(e, 'cause', None)
+    return cause if isinstance(cause, BaseException) else e
+
 def error_line(e:BaseException) -> str:
     "'Type: first line' of an error; for a Ray task's error, of the error the trial raised."
-    cause = getattr(e, 'cause', None)
-    e = cause if isinstance(cause, BaseException) else e
+    e = _raised(e)
     text = str(e).strip()
     return f'{type(e).__name__}: {text.splitlines()[0]}' if text else type(e).__name__
 
@@ -112,17 +116,30 @@ class SweepFailed(SsmnasError):
         more = f'; and {len(failures) - 3} more' if len(failures) > 3 else ''
         head = (f'all {len(results)} trials failed' if len(failures) == len(results)
                 else f'{len(failures)} of {len(results)} trials failed, the others finished')
-        super().__init__(f"{head}: {shown}{more} (tracebacks in each folder's error.txt)")
+        where = " (tracebacks in each folder's error.txt)" if any(not f.get('busy') for f in failures) else ''
+        super().__init__(f"{head}: {shown}{more}{where}")
 
 def _record_failure(job, e:BaseException, progress, failures:list, ran=True):
+    """Note a trial that ended in an error: its first line on stderr, the traceback in its folder's `error.txt`; a
+    folder another process holds (`FolderBusy`, e.g. a second sweep) is left alone, its trial noted as `busy`."""
     m, r, s, folder = job
-    line = error_line(e)
-    failures.append({'method': m, 'r': r, 'seed': s, 'folder': str(folder), 'error': line})
-    # the whole traceback (a Ray task's error holds the worker's)
-    try: write_text(folder/'error.txt', ''.join(traceback.format_exception(e)))
-    except OSError: pass
+    line, busy = error_line(e), isinstance(_raised(e), FolderBusy)
+    failures.append({'method': m, 'r': r, 'seed': s, 'folder': str(folder), 'error': line, 'busy': busy})
+    if not busy:                # the whole traceback (a Ray task's error holds the worker's)
+        try: write_text(folder/'error.txt', ''.join(traceback.format_exception(e)))
+        except OSError: pass
     progress.finish(ok=False, ran=ran)
-    progress_bar.write(f'trial failed: {folder}: {line}', file=sys.stderr)
+    progress_bar.write(f"trial {'left to another process' if busy else 'failed'}: {folder}: {line}", file=sys.stderr)
+
+def _read_back_busy(failures:list, jobs, results:list, read_back) -> list:
+    """The failures left once the trials another process was running, and has finished since, are read back
+    (`read_back(i)`: job i's metrics) into `results`."""
+    left = []
+    for f in failures:
+        i = next(k for k, j in enumerate(jobs) if str(j[3]) == f['folder'])
+        if f['busy'] and trial_finished(jobs[i][3]): results[i] = read_back(i)
+        else: left.append(f)
+    return left
 
 def _clear_error(folder):
     try: (Path(folder)/'error.txt').unlink(missing_ok=True)
@@ -166,12 +183,14 @@ def _data_source(data) -> tuple:
     return path, fingerprint
 
 def _worker_task(trial_fn, source, data_cache, threads, method, r, seed, out, search_cfg, train_cfg, trial_kw, device,
-                 bank=None):
+                 bank=None, argv=None):
     """One trial in a worker process (a Ray task, or one of the local executor's `workers`); `source`: `_data_source`;
     `bank`: its seed's view bank as `_bank_task` built it, adopted instead of built here when it was built on this
-    worker's GPU or CPU model (else the trial builds its own, and the one handed over is not copied)."""
+    worker's GPU or CPU model (else the trial builds its own, and the one handed over is not copied); `argv`: the
+    sweep's command line, which the trial records (a Ray worker's own is Ray's)."""
     import torch
     torch.set_num_threads(threads)
+    if argv is not None: sys.argv = list(argv)
     bars_without_process_lock()                 # a Ray worker ended by Ctrl-C, too (as the local pool's initializer)
     path, fingerprint = source
     data = _worker_data(path, data_cache, fingerprint)
@@ -226,30 +245,39 @@ def refuse_other_package_here():
         raise SsmnasError(f'{here}: Ray workers would import this ssmnas, not {ours} (the one running here; '
                           f'{differ[0]} differs); run the sweep from another folder')
 
-def _check_executor(executor, device, workers, gpus_per_trial, cpus_per_trial, max_retries) -> tuple:
+def _check_executor(executor, device, workers, gpus_per_trial, cpus_per_trial, max_retries, address=None) -> tuple:
     "One line for a bad executor setting; (device kind, ray module) for Ray, else (None, None)."
     if executor not in ('local', 'ray'): raise SsmnasError(f"executor must be 'local' or 'ray', got {executor!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise SsmnasError(f'workers must be a whole number >= 1, got {workers!r}')
-    if executor == 'local': pick_device(device); return None, None
+    if executor == 'local':
+        given = [n for n, v in (('gpus_per_trial', gpus_per_trial), ('cpus_per_trial', cpus_per_trial),
+                                ('address', address)) if v is not None]
+        if given: raise SsmnasError(f"{given[0]} is Ray's (executor 'ray'); the local executor runs workers trials "
+                                    'at a time, each with its share of the threads')
+        pick_device(device); return None, None
     if workers != 1: raise SsmnasError('workers is the local executor\'s; Ray packs trials by cpus_per_trial and '
                                        'gpus_per_trial')
-    _whole_or_fraction('gpus_per_trial', gpus_per_trial); _whole_or_fraction('cpus_per_trial', cpus_per_trial)
+    for name, v in (('gpus_per_trial', gpus_per_trial), ('cpus_per_trial', cpus_per_trial)):
+        if v is not None: _whole_or_fraction(name, v)                 # (None: 1)
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise SsmnasError(f'max_retries must be an integer >= 0, got {max_retries!r}')
     refuse_other_package_here()
     return _device_kind(device), _import_ray()
 
 def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, device='auto', progress=True,
-              executor='local', gpus_per_trial=1.0, address=None, max_retries=3, cpus_per_trial=1.0,
+              executor='local', gpus_per_trial=None, address=None, max_retries=3, cpus_per_trial=None,
               data_cache=True, trial_kw=None, trial_fn=None, workers=1) -> list:
-    "Run (or read back) every (method, r, seed) trial under `root`, here or on Ray; their metrics in the sweep's order."
+    """Run (or read back) every (method, r, seed) trial under `root`, here or on Ray; their metrics in the sweep's
+    order. Ray's `gpus_per_trial` and `cpus_per_trial` are 1 unless given (the local executor refuses them)."""
     jobs = sweep_jobs(methods, rs, seeds, root)
+    if Path(root).exists() and not Path(root).is_dir(): raise SsmnasError(f'{root}: not a folder; give the sweep one')
     if (Path(root)/'config.json').exists():
         raise SsmnasError(f"{root}: is a search's or a trial's folder (it has config.json); give the sweep a folder "
                           "of its own")
     trial_fn, trial_kw = trial_fn or run_trial, dict(trial_kw or {})
-    kind, ray = _check_executor(executor, device, workers, gpus_per_trial, cpus_per_trial, max_retries)
+    kind, ray = _check_executor(executor, device, workers, gpus_per_trial, cpus_per_trial, max_retries, address)
+    gpus_per_trial, cpus_per_trial = (1.0 if v is None else v for v in (gpus_per_trial, cpus_per_trial))
     apart = executor == 'ray' or workers > 1                # trials in other processes, each opening the file
     if isinstance(data, (str, os.PathLike)): data = open_dataset(data, cache=data_cache and not apart, check=True)
     if apart and data.layout == 'memory':
@@ -269,22 +297,26 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
     results, failures = [None] * len(jobs), []
     prog = SweepProgress(len(jobs), progress)
     todo = deque()
+    def read_back(i):
+        # read back only: the device does not matter (nor need the driver have the workers' GPUs); a finished
+        # trial of other settings is bad input, refused before anything runs
+        m, r, s, d = jobs[i]
+        try: return trial_fn(data, m, r, s, d, search_cfg, train_cfg, device='cpu', progress=False, **trial_kw)
+        except SsmnasError: raise
+        except Exception as e: raise SsmnasError(f'{d}: cannot read the trial back ({error_line(e)})') from e
     try:
         for i, (m, r, s, d) in enumerate(jobs):
-            if not trial_finished(d): todo.append(i); continue
-            # read back only: the device does not matter (nor need the driver have the workers' GPUs); a finished
-            # trial of other settings is bad input, refused before anything runs
-            try: results[i] = trial_fn(data, m, r, s, d, search_cfg, train_cfg, device='cpu', progress=False,
-                                       **trial_kw)
-            except SsmnasError: raise
-            except Exception as e: raise SsmnasError(f'{d}: cannot read the trial back ({error_line(e)})') from e
-            prog.finish(ran=False)
+            if trial_finished(d): results[i] = read_back(i); prog.finish(ran=False); continue
+            if trial_fn is run_trial:       # a trial begun with other settings: refused now, not when its turn comes
+                refuse_other_started_trial(d, data, m, r, s, search_cfg, train_cfg, trial_kw.get('mfas_cfg'))
+            todo.append(i)
         run = (data, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw)
         if apart and todo: run = (_data_source(data), *run[1:])        # what each worker opens and checks
         if executor == 'local' and workers > 1 and todo: _run_processes(*run, device, workers, data_cache)
         elif executor == 'local': _run_local(*run, device)
         elif todo: _run_ray(ray, *run, kind, gpus_per_trial, cpus_per_trial, address, max_retries, data_cache)
     finally: prog.close()
+    failures = _read_back_busy(failures, jobs, results, read_back)   # what another sweep finished meanwhile
     if failures: raise SweepFailed(failures, results)
     return results
 
@@ -341,9 +373,9 @@ def _run_processes(source, jobs, todo, results, failures, prog, trial_fn, search
                 m, r, s, d = jobs[i]
                 task = (_worker_task, trial_fn, source, data_cache, threads, m, r, s, str(d), search_cfg, train_cfg,
                         trial_kw, device)
-                try: f = pools[w].submit(*task)
+                try: f = pools[w].submit(*task, argv=sys.argv)
                 except BrokenProcessPool:                    # its process died between trials: a new one
-                    _stop_pool(pools[w]); pools[w] = _process_pool(1); f = pools[w].submit(*task)
+                    _stop_pool(pools[w]); pools[w] = _process_pool(1); f = pools[w].submit(*task, argv=sys.argv)
                 running[f] = (w, i); held[w] = s; tries[i] += 1; prog.start()
             for f in cf.wait(running, return_when=cf.FIRST_COMPLETED)[0]:
                 (w, i), e = running.pop(f), f.exception()
@@ -358,7 +390,11 @@ def _run_processes(source, jobs, todo, results, failures, prog, trial_fn, search
 def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw, kind,
              gpus_per_trial, cpus_per_trial, address, max_retries, data_cache):
     joined = not ray.is_initialized()
-    if joined: ray.init(address=address)
+    if joined:
+        try: ray.init(address=address)
+        except ValueError as e:            # an address Ray cannot parse (--address, or RAY_ADDRESS)
+            raise SsmnasError(f"address {address or os.environ.get('RAY_ADDRESS')!r}: Ray cannot join it "
+                              f'({error_line(e)})') from None
     inflight, bank_refs = {}, []                                  # bank_refs: every bank task started
     try:
         has_gpu = ray.cluster_resources().get('GPU', 0) > 0
@@ -389,7 +425,7 @@ def _run_ray(ray, source, jobs, todo, results, failures, prog, trial_fn, search_
                     args += (banks[s],)
                     if not any(jobs[j][0] == 'ssl' and jobs[j][2] == s for j in todo):
                         del banks[s]            # its last trial holds the reference until it ends
-                ref = task.remote(*args)
+                ref = task.remote(*args, argv=list(sys.argv))
                 inflight[ref] = i
                 prog.start()
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
@@ -428,9 +464,10 @@ def _sweep_parser():
                    help='local: the trials here (--workers at a time); ray: every trial a Ray task')
     p.add_argument('--workers', type=int, default=1,
                    help="local: trials at once, each in its own process with this process's threads shared out")
-    p.add_argument('--gpus_per_trial', type=float, default=1.0,
-                   help='ray: GPUs per trial (0.5, 0.25: 2, 4 trials share a card)')
-    p.add_argument('--cpus_per_trial', type=float, default=1.0, help='ray: CPUs per trial (and its torch threads)')
+    p.add_argument('--gpus_per_trial', type=float, default=None,
+                   help='ray: GPUs per trial, 1 unless given (0.5, 0.25: 2, 4 trials share a card)')
+    p.add_argument('--cpus_per_trial', type=float, default=None,
+                   help='ray: CPUs per trial (and its torch threads), 1 unless given')
     p.add_argument('--address', default=None,
                    help="ray: the cluster to join ('auto': the one `ray start` started here); "
                         'default: RAY_ADDRESS, else a cluster started here, else a local runtime')
@@ -438,7 +475,29 @@ def _sweep_parser():
                    help='ray: reruns of a trial whose worker died (it resumes its search)')
     return p, *options
 
-_PRINTED = ('method', 'r', 'seed', 'accuracy', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1')
+_PRINTED = ('method', 'r', 'seed', 'accuracy', 'weighted_f1', 'micro_f1', 'macro_f1', 'samples_f1',
+            'distinct_predictions')
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """While the block runs, what anything writes to stdout (Ray's log lines, a weights download; child processes
+    started meanwhile too) goes to stderr, so that stdout holds the sweep's JSON lines alone."""
+    sys.stdout.flush()
+    try: fd, err = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError): fd = None          # (a StringIO: Python's own writes only)
+    saved = None
+    if fd is not None: saved = os.dup(fd); os.dup2(err, fd)
+    try:
+        with contextlib.redirect_stdout(sys.stderr): yield
+    finally:
+        if saved is not None: sys.stdout.flush(); os.dup2(saved, fd); os.close(saved)
+
+def _sweep_csv(root, results) -> Path|None:
+    "`<root>/sweep.csv`: a row per finished trial (`r_sweep.csv`'s columns), written whole or not at all."
+    from ssmnas.study import TRIAL_COLUMNS, trial_rows, write_csv     # (ssmnas.study imports this module)
+    done = [m for m in results if m is not None]
+    if done: write_csv(Path(root)/'sweep.csv', trial_rows(done), TRIAL_COLUMNS)
+    return Path(root)/'sweep.csv' if done else None
 
 @cli_errors
 def ssmnas_sweep(argv=None):
@@ -451,12 +510,15 @@ def ssmnas_sweep(argv=None):
     if a.trials is not None and a.trials < 1: raise SsmnasError(f'trials must be at least 1, got {a.trials}')
     rs = a.r if a.r else list(proto.r_values)
     seeds = a.seeds if a.seeds else list(range(proto.trials if a.trials is None else a.trials))
-    def show(results):
-        for (m, r, s, d), res in zip(sweep_jobs(a.methods, rs, seeds, a.out), results):
-            if res is None: continue
-            print(json.dumps({k: res[k] for k in _PRINTED if k in res} | {'folder': str(d)}), flush=True)
-    try: results = run_sweep(a.data, a.methods, rs, seeds, a.out, scfg, tcfg, device=a.device, executor=a.executor,
-                             gpus_per_trial=a.gpus_per_trial, cpus_per_trial=a.cpus_per_trial, address=a.address,
-                             max_retries=a.max_retries, trial_kw=trial_kw, workers=a.workers)
-    except SweepFailed as e: show(e.results); raise
-    show(results)
+    failed = None
+    with _stdout_to_stderr():
+        try: results = run_sweep(a.data, a.methods, rs, seeds, a.out, scfg, tcfg, device=a.device,
+                                 executor=a.executor, gpus_per_trial=a.gpus_per_trial, cpus_per_trial=a.cpus_per_trial,
+                                 address=a.address, max_retries=a.max_retries, trial_kw=trial_kw, workers=a.workers)
+        except SweepFailed as e: failed, results = e, e.results
+    for (m, r, s, d), res in zip(sweep_jobs(a.methods, rs, seeds, a.out), results):
+        if res is None: continue
+        print(json.dumps({k: res[k] for k in _PRINTED if k in res} | {'folder': str(d)}), flush=True)
+    table = _sweep_csv(a.out, results)
+    if table: print(f'the finished trials: {table}', file=sys.stderr)
+    if failed: raise failed

@@ -31,9 +31,9 @@ from .mfas import MfasConfig, GlobalPoolTaps, mfas_search, mfas_encoder, MFAS_FI
 
 # %% auto #0
 __all__ = ['METHODS', 'SEARCHES', 'TRIAL_FILES', 'ADOPTABLE', 'ADOPTED', 'PROTOCOLS', 'MFAS_OPTIONS', 'STEP_OPTIONS',
-           'trial_methods', 'refuse_bank_without_images', 'check_method', 'label_use', 'pools_record', 'trial_finished',
-           'run_trial', 'adopt_search', 'load_trial_network', 'Protocol', 'get_protocol', 'configs_from_args',
-           'drop_unused_options', 'ssmnas_run']
+           'trial_methods', 'refuse_bank_without_images', 'check_method', 'label_use', 'pools_record', 'trial_settings',
+           'trial_config', 'refuse_other_started_trial', 'trial_finished', 'run_trial', 'adopt_search',
+           'load_trial_network', 'Protocol', 'get_protocol', 'configs_from_args', 'drop_unused_options', 'ssmnas_run']
 
 # %% ../nbs/11_trial.ipynb #0742cf85
 METHODS = ('ssl', 'bmnas', 'mfas', 'probe', 'probe_raw')   # and '<modality>_only' for each modality of the data
@@ -85,6 +85,37 @@ def pools_record(pools, use) -> dict:
                       search_split=None if split is None else {'train': split[0], 'valid': split[1]},
                       step3_fit=use['fit'], step3_holdout=use['holdout'], text_pretrain=use['pretrain'])
 
+def trial_settings(method:str, seed:int, search_cfg=None, train_cfg=None, mfas_cfg=None) -> tuple:
+    """(search, train, MFAS settings) a trial of `method` runs: seeded `seed`, its method's search objective, step 2
+    for the proposed method only, MFAS's settings for MFAS only."""
+    search_cfg = replace(search_cfg or SearchConfig(), objective=SEARCHES.get(method, 'supervised'), seed=seed)
+    train_cfg = replace(train_cfg or TrainConfig(), seed=seed)
+    mfas_cfg = replace(mfas_cfg or MfasConfig(), seed=seed) if method == 'mfas' else None
+    if method != 'ssl': train_cfg = replace(train_cfg, rep_epochs=0)     # step 2 is the proposed method's
+    return search_cfg, train_cfg, mfas_cfg
+
+def trial_config(data, method:str, r, seed:int, pools, use:dict, search_cfg, train_cfg, mfas_cfg) -> dict:
+    "The `config.json` of a trial (`trial_settings`' settings, `pools` and `label_use`'s rows): a rerun must match it."
+    return json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': data_identity(data),
+                                  'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled),
+                                  'search_rows': use['search_rows_are'], 'n_text_pretrain': len(use['pretrain']),
+                                  'random_streams': RANDOM_STREAMS,
+                                  'search': asdict(search_cfg), 'train': asdict(train_cfg)}
+                                 | ({'mfas': asdict(mfas_cfg)} if mfas_cfg else {})
+                                 | ({'view_bank_holds': 'image views; text views live'}
+                                    if search_cfg.view_bank else {})))
+
+def refuse_other_started_trial(folder, data, method:str, r, seed:int, search_cfg=None, train_cfg=None,
+                               mfas_cfg=None):
+    """One line if the folder holds a trial, finished or not, begun with other settings or data than this one's (a
+    sweep checks every folder so before any trial runs); nothing for a folder without one."""
+    folder = Path(folder)
+    if not (folder/'config.json').exists(): return
+    settings = trial_settings(method, seed, search_cfg, train_cfg, mfas_cfg)
+    pools = make_pools(data, r, seed)
+    config = trial_config(data, method, r, seed, pools, label_use(pools, method, *settings[:2]), *settings)
+    refuse_other_run(folder, read_json(folder/'config.json'), config, data, what='trial')
+
 def trial_finished(folder) -> bool:
     "True when the trial folder `folder` holds a finished trial (read back, not run): its config and its metrics."
     return (Path(folder)/'config.json').exists() and (Path(folder)/'metrics.json').exists()
@@ -106,24 +137,14 @@ def run_trial(data, method:str, r:float, seed:int, out, search_cfg:SearchConfig|
         raise SsmnasError(f"search_from: method {method} runs no fusion search to read back "
                           f"({', '.join(ADOPTABLE)} do)")
     out, device = Path(out), pick_device(device)
-    search_cfg = replace(search_cfg or SearchConfig(), objective=SEARCHES.get(method, 'supervised'), seed=seed)
-    train_cfg = replace(train_cfg or TrainConfig(), seed=seed)
-    mfas_cfg = replace(mfas_cfg or MfasConfig(), seed=seed) if method == 'mfas' else None
-    if method != 'ssl': train_cfg = replace(train_cfg, rep_epochs=0)     # step 2 is the proposed method's
+    search_cfg, train_cfg, mfas_cfg = trial_settings(method, seed, search_cfg, train_cfg, mfas_cfg)
     if method == 'ssl': refuse_bank_without_images(data, search_cfg)
-    identity = data_identity(data)                     # refuses what ssmnas_check refuses, before any slow work
+    data_identity(data)                                # refuses what ssmnas_check refuses, before any slow work
     image_weights_for(data, search_cfg.image_weights)
     pools = make_pools(data, r, seed)
     use = label_use(pools, method, search_cfg, train_cfg)
     if method == 'mfas': check_mfas_rows(*use['search_split'])     # too few rows for MFAS: refused before writing
-    config = json.loads(json.dumps({'method': method, 'r': r, 'seed': seed, 'data': identity,
-                                    'n_labeled': len(pools.labeled), 'n_unlabeled': len(pools.unlabeled),
-                                    'search_rows': use['search_rows_are'], 'n_text_pretrain': len(use['pretrain']),
-                                    'random_streams': RANDOM_STREAMS,
-                                    'search': asdict(search_cfg), 'train': asdict(train_cfg)}
-                                   | ({'mfas': asdict(mfas_cfg)} if mfas_cfg else {})
-                                   | ({'view_bank_holds': 'image views; text views live'}
-                                      if search_cfg.view_bank else {})))
+    config = trial_config(data, method, r, seed, pools, use, search_cfg, train_cfg, mfas_cfg)
     if not fresh and trial_finished(out):
         # a finished trial is read back without a lock (nothing is written: its folder may be read-only)
         refuse_other_run(out, read_json(out/'config.json'), config, data, what='trial')

@@ -1,5 +1,5 @@
 "A tiny sweep through a local Ray runtime (2 CPUs): the local executor's metrics, a worker killed mid-search, failures."
-import json, os, time
+import json, os, sys, time
 from dataclasses import replace
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 ray = pytest.importorskip('ray')
-from ssmnas.core import SsmnasError
+from ssmnas.core import SsmnasError, read_json
 from ssmnas.data import open_dataset
 from ssmnas.synth import make_synthetic_mmimdb
 from ssmnas.sweep import run_sweep, ssmnas_sweep, SweepFailed, trial_dir, _sweep_parser, _process_pool, _stop_pool
@@ -57,6 +57,8 @@ def test_ray_matches_local(ctx):
         for f in ('metrics.json', 'genotype.json', 'pools.json'):
             got, want = (trial_dir(ctx['tmp']/root, m, 0.5, 0)/f for root in ('ray', 'local'))
             assert got.read_text() == want.read_text(), (m, f)
+        # the trial records the sweep's command line, not the Ray worker's
+        assert read_json(trial_dir(ctx['tmp']/'ray', m, 0.5, 0)/'run.json')['argv'] == sys.argv
     assert ray.is_initialized()                         # a runtime the caller started is left running
 
 def test_ray_rerun_reads_back(ctx):
@@ -157,6 +159,7 @@ def test_local_workers_match_one_after_another(ctx):
     for m in ('ssl', 'bmnas'):
         got, want = (trial_dir(ctx['tmp']/root, m, 0.5, 0)/'genotype.json' for root in ('workers', 'local'))
         assert got.read_text() == want.read_text(), m
+        assert read_json(trial_dir(ctx['tmp']/'workers', m, 0.5, 0)/'run.json')['argv'] == sys.argv
 
 def test_local_workers_report_a_failure_others_finish(ctx, capsys):
     root = ctx['tmp']/'workers_flaky'

@@ -95,7 +95,7 @@ def test_search_folder_refuses_other_data_and_damaged_checkpoint(twin, tmp_path)
     assert config['data']['fingerprint'] and config['data']['bytes'] == twin.stat().st_size
     other = edited(twin, tmp_path, lambda f: f['genres'].__setitem__((5, 22), 1 - f['genres'][5, 22]), 'other.hdf5')
     res = cli('ssmnas_search', '--data', other, *args)
-    one_line_error(res, 'ssmnas_search', 'differs: data.path', 'data.fingerprint', '--fresh')
+    one_line_error(res, 'ssmnas_search', 'differs: data.fingerprint (the run was made from', '--fresh')
     assert 'searching on' not in res.stdout                  # refused before the backbones were built
     # a truncated checkpoint beside the finished search makes it an unfinished one that cannot resume
     (out/'checkpoint.pt').write_bytes(b'PK\x03\x04 not a whole checkpoint')
