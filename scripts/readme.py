@@ -29,9 +29,15 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
                 parts.append(out.strip('\n') if 'output:asis' in flags else '```\n' + out.strip('\n') + '\n```')
     return '\n\n'.join(parts) + '\n'
 
+def lost_shebangs(text:str) -> list:
+    "Lines that begin '!/': a script's '#!' that a round trip through jupytext's percent format cut to '!'."
+    return [l for l in text.splitlines() if l.startswith('!/')]
+
 if __name__ == '__main__':
     text, readme = render(), ROOT/'README.md'
     if '--check' in sys.argv:
         if readme.read_text() != text:
             sys.exit('README.md differs from what nbs/index.ipynb renders to: run `make readme`')
+        if lost_shebangs(text):
+            sys.exit(f'nbs/index.ipynb: {lost_shebangs(text)[0]!r} lost its #: restore it in the notebook')
     else: readme.write_text(text)

@@ -80,7 +80,7 @@ def main(argv=None):
                         device=device.type, trial_fn=_measured_trial, progress=False, trial_kw=trial_kw)
         for k in a.packings:
             folder = root/f'pack{k}'
-            if device.type == 'cuda': per = {'gpus_per_trial': 1 / k, 'cpus_per_trial': a.cpus_per_trial}
+            if device.type == 'cuda': per = {'gpus_per_trial': 1 / k, 'cpus_per_trial': a.cpus_per_trial or 1.0}
             else: per = {'gpus_per_trial': 1.0, 'cpus_per_trial': n_cpu / k}         # (no GPU asked for on the CPU)
             threads = (max(1, int(per['cpus_per_trial'])) if engine == 'ray'
                        else max(1, torch.get_num_threads() // k))              # what run_sweep's workers get

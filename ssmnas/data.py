@@ -668,7 +668,7 @@ def _no_labels(label_names, single_label) -> tuple:
     if not isinstance(single_label, bool):
         raise SsmnasError('single_label: rows without labels need single_label=True (one class per row, softmax) '
                           f'or False (multi-label, sigmoid), got {single_label!r}')
-    names = [str(v) for v in label_names] if isinstance(label_names, (list, tuple)) else []
+    names = [str(v) for v in label_names] if isinstance(label_names, (list, tuple, np.ndarray)) else []
     if not names or len(set(names)) != len(names):
         raise SsmnasError(f'label_names: rows without labels need the list of distinct class names, '
                           f'got {label_names!r}')

@@ -307,7 +307,8 @@ def _save_checkpoint(path, net, w_opt, a_opt, sched, gens, epoch, history, best)
 def _own_backbones(data, cfg, device):
     "Backbones for a search given none: no labels, so a text MLP stays untrained, which stderr says."
     backbones, info = prepare_backbones(data, None, cfg.backbone, device)
-    if any('not_pretrained' in v for v in info.values() if isinstance(v, dict)) and cfg.text_pretrain_epochs:
+    untrained = any('not_pretrained' in v for v in info.values() if isinstance(v, dict))
+    if untrained and cfg.text_pretrain_epochs and data.has_labels:      # (rows without labels: nothing to pretrain on)
         print('note: search() got no backbones, so its text MLP stays untrained; pass backbones='
               'prepare_backbones(data, labeled_rows, cfg.backbone)[0] to pretrain it', file=sys.stderr)
     return backbones

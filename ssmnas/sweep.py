@@ -133,12 +133,13 @@ def _record_failure(job, e:BaseException, progress, failures:list, ran=True):
 
 def _read_back_busy(failures:list, jobs, results:list, read_back) -> list:
     """The failures left once the trials another process was running, and has finished since, are read back
-    (`read_back(i)`: job i's metrics) into `results`."""
+    (`read_back(i)`: job i's metrics) into `results`; one that cannot be (another sweep's settings) stays a failure."""
     left = []
     for f in failures:
         i = next(k for k, j in enumerate(jobs) if str(j[3]) == f['folder'])
-        if f['busy'] and trial_finished(jobs[i][3]): results[i] = read_back(i)
-        else: left.append(f)
+        if not (f['busy'] and trial_finished(jobs[i][3])): left.append(f); continue
+        try: results[i] = read_back(i)
+        except SsmnasError as e: left.append(f | {'error': error_line(e)})
     return left
 
 def _clear_error(folder):
@@ -307,7 +308,7 @@ def run_sweep(data, methods, rs, seeds, root, search_cfg=None, train_cfg=None, d
     try:
         for i, (m, r, s, d) in enumerate(jobs):
             if trial_finished(d): results[i] = read_back(i); prog.finish(ran=False); continue
-            if trial_fn is run_trial:       # a trial begun with other settings: refused now, not when its turn comes
+            if trial_fn is run_trial and not trial_kw.get('fresh'):    # begun with other settings: refused now
                 refuse_other_started_trial(d, data, m, r, s, search_cfg, train_cfg, trial_kw.get('mfas_cfg'))
             todo.append(i)
         run = (data, jobs, todo, results, failures, prog, trial_fn, search_cfg, train_cfg, trial_kw)
@@ -482,22 +483,29 @@ _PRINTED = ('method', 'r', 'seed', 'accuracy', 'weighted_f1', 'micro_f1', 'macro
 def _stdout_to_stderr():
     """While the block runs, what anything writes to stdout (Ray's log lines, a weights download; child processes
     started meanwhile too) goes to stderr, so that stdout holds the sweep's JSON lines alone."""
+    if sys.stdout is None or sys.stderr is None: yield; return     # (started with stdout or stderr closed)
     sys.stdout.flush()
     try: fd, err = sys.stdout.fileno(), sys.stderr.fileno()
     except (AttributeError, OSError, ValueError): fd = None          # (a StringIO: Python's own writes only)
     saved = None
-    if fd is not None: saved = os.dup(fd); os.dup2(err, fd)
+    if fd is not None:
+        saved = os.dup(fd)
+        try: os.dup2(err, fd)
+        except OSError: os.close(saved); saved = None
     try:
         with contextlib.redirect_stdout(sys.stderr): yield
     finally:
         if saved is not None: sys.stdout.flush(); os.dup2(saved, fd); os.close(saved)
 
 def _sweep_csv(root, results) -> Path|None:
-    "`<root>/sweep.csv`: a row per finished trial (`r_sweep.csv`'s columns), written whole or not at all."
+    """`<root>/sweep.csv`: a row per finished trial (`r_sweep.csv`'s columns), written whole or not at all; a folder
+    that cannot take it (read-only: finished trials are read back without writing) is noted on stderr."""
     from ssmnas.study import TRIAL_COLUMNS, trial_rows, write_csv     # (ssmnas.study imports this module)
     done = [m for m in results if m is not None]
-    if done: write_csv(Path(root)/'sweep.csv', trial_rows(done), TRIAL_COLUMNS)
-    return Path(root)/'sweep.csv' if done else None
+    if not done: return None
+    try: write_csv(Path(root)/'sweep.csv', trial_rows(done), TRIAL_COLUMNS)
+    except OSError as e: print(f'note: {root}/sweep.csv not written ({e.strerror or e})', file=sys.stderr); return None
+    return Path(root)/'sweep.csv'
 
 @cli_errors
 def ssmnas_sweep(argv=None):
