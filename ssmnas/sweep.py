@@ -132,15 +132,16 @@ def _record_failure(job, e:BaseException, progress, failures:list, ran=True):
     progress_bar.write(f"trial {'left to another process' if busy else 'failed'}: {folder}: {line}", file=sys.stderr)
 
 def _read_back_busy(failures:list, jobs, results:list, read_back) -> list:
-    """The failures left once the trials another process was running, and has finished since, are read back
-    (`read_back(i)`: job i's metrics) into `results`; one that cannot be (another sweep's settings) stays a failure."""
+    """The failures left, in the sweep's order (not the order they ended in), once the trials another process was
+    running, and has finished since, are read back (`read_back(i)`: job i's metrics) into `results`; one that cannot be
+    (another sweep's settings) stays a failure."""
     left = []
     for f in failures:
         i = next(k for k, j in enumerate(jobs) if str(j[3]) == f['folder'])
-        if not (f['busy'] and trial_finished(jobs[i][3])): left.append(f); continue
+        if not (f['busy'] and trial_finished(jobs[i][3])): left.append((i, f)); continue
         try: results[i] = read_back(i)
-        except SsmnasError as e: left.append(f | {'error': error_line(e)})
-    return left
+        except SsmnasError as e: left.append((i, f | {'error': error_line(e)}))
+    return [f for _, f in sorted(left, key=lambda x: x[0])]
 
 def _clear_error(folder):
     try: (Path(folder)/'error.txt').unlink(missing_ok=True)
