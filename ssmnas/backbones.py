@@ -233,8 +233,8 @@ class Backbones(nn.ModuleDict):
         for k, net in self.items():
             x, shape = inputs[k], self.modalities[k].shape
             if torch.is_tensor(x) and (x.dim() != len(shape) + 1 or x.shape[1] != shape[0]):   # channels, or D
-                raise SsmnasError(f'backbone input {k!r}: a batch of shape {tuple(x.shape)}, but its rows have shape '
-                                  f'{tuple(shape)}')
+                raise SsmnasError(f'backbone input {k!r}: the backbone was built for rows of shape {tuple(shape)}, '
+                                  f'but got a batch of shape {tuple(x.shape)}')
             with torch.set_grad_enabled(torch.is_grad_enabled() and k not in self.frozen):
                 out += net(inputs[k])
         return out
@@ -347,8 +347,8 @@ def prepare_backbones(data, labeled_rows, cfg:BackboneConfig, device='cpu', comp
     validate_dataset(data)
     check_arg('cfg', cfg, BackboneConfig, 'a SearchConfig gives its own as .backbone')
     if labeled_rows is not None:
-        need_labels(data, "the text backbone's pretraining (labeled_rows)")
-        labeled_rows = row_indices(labeled_rows, data.n_rows, 'labeled_rows')
+        need_labels(data, 'pretraining the vector and token backbones (labeled_rows)')
+        labeled_rows = row_indices(labeled_rows, data.n_rows, 'labeled_rows', distinct=True)
         refuse_test_rows(data, labeled_rows, 'labeled_rows')
     weights = image_weights_for(data, cfg.image_weights)
     seed_everything(cfg.seed)
@@ -383,11 +383,22 @@ def _text_features(data, name, rows):
     return np.asarray(x[1] if isinstance(x, tuple) else x, dtype=np.float32)
 
 # %% ../nbs/05_backbones.ipynb #3658aaa3
-def check_backbones(backbones, cfg:BackboneConfig):
-    "Refuse `backbones` built otherwise than `cfg` says (another VGG19 width), naming the setting."
+def check_backbones(backbones, cfg:BackboneConfig|None=None, data=None):
+    """Refuse `backbones` built for other inputs than `data`'s (names, kinds, shapes, order) or otherwise than `cfg`
+    says (another VGG19 width; other weights than a named `image_weights`), naming the setting."""
     check_arg('backbones', backbones, Backbones, 'prepare_backbones(data, labeled_rows, cfg.backbone) builds them')
+    if data is not None:
+        built, given = ([(k, m.kind, tuple(m.shape)) for k, m in x.modalities.items()] for x in (backbones, data))
+        if built != given: raise SsmnasError(f'backbones: built for the inputs {built}, but the data has {given}; '
+                                             'build them on this data')
+    if cfg is None: return
     for name, mod in backbones.modalities.items():
         width = getattr(backbones[name], 'width_div', None)
         if mod.kind == 'image' and width is not None and width != cfg.image_width_div:
             raise SsmnasError(f'backbones: the image backbone {name!r} is VGG19 with channels / {width}, but the '
                               f'config says image_width_div={cfg.image_width_div}; build them from the same config')
+    had = getattr(backbones, 'info', {}).get('image_weights')          # what prepare_backbones loaded
+    if data is not None and cfg.image_weights is not None and had is not None \
+            and had != image_weights_for(data, cfg.image_weights):
+        raise SsmnasError(f'backbones: their VGG19 has the weights {had!r}, but the config says image_weights='
+                          f'{cfg.image_weights!r}; build them from the same config')

@@ -67,7 +67,8 @@ def scan_dataset(data:MultimodalData, chunk:int=READ_CHUNK) -> dict:
                         raise SsmnasError(f'{inp.ids_key}: row {lo + r} has token id '
                                           f'{int(s.max() if s.max() >= len(inp.table) else s.min())} '
                                           f'outside the {len(inp.table)}-row vector table')
-    if data.has_labels: _two_classes(data, counts)
+    if not data.has_labels: return {'label_counts': None, 'labels_per_row': None}      # no labels, not zero labels
+    _two_classes(data, counts)
     return {'label_counts': counts, 'labels_per_row': float(counts.sum() / max(data.n_rows, 1))}
 
 # %% ../nbs/01a_check.ipynb #b40264d0
@@ -212,6 +213,7 @@ def validate_dataset(data:MultimodalData) -> dict:
         if on_disk: _remember(key, known)
     data.checked = {'path': stamp['path'], 'bytes': stamp['bytes'], 'modified_ns': stamp['modified_ns'],
                     'layout': data.layout, 'n_rows': data.n_rows, 'fingerprint': known['fingerprint']}
+    if not data.has_labels: data.checked['labels'] = 'none (rows without labels)'    # what a run's record says
     return data.checked
 
 # %% ../nbs/01a_check.ipynb #e37f4bb7

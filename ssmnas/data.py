@@ -75,8 +75,9 @@ def rgb_uint8_to_caffe_bgr(x:np.ndarray) -> np.ndarray:
     return np.rint(x[:, ::-1].astype(np.float32) - means).astype(np.int32)
 
 # %% ../nbs/01_data.ipynb #8ba09320
-def row_indices(rows, n_rows:int, name:str='rows') -> np.ndarray:
-    "`rows` as a 1-d int64 array of row indices in [0, `n_rows`); refused in one line, naming `name`, otherwise."
+def row_indices(rows, n_rows:int, name:str='rows', distinct:bool=False) -> np.ndarray:
+    """`rows` as a 1-d int64 array of row indices in [0, `n_rows`) (`distinct`: none twice, as rows to train on);
+    refused in one line, naming `name`, otherwise."""
     if isinstance(rows, torch.Tensor): rows = rows.cpu().numpy()
     a = np.asarray(rows) if isinstance(rows, (list, tuple, range, np.ndarray, np.integer, int)) else None
     if a is None or a.ndim > 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
@@ -85,6 +86,8 @@ def row_indices(rows, n_rows:int, name:str='rows') -> np.ndarray:
     a = a.astype(np.int64, copy=False).reshape(-1)
     if a.size and (a.min() < 0 or a.max() >= n_rows):
         raise SsmnasError(f'{name}: row index out of range: rows must lie in [0, {n_rows})')
+    if distinct and len(np.unique(a)) != len(a):
+        raise SsmnasError(f'{name} lists row {int(np.flatnonzero(np.bincount(a) > 1)[0])} more than once')
     return a
 
 # %% ../nbs/01_data.ipynb #18d4412a
@@ -516,7 +519,10 @@ def _index_classes(idx:np.ndarray, names) -> int:
 
 def _generic_labels(f:h5py.File) -> tuple:
     "(rows, class names, 'index' or 'multihot', label source) of a generic file's `labels`."
-    labels = _need(f, 'labels')
+    if 'labels' not in f:
+        raise SsmnasError('labels: missing key (a file holds labels; rows without them come in through '
+                          'MultimodalData.from_arrays(..., labels=None): README, "Rows without labels")')
+    labels = f['labels']
     if not isinstance(labels, h5py.Dataset): raise SsmnasError('labels: expected a dataset, found a group')
     n = labels.shape[0] if labels.shape else 0
     names = _names(labels.attrs['names'], 'labels: attribute names') if 'names' in labels.attrs else None
@@ -658,6 +664,7 @@ def _memory_labels(labels, label_names, single_label) -> tuple:
     names = [str(v) for v in label_names] if label_names is not None else [f'class_{i}' for i in range(n_classes)]
     if len(names) != n_classes:
         raise SsmnasError(f'labels: label_names lists {len(names)} names for {n_classes} classes')
+    if len(set(names)) != len(names): raise SsmnasError(f'label_names: names a class twice ({names})')
     if single_label is not None and bool(single_label) != (label_format == 'index'):
         raise SsmnasError(f'single_label={single_label!r}, but the labels are '
                           f"{'class indices (N,)' if label_format == 'index' else 'multi-hot (N, C)'}")
@@ -665,14 +672,15 @@ def _memory_labels(labels, label_names, single_label) -> tuple:
 
 def _no_labels(label_names, single_label) -> tuple:
     "(None, class names, format) of rows without labels: the classes and their kind a network will predict."
-    if not isinstance(single_label, bool):
+    if not isinstance(single_label, (bool, np.bool_)):
         raise SsmnasError('single_label: rows without labels need single_label=True (one class per row, softmax) '
                           f'or False (multi-label, sigmoid), got {single_label!r}')
-    names = [str(v) for v in label_names] if isinstance(label_names, (list, tuple, np.ndarray)) else []
+    listed = isinstance(label_names, (list, tuple, np.ndarray)) and all(isinstance(v, str) and v for v in label_names)
+    names = [str(v) for v in label_names] if listed else []
     if not names or len(set(names)) != len(names):
         raise SsmnasError(f'label_names: rows without labels need the list of distinct class names, '
                           f'got {label_names!r}')
-    return None, names, 'index' if single_label else 'multihot'
+    return None, names, 'index' if bool(single_label) else 'multihot'
 
 def _n_memory_rows(x) -> int:
     "Rows of one in-memory modality: its sequences for tokens, its first axis otherwise."

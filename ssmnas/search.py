@@ -220,8 +220,8 @@ def _search_record(data, rows, cfg:SearchConfig, split=None) -> tuple:
     "(train rows, valid rows, all rows, the `config.json` a search of them writes); bad arguments refused first."
     check_data(data); check_arg('cfg', cfg, SearchConfig)
     if cfg.objective == 'supervised': need_labels(data, 'a supervised search (BM-NAS)')
-    if split is None: rows = row_indices(rows, data.n_rows)
-    else: split = tuple(row_indices(x, data.n_rows, f'split[{i}]') for i, x in enumerate(split))
+    if split is None: rows = row_indices(rows, data.n_rows, distinct=True)
+    else: split = tuple(row_indices(x, data.n_rows, f'split[{i}]', distinct=True) for i, x in enumerate(split))
     train_rows, valid_rows = search_split(rows, cfg, split)
     rows = np.sort(np.concatenate([train_rows, valid_rows]))
     refuse_test_rows(data, rows)
@@ -247,7 +247,7 @@ def search(data, rows, cfg:SearchConfig, out, device='cpu', backbones=None, keep
     torch.compile's mode (the fusion bench's CUDA-graph path)."""
     out, device = Path(out), pick_device(device)
     train_rows, valid_rows, rows, cfg_dict = _search_record(data, rows, cfg, split)
-    if backbones is not None: check_backbones(backbones, cfg.backbone)
+    if backbones is not None: check_backbones(backbones, cfg.backbone, data)
     if bank is None: refuse_oversized_bank(data, len(rows), cfg, device)
     with run_lock(out):
         if fresh: discard_files(out, SEARCH_FILES)

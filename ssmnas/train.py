@@ -18,14 +18,15 @@ from .augment import make_views
 from .viewbank import build_view_bank, build_tap_cache, check_bank_place
 from .supernet import FusionConfig, ProjectionHead, Classifier
 from .genotype import FixedFusionNet, Genotype
-from .backbones import VGG19Taps
+from .backbones import VGG19Taps, Backbones, check_backbones
+from .check import validate_dataset
 from .data import check_data, row_indices, need_labels
 from .loop import (ContrastiveConfig, Encoder, Network, Objective, train_epoch, compile_fusion,
                          prediction_scores)
 
 # %% auto #0
 __all__ = ['TrainConfig', 'build_encoder', 'learn_representation', 'predict', 'evaluate', 'labeled_split', 'classifier_network',
-           'train_classifier', 'save_network', 'read_network', 'load_network']
+           'train_classifier', 'save_network', 'read_network', 'refuse_other_spec', 'load_network']
 
 # %% ../nbs/10_train.ipynb #fe794dc2
 @dataclass
@@ -76,6 +77,7 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:Contr
     losses."""
     check_arg('cfg', cfg, TrainConfig)
     check_arg('contrastive', contrastive, ContrastiveConfig, 'a SearchConfig gives its own as .contrastive')
+    rows = _training_rows(data, rows, encoder, 'step 2 (NT-Xent)')
     device = pick_device(device)
     seed_everything(cfg.seed)
     con, amp_dtype = contrastive, autocast_dtype(cfg.amp, device)
@@ -99,11 +101,23 @@ def learn_representation(data, rows, encoder, cfg:TrainConfig, contrastive:Contr
     return losses
 
 # %% ../nbs/10_train.ipynb #14c49cec
+def _training_rows(data, rows, encoder, stage:str) -> np.ndarray:
+    """The rows a training step takes, refused in one line before it starts: data `ssmnas_check` refuses, a row
+    listed twice, fewer than 2 rows, backbones built for other inputs."""
+    validate_dataset(check_data(data))
+    rows = row_indices(rows, data.n_rows, distinct=True)
+    if len(rows) < 2: raise SsmnasError(f'{stage} needs at least 2 rows, got {len(rows)}')
+    if isinstance(getattr(encoder, 'backbones', None), Backbones): check_backbones(encoder.backbones, data=data)
+    return rows
+
 @torch.no_grad()
 def predict(net, data, rows, batch_size=256, device='cpu', amp_dtype=None, cache=None, src=None):
     """Probabilities (n, C) of `net` on `rows` (sigmoid per class; softmax for single-label data), without
-    augmentation, in eval mode (taps from `cache`, or inputs from a ready `src`, when given)."""
+    augmentation, in eval mode (taps from `cache`, or inputs from a ready `src`, when given); data `ssmnas_check`
+    refuses, or with other inputs, classes or kind of labels than the network was built for, refused in one line."""
     check_arg('net', net, torch.nn.Module, "load_trial_network(folder, data) gives a trial's")
+    validate_dataset(check_data(data))
+    if getattr(net, 'data_spec', None) is not None: refuse_other_spec('net', net.data_spec, data)
     device = pick_device(device)
     net.eval()
     if cache is not None: cache_pos = cache.positions(rows)
@@ -134,8 +148,10 @@ def labeled_split(rows, cfg:TrainConfig) -> tuple:
     return rows, None
 
 def classifier_network(encoder, data) -> Network:
-    "Step 3's network: `encoder` with a linear classifier over `data`'s classes."
-    return Network(encoder, Classifier(encoder.fusion.out_dim, len(data.label_names)))
+    "Step 3's network: `encoder` with a linear classifier over `data`'s classes (`data_spec`: what `predict` checks)."
+    net = Network(encoder, Classifier(encoder.fusion.out_dim, len(data.label_names)))
+    net.data_spec = _data_spec(data)
+    return net
 
 def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progress=True, on_epoch_end=None,
                      compile=False):
@@ -145,8 +161,8 @@ def train_classifier(data, rows, encoder, cfg:TrainConfig, device='cpu', progres
     check_arg('cfg', cfg, TrainConfig)
     device = pick_device(device)
     seed_everything(cfg.seed)
-    rows = row_indices(rows, check_data(data).n_rows)
-    need_labels(data, 'step 3 (the classifier)')
+    need_labels(check_data(data), 'step 3 (the classifier)')
+    rows = _training_rows(data, rows, encoder, 'step 3')
     fit_rows, hold_rows = labeled_split(rows, cfg)
     if len(fit_rows) < 2: raise SsmnasError(f'the labeled pool has {len(rows)} rows; step 3 needs at least 2')
     encoder.set_finetune(cfg.finetune_backbones)
@@ -208,11 +224,17 @@ def read_network(path, data) -> dict:
     """What `save_network` saved at `path`; one line if `data` has other inputs (names, kinds, shapes, order: a random
     VGG19 is rebuilt in their order), classes or kind of labels (a network saved before it recorded the kind: not
     checked)."""
-    saved, spec = torch.load(path, map_location='cpu', weights_only=True), _data_spec(check_data(data))
-    for key in ('inputs', 'classes', 'single_label'):
-        if key in saved and saved[key] != spec[key]:
-            raise SsmnasError(f'{path}: trained on data with the {key} {saved[key]}; this data has {spec[key]}')
+    saved = torch.load(path, map_location='cpu', weights_only=True)
+    refuse_other_spec(path, saved, data)
     return saved | {'path': str(path)}
+
+def refuse_other_spec(where, spec:dict, data):
+    """One line, naming `where`, if `data` has other inputs, classes or kind of labels than `spec` (a `_data_spec`;
+    one saved before it recorded the kind of labels is not checked for it)."""
+    now = _data_spec(check_data(data))
+    for key in ('inputs', 'classes', 'single_label'):
+        if key in spec and spec[key] != now[key]:
+            raise SsmnasError(f'{where}: trained on data with the {key} {spec[key]}; this data has {now[key]}')
 
 def load_network(saved, net):
     "Load `read_network`'s `saved` into `net`; one line if `net` has another architecture."
