@@ -229,5 +229,8 @@ def same_data(recorded:dict, data:MultimodalData) -> list:
     now = data_identity(data)
     if isinstance(recorded, dict) and recorded.get('fingerprint') == now['fingerprint']: return []
     if not isinstance(recorded, dict): return ['data']
-    if recorded.get('fingerprint'): return [f"data.fingerprint (the run was made from {recorded.get('path')})"]
+    if recorded.get('fingerprint'):
+        labels = ('' if ('labels' in recorded) == ('labels' in now)
+                  else f"; {'it' if 'labels' in recorded else 'this data'} has no labels")
+        return [f"data.fingerprint (the run was made from {recorded.get('path')}{labels})"]
     return [f'data.{k}' for k in ('path', 'bytes', 'modified_ns', 'fingerprint') if recorded.get(k) != now[k]]
