@@ -383,6 +383,11 @@ def _text_features(data, name, rows):
     return np.asarray(x[1] if isinstance(x, tuple) else x, dtype=np.float32)
 
 # %% ../nbs/05_backbones.ipynb #3658aaa3
+def _same_weights(a:str, b:str) -> bool:
+    "Whether two `image_weights` name the same weights: 'imagenet', 'random', or the same file however spelled."
+    if a in ('imagenet', 'random') or b in ('imagenet', 'random'): return a == b
+    return Path(a).resolve() == Path(b).resolve()
+
 def check_backbones(backbones, cfg:BackboneConfig|None=None, data=None):
     """Refuse `backbones` built for other inputs than `data`'s (names, kinds, shapes, order) or otherwise than `cfg`
     says (another VGG19 width; other weights than a named `image_weights`), naming the setting."""
@@ -399,6 +404,6 @@ def check_backbones(backbones, cfg:BackboneConfig|None=None, data=None):
                               f'config says image_width_div={cfg.image_width_div}; build them from the same config')
     had = getattr(backbones, 'info', {}).get('image_weights')          # what prepare_backbones loaded
     if data is not None and cfg.image_weights is not None and had is not None \
-            and had != image_weights_for(data, cfg.image_weights):
+            and not _same_weights(had, image_weights_for(data, cfg.image_weights)):
         raise SsmnasError(f'backbones: their VGG19 has the weights {had!r}, but the config says image_weights='
                           f'{cfg.image_weights!r}; build them from the same config')

@@ -675,7 +675,8 @@ def _no_labels(label_names, single_label) -> tuple:
     if not isinstance(single_label, (bool, np.bool_)):
         raise SsmnasError('single_label: rows without labels need single_label=True (one class per row, softmax) '
                           f'or False (multi-label, sigmoid), got {single_label!r}')
-    listed = isinstance(label_names, (list, tuple, np.ndarray)) and all(isinstance(v, str) and v for v in label_names)
+    listed = (isinstance(label_names, (list, tuple, np.ndarray))          # names as str() gives them, as with labels
+              and all(v is not None and str(v) != '' for v in label_names))
     names = [str(v) for v in label_names] if listed else []
     if not names or len(set(names)) != len(names):
         raise SsmnasError(f'label_names: rows without labels need the list of distinct class names, '

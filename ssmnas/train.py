@@ -107,16 +107,20 @@ def _training_rows(data, rows, encoder, stage:str) -> np.ndarray:
     validate_dataset(check_data(data))
     rows = row_indices(rows, data.n_rows, distinct=True)
     if len(rows) < 2: raise SsmnasError(f'{stage} needs at least 2 rows, got {len(rows)}')
-    if isinstance(getattr(encoder, 'backbones', None), Backbones): check_backbones(encoder.backbones, data=data)
+    backbones = getattr(encoder, 'backbones', None)
+    backbones = getattr(backbones, 'backbones', backbones)         # (MFAS's and a backbone alone's pool their taps)
+    if isinstance(backbones, Backbones): check_backbones(backbones, data=data)
     return rows
 
 @torch.no_grad()
 def predict(net, data, rows, batch_size=256, device='cpu', amp_dtype=None, cache=None, src=None):
     """Probabilities (n, C) of `net` on `rows` (sigmoid per class; softmax for single-label data), without
-    augmentation, in eval mode (taps from `cache`, or inputs from a ready `src`, when given); data `ssmnas_check`
-    refuses, or with other inputs, classes or kind of labels than the network was built for, refused in one line."""
+    augmentation, in eval mode (taps from `cache`, or inputs from a ready `src`, when given); data with other inputs,
+    classes or kind of labels than the network was built for refused in one line, and rows without labels whose
+    inputs `ssmnas_check` would refuse (labeled data is checked where it comes in: its labels need not pass the
+    training checks to be scored)."""
     check_arg('net', net, torch.nn.Module, "load_trial_network(folder, data) gives a trial's")
-    validate_dataset(check_data(data))
+    if not check_data(data).has_labels: validate_dataset(data)
     if getattr(net, 'data_spec', None) is not None: refuse_other_spec('net', net.data_spec, data)
     device = pick_device(device)
     net.eval()
