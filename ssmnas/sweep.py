@@ -135,9 +135,9 @@ def _read_back_busy(failures:list, jobs, results:list, read_back) -> list:
     """The failures left, in the sweep's order (not the order they ended in), once the trials another process was
     running, and has finished since, are read back (`read_back(i)`: job i's metrics) into `results`; one that cannot be
     (another sweep's settings) stays a failure."""
-    left = []
+    left, index = [], {str(j[3]): k for k, j in enumerate(jobs)}
     for f in failures:
-        i = next(k for k, j in enumerate(jobs) if str(j[3]) == f['folder'])
+        i = index[f['folder']]
         if not (f['busy'] and trial_finished(jobs[i][3])): left.append((i, f)); continue
         try: results[i] = read_back(i)
         except SsmnasError as e: left.append((i, f | {'error': error_line(e)}))

@@ -291,7 +291,7 @@ def _trial_file(folder, name) -> dict:
 
 def load_trial_network(folder, data, device='cpu'):
     """The trained network of the finished trial in `folder` (ssl, bmnas, mfas or `<modality>_only`) on `data` (the
-    trial's, or other data with the same inputs and classes), in eval mode."""
+    trial's, or other data with the same inputs, classes and kind of labels, or rows without labels), in eval mode."""
     folder = Path(check_arg('folder', folder, (str, os.PathLike)))
     if not folder.is_dir(): raise SsmnasError(f'{folder}: not a folder (give the trial folder that holds network.pt)')
     if not (folder/'network.pt').is_file():
